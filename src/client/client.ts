@@ -34,9 +34,9 @@ export interface FerryClientOptions {
   /** Base URL of the server. */
   server: string;
   token?: string;
-  /** Default chunks in flight for transfers (default 4). */
+  /** Default chunks in flight for transfers, an integer from 1 to 256 (default 4). */
   parallel?: number;
-  /** Bandwidth limit in bytes per second for all transfers of this client, up and down. */
+  /** Bandwidth limit in bytes per second (at least 1) for all transfers of this client, up and down; none when left out. */
   bwlimit?: number;
   /**
    * Send and take chunk bodies zstd-compressed where the server can (feature `zstd`) and it
@@ -50,7 +50,7 @@ export interface FerryClientOptions {
    */
   deltas?: boolean;
   retry?: RetryPolicy;
-  /** Time allowed until a response's headers arrive, ms (default 60 s). */
+  /** Time allowed until a response's headers arrive, ms, at least 1 (default 60 s). */
   headersTimeoutMs?: number;
   /**
    * Where the token came from, for error messages ("env", "file", ...); without it a refused

@@ -20,7 +20,7 @@ import { MAX_PARALLEL, intBetween } from '../core/option-values.js';
 /** Options every transfer takes. */
 export interface TransferOptions {
   signal?: AbortSignal;
-  /** Chunk requests in flight at once across the whole operation (default: the client's, 4). */
+  /** Chunk requests in flight at once across the whole operation, an integer from 1 to 256 (default: the client's, 4). */
   parallel?: number;
   /**
    * Slots shared with other operations: the web app runs several files' uploads at once and
