@@ -10,6 +10,7 @@ import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { parseDuration } from '../core/units.js';
 import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
+import { MAX_PARALLEL, MAX_RETRIES, intBetween } from '../core/option-values.js';
 import { AbortedError, ConfigError, NotFoundError, UsageError, isFerryError } from '../core/errors.js';
 import type { ConfigFile, SavedServer } from '../client/config.js';
 import { stdoutClosed } from './stdout.js';
@@ -81,11 +82,14 @@ export function durationArg(value: string): number {
   }
 }
 
-function intBetween(name: string, min: number, max: number) {
+/** An integer flag's parser for commander: the check the SDK's options go through too (src/core/option-values.ts). */
+export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
-    return n;
+    try {
+      return intBetween(name, Number(value), min, max);
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
   };
 }
 
@@ -94,7 +98,7 @@ export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL (default: FERRY_SERVER or the config file)'))
     .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'))
-    .addOption(new Option('--retries <n>', RETRIES_HELP).default(DEFAULT_RETRY_POLICY.retries).argParser(intBetween('--retries', 0, 100)))
+    .addOption(new Option('--retries <n>', RETRIES_HELP).default(DEFAULT_RETRY_POLICY.retries).argParser(intArg('--retries', 0, MAX_RETRIES)))
     .addOption(new Option('--ca <file>', 'trust this CA (PEM) for https, e.g. a self-signed server\'s DATA/tls/ca.crt (default: FERRY_CA or the config file)'))
     .addOption(new Option('--fingerprint <sha256>', "trust exactly the server certificate with this fingerprint, as `ferry serve` prints it (default: FERRY_FINGERPRINT or the config file)"));
 }
@@ -114,7 +118,7 @@ export function addTransferOptions(cmd: Command): Command {
   addVerboseOption(cmd, 'print retries as they happen and, for trees, every file');
   return addConnectionOptions(cmd)
     .addOption(
-      new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser(intBetween('--parallel', 1, 256)),
+      new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser(intArg('--parallel', 1, MAX_PARALLEL)),
     )
     .addOption(
       new Option('--bwlimit <rate>', 'bandwidth limit, shared by all transfers, up and down (10M = 10 MiB/s; B, K, M, G suffixes; a bare number is KiB/s, as in rclone)').argParser((v) => {

@@ -12,7 +12,8 @@ import { inCliTerms } from './option-flags.js';
 import { fileErrorLine } from './exit.js';
 import { terminalSafe } from './terminal-text.js';
 import { SkippedNames } from './skipped-names.js';
-import { addProgressOptions, RETRIES_HELP } from './options.js';
+import { addProgressOptions, intArg, RETRIES_HELP } from './options.js';
+import { MAX_RETRIES } from '../core/option-values.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
 import type { Plan, StepEvent } from '../sync/plan.js';
@@ -68,14 +69,6 @@ function parsed<T>(name: string, parse: (v: string) => T) {
   };
 }
 
-function count(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
 export function addFilterFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--include <pattern>', 'only files matching (repeatable; rclone glob: *, **, ?, [..], {a,b}, leading / anchors)').argParser(collect))
@@ -96,8 +89,8 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
     .addOption(new Option('-c, --checksum', copies ? 'compare by size and hash, not modification time' : 'no effect: check always compares size and hash'))
     .addOption(new Option('--size-only', 'compare by size only'))
     .addOption(new Option('-I, --ignore-times', copies ? 'transfer every file, even those of the same size and time' : 'no effect: check never compares times'))
-    .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
-    .addOption(new Option('--retries <n>', RETRIES_HELP).default(3).argParser(count('--retries', 0, 100)))
+    .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(intArg('--checkers', 1, 256)))
+    .addOption(new Option('--retries <n>', RETRIES_HELP).default(3).argParser(intArg('--retries', 0, MAX_RETRIES)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .addOption(new Option('-v, --verbose', 'print every action on stderr; -vv: every storage call too').argParser((_v: string, n: number) => n + 1).default(0))
     .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'))
@@ -108,7 +101,7 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
   addProgressOptions(cmd);
   if (what.transfers !== false) {
     cmd
-      .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
+      .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(intArg('--transfers', 1, 256)))
       .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together (10M = 10 MiB/s; a bare number is KiB/s, as in rclone)').argParser(parsed('--bwlimit', parseRate)))
       .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
       .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
@@ -143,6 +136,7 @@ export async function filterFrom(flags: FilterFlags): Promise<Filter> {
     minAge: flags.minAge,
     maxAge: flags.maxAge,
     ignoreCase: flags.ignoreCase,
+    ruleSources: { filter: '--filter', filterFromText: '--filter-from' },
   });
 }
 

@@ -40,8 +40,12 @@ export function route(name: string, path: string): string {
   return `${API_PREFIX}/${name}${encodePathForUrl(normalizePath(path))}`;
 }
 
+/** The token source of a FerryClient made with `token` and no `tokenSource`: a program's own, with no `ferry login` behind it. */
+export const SDK_TOKEN_SOURCE = 'FerryClient';
+
 /** Where a refused token came from, and what to fix, by config `sources.token` (or login's own). */
 const TOKEN_SOURCES: Record<string, [string, string]> = {
+  [SDK_TOKEN_SOURCE]: ['given to FerryClient', 'check the `token` option (FerryClient.fromConfig reads a saved login or FERRY_TOKEN)'],
   option: ['`token`', 'check `token`'],
   '--token': ['--token', 'check --token'],
   env: ['FERRY_TOKEN', 'check FERRY_TOKEN'],
@@ -77,7 +81,8 @@ export function explainAuth(err: FerryError, tokenSource: string | undefined, se
     const [where, fix] = (tokenSource && (TOKEN_SOURCES[tokenSource] ?? namedTokenSource(tokenSource))) || [tokenSource, 'run `ferry login` again or check FERRY_TOKEN'];
     const reason = err.message && err.message !== err.code ? `: ${err.message.replace(/\.$/, '')}` : '';
     const fixHere = server ? fix.replace('ferry login URL', `ferry login ${server}`) : fix;
-    out = new AuthInvalidError(`the server refused the token${where ? ` (${where})` : ''}${reason}; ${fixHere}`, { cause: err, details: err.details });
+    const head = tokenSource === SDK_TOKEN_SOURCE ? `the token ${where} was refused` : `the server refused the token${where ? ` (${where})` : ''}`;
+    out = new AuthInvalidError(`${head}${reason}; ${fixHere}`, { cause: err, details: err.details });
   } else if (err.code === 'FERRY_ERR_AUTH_REQUIRED') {
     out = new AuthRequiredError('the server wants a token: run `ferry login URL --token T` or set FERRY_TOKEN', { cause: err, details: err.details });
   }

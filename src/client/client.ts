@@ -14,8 +14,9 @@
 import type { Readable, Writable } from 'node:stream';
 import { AuthRequiredError, ConfigError } from '../core/errors.js';
 import { TokenBucket } from '../core/token-bucket.js';
+import { MAX_PARALLEL, MAX_RETRIES, intBetween, numberAtLeast } from '../core/option-values.js';
 import type { RetryPolicy } from '../core/retry.js';
-import { FerryApi } from './api.js';
+import { FerryApi, SDK_TOKEN_SOURCE } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
 import { nodeSha256 } from './node-hashing.js';
 import { compressChunk, decompressChunk } from '../algo/zstd-chunk.js';
@@ -33,9 +34,9 @@ export interface FerryClientOptions {
   /** Base URL of the server. */
   server: string;
   token?: string;
-  /** Default chunks in flight for transfers (default 4). */
+  /** Default chunks in flight for transfers, an integer from 1 to 256 (default 4). */
   parallel?: number;
-  /** Bandwidth limit in bytes per second for all transfers of this client, up and down. */
+  /** Bandwidth limit in bytes per second (at least 1) for all transfers of this client, up and down; none when left out. */
   bwlimit?: number;
   /**
    * Send and take chunk bodies zstd-compressed where the server can (feature `zstd`) and it
@@ -49,9 +50,12 @@ export interface FerryClientOptions {
    */
   deltas?: boolean;
   retry?: RetryPolicy;
-  /** Time allowed until a response's headers arrive, ms (default 60 s). */
+  /** Time allowed until a response's headers arrive, ms, at least 1 (default 60 s). */
   headersTimeoutMs?: number;
-  /** Where the token came from, for error messages ("env", "file", ...). */
+  /**
+   * Where the token came from, for error messages ("env", "file", ...); without it a refused
+   * `token` is named as the one given to FerryClient.
+   */
   tokenSource?: string;
   onRetry?: HttpClientOptions['onRetry'];
   /** Told about things worth a warning (skipped symlinks, ...). */
@@ -75,6 +79,21 @@ export async function readCaFile(file: string): Promise<string> {
   return text;
 }
 
+/**
+ * Refuses numeric options a client cannot work with (FERRY_ERR_USAGE naming the option and
+ * what it allows), with the checks of the CLI's flags: `parallel: 0` was quietly 1 and
+ * `bwlimit: 0` (or NaN) no limit, which the caller had not asked for.
+ */
+function checkNumbers(options: FerryClientOptions): void {
+  if (options.parallel !== undefined) intBetween('parallel', options.parallel, 1, MAX_PARALLEL);
+  if (options.bwlimit !== undefined) numberAtLeast('bwlimit', options.bwlimit, 1, 'bytes per second', 'leave it out for no limit');
+  if (options.headersTimeoutMs !== undefined) numberAtLeast('headersTimeoutMs', options.headersTimeoutMs, 1, 'ms');
+  const retry = options.retry;
+  if (retry === undefined) return;
+  intBetween('retry.retries', retry.retries, 0, MAX_RETRIES);
+  for (const key of ['baseMs', 'capMs', 'maxRetryAfterMs'] as const) numberAtLeast(`retry.${key}`, retry[key], 0, 'ms');
+}
+
 export class FerryClient extends FerryApi<Buffer> {
   declare readonly http: HttpClient;
   readonly server: string;
@@ -82,7 +101,8 @@ export class FerryClient extends FerryApi<Buffer> {
 
   constructor(options: FerryClientOptions) {
     if (!options.server) throw new ConfigError('no server given');
-    const parallel = Math.max(1, Math.floor(options.parallel ?? 4));
+    checkNumbers(options);
+    const parallel = options.parallel ?? 4;
     const limiter = options.bwlimit ? new TokenBucket(options.bwlimit) : undefined;
     const http = new HttpClient({
       server: options.server,
@@ -96,7 +116,7 @@ export class FerryClient extends FerryApi<Buffer> {
       onRetry: options.onRetry,
       tls: { ca: options.ca, fingerprint: options.fingerprint },
     });
-    super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource, onWarning: options.onWarning });
+    super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource ?? (options.token === undefined ? undefined : SDK_TOKEN_SOURCE), onWarning: options.onWarning });
     this.server = options.server;
     this.limiter = limiter;
     if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size, into) => decompressChunk(frame, size, into as Buffer | undefined) };

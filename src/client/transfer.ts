@@ -15,11 +15,12 @@ import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import { countOf } from '../core/units.js';
 import { escapeControls } from '../core/control-chars.js';
 import type { FileProgress } from './progress.js';
+import { MAX_PARALLEL, intBetween } from '../core/option-values.js';
 
 /** Options every transfer takes. */
 export interface TransferOptions {
   signal?: AbortSignal;
-  /** Chunk requests in flight at once across the whole operation (default: the client's, 4). */
+  /** Chunk requests in flight at once across the whole operation, an integer from 1 to 256 (default: the client's, 4). */
   parallel?: number;
   /**
    * Slots shared with other operations: the web app runs several files' uploads at once and
@@ -99,7 +100,8 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     readonly client: FerryApi<B>,
     options: TransferOptions,
   ) {
-    this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
+    // A call's own `parallel` is checked as the client's is (`parallel: 0` was quietly 1).
+    this.parallel = options.parallel === undefined ? client.parallel : intBetween('parallel', options.parallel, 1, MAX_PARALLEL);
     this.slots = options.slots ?? new Semaphore(this.parallel);
     this.packBuffers = options.packBuffers ?? new PackBuffers(this.parallel);
     this.signaturesAhead = new SignaturesAhead(2 * this.parallel);

@@ -202,6 +202,17 @@ describe('Filter options from a program', () => {
     expect(() => new Filter({ excludes: ['*.tmp'] } as never)).toThrow(/^Filter: unknown option "excludes" \(known: include, exclude,/);
   });
 
+  it("names a bad rule's source as the caller does: `filter rule N` from a program, the CLI's flags from the CLI", () => {
+    expect(() => new Filter({ filter: ['+ a', 'keep b'] })).toThrow(/^filter rule 2: a rule is "\+ pattern" or "- pattern" \(or "!" to clear\), not "keep b"$/);
+    expect(() => new Filter({ filter: ['+ a', ''] })).toThrow(/^filter rule 2: empty rule$/);
+    expect(() => new Filter({ filterFromText: ['+ a', '# x\n* nope'] })).toThrow(/^filterFromText\[1\] line 2: a rule is/);
+    const cli = { filter: '--filter', filterFromText: '--filter-from' };
+    expect(() => new Filter({ filter: ['keep b'], ruleSources: cli })).toThrow(/^--filter: a rule is "\+ pattern" or "- pattern" \(or "!" to clear\), not "keep b"$/);
+    expect(() => new Filter({ filter: [''], ruleSources: cli })).toThrow(/^--filter: empty rule$/);
+    expect(() => new Filter({ filterFromText: ['* nope'], ruleSources: cli })).toThrow(/^--filter-from: a rule is/);
+    expect(() => new Filter({ ruleSources: { filter: 1 } as never })).toThrow(/^Filter: ruleSources is/);
+  });
+
   it('takes good options, undefined ones and none', () => {
     const f = new Filter({ include: undefined, exclude: ['*.tmp'], minSize: 0, maxSize: 10, minAge: undefined, maxAge: 1000, ignoreCase: true, now: T0 });
     expect(f.includes('a.txt', { size: 5, mtime: T0 })).toBe(true);

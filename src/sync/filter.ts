@@ -48,6 +48,11 @@ export interface FilterOptions {
   ignoreCase?: boolean;
   /** The time ages are measured from (default: when the filter is built). */
   now?: number;
+  /**
+   * What a bad rule's message names as its source: the CLI passes its flags (`--filter`,
+   * `--filter-from`); by default `filter rule N` and `filterFromText[I] line N`.
+   */
+  ruleSources?: { filter?: string; filterFromText?: string };
 }
 
 export interface FilterSubject {
@@ -68,7 +73,7 @@ export function parseRuleLine(line: string, where = 'filter'): { include: boolea
 
 const LIST_OPTIONS = ['include', 'exclude', 'filter', 'filterFromText'] as const;
 const AMOUNT_OPTIONS = { minSize: 'a number of bytes', maxSize: 'a number of bytes', minAge: 'a number of milliseconds', maxAge: 'a number of milliseconds' } as const;
-const KNOWN_OPTIONS = new Set<string>([...LIST_OPTIONS, ...Object.keys(AMOUNT_OPTIONS), 'ignoreCase', 'now']);
+const KNOWN_OPTIONS = new Set<string>([...LIST_OPTIONS, ...Object.keys(AMOUNT_OPTIONS), 'ignoreCase', 'now', 'ruleSources']);
 
 /**
  * Refuses options a program got wrong, which would otherwise filter silently otherwise than
@@ -93,6 +98,10 @@ function checkFilterOptions(options: FilterOptions): void {
   }
   if (options.ignoreCase !== undefined && typeof options.ignoreCase !== 'boolean') throw new UsageError(`Filter: ignoreCase is true or false, not ${JSON.stringify(options.ignoreCase)}`);
   if (options.now !== undefined && !(typeof options.now === 'number' && Number.isFinite(options.now))) throw new UsageError(`Filter: now is a time in milliseconds, not ${JSON.stringify(options.now)}`);
+  const sources: unknown = options.ruleSources;
+  if (sources !== undefined && !(typeof sources === 'object' && sources !== null && Object.values(sources).every((v) => typeof v === 'string'))) {
+    throw new UsageError(`Filter: ruleSources is { filter?: string, filterFromText?: string }, not ${JSON.stringify(sources)}`);
+  }
 }
 
 export class Filter {
@@ -121,9 +130,10 @@ export class Filter {
       anyInclude = true;
     }
     for (const p of options.exclude ?? []) this.add(false, p);
-    for (const r of options.filter ?? []) this.addLine(r, '--filter', true);
-    for (const text of options.filterFromText ?? []) {
-      for (const line of text.split('\n')) this.addLine(line, '--filter-from');
+    const named = options.ruleSources ?? {};
+    for (const [i, r] of (options.filter ?? []).entries()) this.addLine(r, named.filter ?? `filter rule ${i + 1}`, true);
+    for (const [i, text] of (options.filterFromText ?? []).entries()) {
+      for (const [n, line] of text.split('\n').entries()) this.addLine(line, named.filterFromText ?? `filterFromText[${i}] line ${n + 1}`);
     }
     if (anyInclude) this.add(false, '/**');
     this.minSize = options.minSize;

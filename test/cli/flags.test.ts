@@ -4,10 +4,14 @@
  * short letter, --retries has one meaning, and every command that talks to a server takes
  * --server/--token/--ca/--fingerprint. Read from the commander definitions the CLI runs.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { RETRIES_HELP } from '../../src/cli/options.js';
+import { filterFrom } from '../../src/cli/sync-flags.js';
 
 const program = await buildProgram();
 const command = (name: string): Command => {
@@ -99,5 +103,27 @@ describe('number flags say the range they take', () => {
     const parse = (v: string) => byLong('get', '--retries')!.parseArg!(v, undefined);
     expect(parse('0')).toBe(0);
     expect(() => parse('-1')).toThrow('--retries must be an integer from 0 to 100');
+  });
+
+  it("sync's --retries, --transfers and --checkers say their ranges the same way", () => {
+    const parse = (long: string, v: string) => byLong('sync', long)!.parseArg!(v, undefined);
+    expect(() => parse('--retries', '101')).toThrow('--retries must be an integer from 0 to 100');
+    expect(() => parse('--transfers', '0')).toThrow('--transfers must be an integer from 1 to 256');
+    expect(() => parse('--checkers', '2.5')).toThrow('--checkers must be an integer from 1 to 256');
+    expect(parse('--transfers', '16')).toBe(16);
+  });
+});
+
+describe('filter flags name themselves in a bad rule', () => {
+  it('--filter and --filter-from, not the library\'s "filter rule N"', async () => {
+    await expect(filterFrom({ filter: ['keep b'] })).rejects.toThrow(/^--filter: a rule is "\+ pattern" or "- pattern"/);
+    await expect(filterFrom({ filter: [''] })).rejects.toThrow(/^--filter: empty rule$/);
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-flags-'));
+    try {
+      writeFileSync(join(dir, 'rules'), '+ a\n* nope\n');
+      await expect(filterFrom({ filterFrom: [join(dir, 'rules')] })).rejects.toThrow(/^--filter-from: a rule is/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

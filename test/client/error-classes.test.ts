@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FerryClient } from '../../src/client/client.js';
+import { FerryClient, type FerryClientOptions } from '../../src/client/client.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/core/retry.js';
 import {
   AbortedError,
   AlreadyExistsError,
@@ -88,9 +89,21 @@ describe("the SDK's errors are their codes' classes", () => {
   it('auth: a token the server does not know', async () => {
     const stranger = new FerryClient({ server: t.url, token: 'not-a-token' });
     try {
-      expectClass(await failureOf(stranger.stat('/')), AuthInvalidError);
+      const err = await failureOf(stranger.stat('/'));
+      expectClass(err, AuthInvalidError);
+      // The program's own token, not a `ferry login` or FERRY_TOKEN it never had.
+      expect(err.message).toMatch(/^the token given to FerryClient was refused: .+; check the `token` option \(FerryClient\.fromConfig reads a saved login or FERRY_TOKEN\)$/);
     } finally {
       await stranger.close();
+    }
+  });
+
+  it('auth: a token whose source the caller names is explained as that source', async () => {
+    const fromEnv = new FerryClient({ server: t.url, token: 'not-a-token', tokenSource: 'env' });
+    try {
+      expect((await failureOf(fromEnv.stat('/'))).message).toMatch(/^the server refused the token \(FERRY_TOKEN\): .+; check FERRY_TOKEN$/);
+    } finally {
+      await fromEnv.close();
     }
   });
 
@@ -100,5 +113,64 @@ describe("the SDK's errors are their codes' classes", () => {
 
   it('usage: a source put cannot take', async () => {
     expectClass(await failureOf((async () => client.put(42 as never, '/x'))()), UsageError);
+  });
+});
+
+describe('option values a client cannot work with are refused when it is made', () => {
+  /** The FERRY_ERR_USAGE message `new FerryClient(options)` throws (failing the test if it makes a client). */
+  function refusal(options: Partial<FerryClientOptions>): string {
+    let client: FerryClient | undefined;
+    try {
+      client = new FerryClient({ server: 'http://127.0.0.1:9', ...options });
+    } catch (err) {
+      expectClass(err as FerryError, UsageError);
+      return (err as Error).message;
+    }
+    void client.close();
+    throw new Error(`made a client with ${JSON.stringify(options)}`);
+  }
+
+  it('parallel: an integer from 1 to 256 (0 was quietly 1)', () => {
+    for (const parallel of [0, -1, 1.5, Number.NaN, 257, '4' as never]) {
+      expect(refusal({ parallel }), String(parallel)).toBe('parallel must be an integer from 1 to 256');
+    }
+  });
+
+  it('bwlimit: bytes per second, at least 1 (0 was quietly no limit)', () => {
+    expect(refusal({ bwlimit: 0 })).toBe('bwlimit must be a number of bytes per second of at least 1, not 0; leave it out for no limit');
+    for (const bwlimit of [-5, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(refusal({ bwlimit }), String(bwlimit)).toMatch(/^bwlimit must be a number of bytes per second of at least 1, not /);
+    expect(refusal({ bwlimit: '10M' as never })).toBe('bwlimit must be a number of bytes per second of at least 1, not string "10M"; leave it out for no limit');
+  });
+
+  it('headersTimeoutMs and the retry policy', () => {
+    expect(refusal({ headersTimeoutMs: 0 })).toBe('headersTimeoutMs must be a number of ms of at least 1, not 0');
+    expect(refusal({ headersTimeoutMs: Number.NaN })).toBe('headersTimeoutMs must be a number of ms of at least 1, not NaN');
+    expect(refusal({ retry: { ...DEFAULT_RETRY_POLICY, retries: -1 } })).toBe('retry.retries must be an integer from 0 to 100');
+    expect(refusal({ retry: { ...DEFAULT_RETRY_POLICY, retries: 2.5 } })).toBe('retry.retries must be an integer from 0 to 100');
+    expect(refusal({ retry: { ...DEFAULT_RETRY_POLICY, baseMs: -1 } })).toBe('retry.baseMs must be a number of ms of at least 0, not -1');
+    expect(refusal({ retry: { retries: 3 } as never })).toBe('retry.baseMs must be a number of ms of at least 0, not undefined');
+    expect(refusal({ retry: { ...DEFAULT_RETRY_POLICY, maxRetryAfterMs: Number.NaN } })).toBe('retry.maxRetryAfterMs must be a number of ms of at least 0, not NaN');
+  });
+
+  it("a transfer's own parallel, the same way, before anything is sent", async () => {
+    for (const parallel of [0, 2.5, 257]) {
+      const err = await failureOf(client.putFile(join(dir, 'big.bin'), '/parallel.bin', { parallel }));
+      expectClass(err, UsageError);
+      expect(err.message).toBe('parallel must be an integer from 1 to 256');
+    }
+    expectClass(await failureOf(client.stat('/parallel.bin')), NotFoundError);
+    expect((await failureOf(client.getFile('/none.bin', join(dir, 'none.bin'), { parallel: -1 }))).message).toBe('parallel must be an integer from 1 to 256');
+    expect((await client.putFile(join(dir, 'big.bin'), '/parallel.bin', { parallel: 256 })).bytes).toBe(64 * 1024);
+  });
+
+  it('takes the bounds and leaves out what is not given', async () => {
+    const clients = [
+      new FerryClient({ server: t.url, parallel: 1, bwlimit: 1, headersTimeoutMs: 1, retry: { retries: 0, baseMs: 0, capMs: 0, maxRetryAfterMs: 0 } }),
+      new FerryClient({ server: t.url, parallel: 256, bwlimit: 1.5e9, retry: { ...DEFAULT_RETRY_POLICY, retries: 100 } }),
+      new FerryClient({ server: t.url, parallel: undefined, bwlimit: undefined, headersTimeoutMs: undefined, retry: undefined }),
+    ];
+    expect(clients.map((c) => c.parallel)).toEqual([1, 256, 4]);
+    expect(clients.map((c) => c.limiter !== undefined)).toEqual([true, true, false]);
+    await Promise.all(clients.map((c) => c.close()));
   });
 });

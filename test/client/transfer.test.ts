@@ -808,7 +808,7 @@ describe('namespace', () => {
   it('reports a wrong token as FERRY_ERR_AUTH_INVALID with advice', async () => {
     const c = new FerryClient({ server: proxy.url, token: 'nope' });
     try {
-      await expect(c.stat('/')).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_AUTH_INVALID') && /ferry login/.test((e as Error).message));
+      await expect(c.stat('/')).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_AUTH_INVALID') && /^the token given to FerryClient was refused: .*check the `token` option/.test((e as Error).message));
     } finally {
       await c.close();
     }
