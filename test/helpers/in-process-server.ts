@@ -124,3 +124,19 @@ export async function uploadBuffer(t: TestServer, path: string, buf: Buffer, pie
   }
   return t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token });
 }
+
+/** What `request` returns and the SQL statements the server ran meanwhile (SQLite: its statement cache sees every query). */
+export async function statementsOf<T>(t: TestServer, request: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  const cache = t.server.ctx.meta.statements!;
+  const prepare = cache.prepare;
+  const statements: string[] = [];
+  cache.prepare = (q: string) => {
+    statements.push(q);
+    return prepare.call(cache, q);
+  };
+  try {
+    return { result: await request(), statements };
+  } finally {
+    cache.prepare = prepare;
+  }
+}

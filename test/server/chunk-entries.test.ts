@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
-import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { startTestServer, statementsOf, type TestServer } from '../helpers/in-process-server.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -34,22 +34,6 @@ async function expectRefused(res: Response): Promise<void> {
   const body = JSON.parse(text) as { error: { code: string; message: string } };
   expect(body.error.code).toBe('FERRY_ERR_VALIDATION');
   expect(body.error.message).toMatch(/a file may have at most \d+/);
-}
-
-/** What `request` returns and the SQL statements the server ran meanwhile (SQLite: its statement cache sees every query). */
-async function statementsOf<T>(request: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
-  const cache = t.server.ctx.meta.statements!;
-  const prepare = cache.prepare;
-  const statements: string[] = [];
-  cache.prepare = (q: string) => {
-    statements.push(q);
-    return prepare.call(cache, q);
-  };
-  try {
-    return { result: await request(), statements };
-  } finally {
-    cache.prepare = prepare;
-  }
 }
 
 const create = (spec: Record<string, unknown>) => t.api('/api/v1/uploads', { method: 'POST', json: spec });
@@ -88,7 +72,7 @@ describe('chunk entries per file', () => {
   it("sums a file's entries once an append (the bound and the reservation share the sum)", async () => {
     // The route summed the file's entries for its reservation, then the append again for the bound.
     const { id } = (await (await create({ path: '/summed.bin' })).json()) as { id: string };
-    const { result, statements } = await statementsOf(() => t.api(`/api/v1/uploads/${id}/chunks`, { method: 'POST', json: { chunks: entries(3, 200) } }));
+    const { result, statements } = await statementsOf(t, () => t.api(`/api/v1/uploads/${id}/chunks`, { method: 'POST', json: { chunks: entries(3, 200) } }));
     expect(result.status).toBe(200);
     expect(statements.filter((q) => /sum\(.*from "upload_entries"/i.test(q))).toHaveLength(1);
   });

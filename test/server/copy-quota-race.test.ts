@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
-import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { startTestServer, statementsOf, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
 const QUOTA = 10_000_000;
@@ -37,20 +37,9 @@ async function copiesAtOnce(t: TestServer): Promise<void> {
 }
 
 /** The SQL statements the server runs while `request` is answered (SQLite: its statement cache sees every query). */
-async function statementsOf(t: TestServer, request: () => Promise<Response>): Promise<{ status: number; body: string; statements: string[] }> {
-  const cache = t.server.ctx.meta.statements!;
-  const prepare = cache.prepare;
-  const statements: string[] = [];
-  cache.prepare = (q: string) => {
-    statements.push(q);
-    return prepare.call(cache, q);
-  };
-  try {
-    const res = await request();
-    return { status: res.status, body: await res.text(), statements };
-  } finally {
-    cache.prepare = prepare;
-  }
+async function statementsDuring(t: TestServer, request: () => Promise<Response>): Promise<{ status: number; body: string; statements: string[] }> {
+  const { result, statements } = await statementsOf(t, request);
+  return { status: result.status, body: await result.text(), statements };
 }
 
 describe('a copy against a quota', () => {
@@ -61,8 +50,8 @@ describe('a copy against a quota', () => {
     const carol = (await tokenFor(t, 'carol')).token;
     expect((await uploadBuffer(t, '/a.bin', randomBytes(1000), 1000, { token: carol })).status).toBe(200);
     const usage = (s: string[]) => s.filter((q) => /sum\(size\).*from "files"/i.test(q));
-    const api = (to: string) => statementsOf(t, () => t.api('/api/v1/copy', { method: 'POST', token: carol, json: { from: '/a.bin', to } }));
-    const dav = (to: string) => statementsOf(t, () => fetch(`${t.url}/dav/a.bin`, { method: 'COPY', headers: { authorization: `Bearer ${carol}`, destination: `${t.url}/dav/${to}` } }));
+    const api = (to: string) => statementsDuring(t, () => t.api('/api/v1/copy', { method: 'POST', token: carol, json: { from: '/a.bin', to } }));
+    const dav = (to: string) => statementsDuring(t, () => fetch(`${t.url}/dav/a.bin`, { method: 'COPY', headers: { authorization: `Bearer ${carol}`, destination: `${t.url}/dav/${to}` } }));
     const first = await api('/b.bin');
     expect(first.status).toBe(200);
     expect(usage(first.statements)).toHaveLength(1);
