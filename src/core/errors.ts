@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   FERRY_ERR_METHOD_NOT_ALLOWED: spec('this method is not allowed on this resource'),
   FERRY_ERR_UNSUPPORTED_MEDIA_TYPE: spec('the request body has a content type this request does not take'),
   FERRY_ERR_DEPTH_INFINITY: spec('Depth: infinity is not served: ask for Depth 0 or 1'),
+  FERRY_ERR_DESTINATION_FOREIGN: spec('the Destination names another server: this one moves and copies only within itself'),
   FERRY_ERR_OFFSET_MISMATCH: spec('the upload offset does not match the bytes received so far'),
   FERRY_ERR_CHECKSUM_MISMATCH: spec('the body does not match its checksum'),
   FERRY_ERR_ENCODING_INVALID: spec('the compressed body is damaged or not what its Content-Encoding says'),
@@ -202,6 +203,7 @@ export const LockTokenMismatchError = defineError('LockTokenMismatchError', 'FER
 export const MethodNotAllowedError = defineError('MethodNotAllowedError', 'FERRY_ERR_METHOD_NOT_ALLOWED');
 export const UnsupportedMediaTypeError = defineError('UnsupportedMediaTypeError', 'FERRY_ERR_UNSUPPORTED_MEDIA_TYPE');
 export const DepthInfinityError = defineError('DepthInfinityError', 'FERRY_ERR_DEPTH_INFINITY');
+export const DestinationForeignError = defineError('DestinationForeignError', 'FERRY_ERR_DESTINATION_FOREIGN');
 export const OffsetMismatchError = defineError('OffsetMismatchError', 'FERRY_ERR_OFFSET_MISMATCH');
 export const ChecksumMismatchError = defineError('ChecksumMismatchError', 'FERRY_ERR_CHECKSUM_MISMATCH');
 export const EncodingInvalidError = defineError('EncodingInvalidError', 'FERRY_ERR_ENCODING_INVALID');

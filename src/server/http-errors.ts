@@ -63,6 +63,8 @@ const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_METHOD_NOT_ALLOWED: 405,
   FERRY_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   FERRY_ERR_DEPTH_INFINITY: 403,
+  // RFC 4918 9.8.5 and 9.9.4: a Destination on another server is 502 (Bad Gateway).
+  FERRY_ERR_DESTINATION_FOREIGN: 502,
   FERRY_ERR_OFFSET_MISMATCH: 409,
   FERRY_ERR_CHECKSUM_MISMATCH: 460,
   FERRY_ERR_ENCODING_INVALID: 400,
@@ -129,9 +131,10 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
 
 /**
  * 5xx codes whose messages are written for the client (no paths, no system text): a damaged
- * chunk is named by its hash and store-relative key, and `details.hash` lets a client refetch.
+ * chunk is named by its hash and store-relative key, and `details.hash` lets a client refetch;
+ * a WebDAV Destination on another server is the client's request, not a failure here.
  */
-const PUBLIC_5XX = new Set<FerryErrorCode>(['FERRY_ERR_UNAVAILABLE', 'FERRY_ERR_NOT_IMPLEMENTED', 'FERRY_ERR_CHUNK_CORRUPT']);
+const PUBLIC_5XX = new Set<FerryErrorCode>(['FERRY_ERR_UNAVAILABLE', 'FERRY_ERR_NOT_IMPLEMENTED', 'FERRY_ERR_CHUNK_CORRUPT', 'FERRY_ERR_DESTINATION_FOREIGN']);
 
 /**
  * What a client reads of an error: a refusal (4xx) in its own words; the server's own failures

@@ -4,7 +4,8 @@
  * where to resume over HTTP and sends the whole file with a Content-Range covering it) and on
  * a download (a Range request from the local file's size), a real partial PUT refused, MOVE,
  * COPY, DELETE (Depth on a collection and on a file), PROPPATCH, LOCK/UNLOCK with the token in
- * If headers (and a refresh), COPY Depth: infinity, a Destination naming another host, and
+ * If headers (and a refresh), COPY Depth: infinity, a Destination naming another server (502)
+ * or this one behind a proxy (the `--public-url` host), and
  * what macOS Finder sends (AppleDouble `._` files, chunked PUTs, PROPFIND without a body).
  */
 import { execFile } from 'node:child_process';
@@ -23,7 +24,8 @@ let dir: string;
 
 beforeAll(async () => {
   expect(ensureCommand('curl'), 'curl (Debian package) is needed').toBe(true);
-  t = await startTestServer();
+  // As behind a reverse proxy that hands the request on with its own Host.
+  t = await startTestServer({ publicUrl: 'https://files.example.com' });
   await addUser(t, 'cora', { password: 'cora-password-1' });
   dir = await mkdtemp(join(tmpdir(), 'ferry-curl-'));
 });
@@ -157,12 +159,27 @@ describe('curl against /dav/', () => {
     expect(props.stdout).toMatch(/<state xmlns="urn:x-script:">reviewed<\/state>/);
   });
 
-  it('a Destination naming another host moves within this server: only its path counts (behind a proxy the host is the proxy\'s)', async () => {
+  it('a Destination on another server is 502 and nothing moves; this server by its Host or --public-url host moves (behind a proxy rewriting Host)', async () => {
     await writeFile(join(dir, 'h.txt'), 'host');
     expect((await curl(['-T', 'h.txt', url('/host-a.txt')])).status).toBe(201);
+    const port = new URL(t.url).port;
+    for (const foreign of ['https://other.example.com/dav/host-x.txt', `http://127.0.0.2:${port}/dav/host-x.txt`, `http://127.0.0.1:${Number(port) + 1}/dav/host-x.txt`, 'https://files.example.com:8443/dav/host-x.txt']) {
+      for (const method of ['MOVE', 'COPY']) {
+        const r = await curl(['-X', method, '-H', `Destination: ${foreign}`, url('/host-a.txt')]);
+        expect(r.status, `${method} ${foreign}`).toBe(502);
+        expect(JSON.parse(r.stdout).error.code).toBe('FERRY_ERR_DESTINATION_FOREIGN');
+      }
+    }
+    expect(same(await stored('/host-a.txt'), Buffer.from('host'))).toBe(true);
+    expect(await stored('/host-x.txt')).toBe(404);
+    // The proxy's public name (--public-url), with or without its default port, and the Host the request came with.
     expect((await curl(['-X', 'MOVE', '-H', 'Destination: https://files.example.com/dav/host-b.txt', url('/host-a.txt')])).status).toBe(201);
+    expect((await curl(['-X', 'MOVE', '-H', 'Destination: https://FILES.example.com:443/dav/host-c.txt', url('/host-b.txt')])).status).toBe(201);
+    expect((await curl(['-X', 'COPY', '-H', 'Host: nas.lan', '-H', 'Destination: http://nas.lan/dav/host-d.txt', url('/host-c.txt')])).status).toBe(201);
+    expect((await curl(['-X', 'MOVE', '-H', `Destination: ${url('/host-e.txt')}`, url('/host-d.txt')])).status).toBe(201);
     expect(await stored('/host-a.txt')).toBe(404);
-    expect(same(await stored('/host-b.txt'), Buffer.from('host'))).toBe(true);
+    expect(same(await stored('/host-c.txt'), Buffer.from('host'))).toBe(true);
+    expect(same(await stored('/host-e.txt'), Buffer.from('host'))).toBe(true);
   });
 
   it('what macOS Finder sends: a LOCK and its refresh, chunked PUTs of a file, its ._ AppleDouble and .DS_Store; PROPFIND without a body lists them', async () => {

@@ -291,7 +291,7 @@ describe('WebDAV: files', () => {
       expect(JSON.parse(r.text).error.code, path).toBe('FERRY_ERR_PATH_INVALID');
     }
     expect((await req('PUT', '/dav/src.txt', { body: 'x' })).status).toBe(201);
-    for (const destination of ['/dav/../../etc/x', 'http://h/api/v1/files/x', 'http://h/dav/a/../../../x']) {
+    for (const destination of ['/dav/../../etc/x', `${t.url}/api/v1/files/x`, `${t.url}/dav/a/../../../x`]) {
       const r = await req('MOVE', '/dav/src.txt', { headers: { destination } });
       expect(r.status, destination).toBe(400);
     }

@@ -11,7 +11,8 @@
  * the source tree, MOVE `delete` there; both need `write` on the destination (and `delete`
  * on what they replace); a COPY counts against the quota like an upload. Dead properties
  * come along (moved or copied with the files); locks do not. Each is audited (`file.move`,
- * `file.copy`) as the native API's are.
+ * `file.copy`) as the native API's are. A Destination on another server is 502
+ * (./paths.ts, destinationPath).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
@@ -24,7 +25,7 @@ import { destinationPath } from './paths.js';
 
 export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: FastifyReply, op: 'copy' | 'move'): Promise<FastifyReply> {
   const { auth, path } = dav.target(request);
-  const to = destinationPath(request.headers.destination as string | undefined);
+  const to = destinationPath(request.headers.destination as string | undefined, { hosts: [request.headers.host, request.host], publicUrl: dav.ctx.config.publicUrl });
   const overwrite = overwriteOf(request);
   const depth = depthOf(request, 'infinity');
   if (depth === '1' || (op === 'move' && depth !== 'infinity')) throw new ValidationError(`${op.toUpperCase()} takes Depth ${op === 'move' ? 'infinity' : '0 or infinity'}`);

@@ -8,7 +8,7 @@
  * `/dav/dir/#frag` must not delete `/dav/dir/`. Then Ferry's path rules apply (`..`, NUL,
  * control characters, over-long names: FERRY_ERR_PATH_INVALID).
  */
-import { PathInvalidError } from '../../core/errors.js';
+import { DestinationForeignError, PathInvalidError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 
 export const DAV_PREFIX = '/dav';
@@ -62,18 +62,57 @@ function utf8Header(value: string): string {
 }
 
 /**
- * The Ferry path named by a Destination header (an absolute URL or an absolute path; RFC
- * 4918 10.3). Only the path counts: the host may be a proxy's. FERRY_ERR_PATH_INVALID
- * when it is not under /dav.
+ * The names this server answers to, for a Destination's host: the request's `Host` (and
+ * `X-Forwarded-Host` from a trusted proxy: Fastify's `request.host`) and `--public-url`'s
+ * host, for a reverse proxy that rewrites `Host` on its way here.
  */
-export function destinationPath(header: string | undefined): string {
+export interface OwnHosts {
+  hosts: (string | undefined)[];
+  publicUrl?: string | undefined;
+}
+
+/**
+ * The Ferry path named by a Destination header (an absolute URL or an absolute path; RFC
+ * 4918 10.3). FERRY_ERR_PATH_INVALID when it is not under /dav; FERRY_ERR_DESTINATION_FOREIGN
+ * (502, RFC 4918 9.8.5 and 9.9.4) when its host is not one of `own`: moving a file to
+ * another server is not something this one can do, and doing it here instead would put it
+ * where the client did not ask.
+ */
+export function destinationPath(header: string | undefined, own: OwnHosts): string {
   if (header === undefined || header.trim() === '') throw new PathInvalidError('COPY and MOVE need a Destination header');
-  let path: string;
+  let url: URL;
   try {
-    path = new URL(utf8Header(header.trim()), 'http://destination.invalid').pathname;
+    url = new URL(utf8Header(header.trim()), 'http://destination.invalid');
   } catch {
     throw new PathInvalidError('the Destination header is not a URL');
   }
   if (/#/.test(header)) throw new PathInvalidError('the Destination header has a fragment (#)');
-  return davPathOf(path);
+  if (url.hostname !== 'destination.invalid' && !isOwnHost(url, own)) {
+    throw new DestinationForeignError(`the Destination ${url.host} is another server: move or copy within this one (a path, or a URL on ${own.hosts.find(Boolean) ?? 'this host'})`, { details: { destination: url.host } });
+  }
+  return davPathOf(url.pathname);
+}
+
+/**
+ * Whether a Destination URL names this server: the same host name as one of `own`, and the
+ * same port where that one states a port; one that states none (`Host: files.example.com`
+ * behind a proxy ending TLS) matches either default port, 80 or 443, whatever the scheme.
+ */
+function isOwnHost(dest: URL, own: OwnHosts): boolean {
+  const port = dest.port || (dest.protocol === 'https:' ? '443' : '80');
+  const names = [...own.hosts, own.publicUrl ? safeUrl(own.publicUrl)?.host : undefined];
+  return names.some((name) => {
+    const u = name ? safeUrl(`http://${name}`) : undefined;
+    if (!u || u.hostname !== dest.hostname) return false;
+    // `http://h:80` parses with port '' (the default): a stated 80 counts as none.
+    return u.port === '' ? port === '80' || port === '443' : u.port === port;
+  });
+}
+
+function safeUrl(s: string): URL | undefined {
+  try {
+    return new URL(s);
+  } catch {
+    return undefined;
+  }
 }
