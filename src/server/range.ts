@@ -24,6 +24,19 @@ export function parseRange(header: string | undefined, size: number): RangeResul
   return { start, end };
 }
 
+/**
+ * Whether an If-Modified-Since header names the Last-Modified a download sent (to the
+ * second): then the copy the client holds is current (304). Exactly that date, as nginx's
+ * default `if_modified_since exact`, not RFC 9110's "not modified after it": a file's time
+ * is its uploader's (rsync -t, an older version restored) and may go back, and a client
+ * holding the newer copy must not keep it. An If-None-Match, when sent, decides instead.
+ */
+export function notModifiedSince(header: string | undefined, mtimeMs: number): boolean {
+  if (!header) return false;
+  const date = Date.parse(header);
+  return !Number.isNaN(date) && Math.floor(date / 1000) === Math.floor(mtimeMs / 1000);
+}
+
 /** Whether an If-None-Match header matches an ETag (weak comparison). */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;

@@ -19,7 +19,7 @@ import { parseVersionId } from '../../store/version-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toServerPath, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
-import { etagMatches, parseRange } from '../range.js';
+import { etagMatches, notModifiedSince, parseRange } from '../range.js';
 import { contentDisposition, contentTypeFor } from '../mime.js';
 import { chooseCoding, rawZstdFrame, streamingCompressor, type DownloadCoding } from '../content-coding.js';
 import { compressChunk } from '../../store/chunk-codec.js';
@@ -360,8 +360,9 @@ export interface ServeFileOptions {
 }
 
 /**
- * Sends the file at a server path: ETag, Last-Modified, Range, HEAD, verified chunks. Shared
- * by `GET /api/v1/files/*` and the share-link routes.
+ * Sends the file at a server path: ETag and Last-Modified (304 on a matching If-None-Match,
+ * else on an If-Modified-Since of that date), Range, HEAD, verified chunks. Shared by
+ * `GET /api/v1/files/*`, the share-link routes and WebDAV's GET.
  */
 export async function sendFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, serverPath: string, shownPath: string, options: ServeFileOptions): Promise<FastifyReply> {
   const { head } = options;
@@ -383,7 +384,8 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');
   reply.header('cache-control', 'private, no-cache');
-  if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etag) : notModifiedSince(request.headers['if-modified-since'], entry.mtime)) return reply.status(304).send();
 
   const size = entry.size;
   let range = parseRange(request.headers.range, size);
