@@ -79,7 +79,9 @@ export class AuthStore {
 
   /**
    * Deletes a user with everything that lets anyone act as them: grants, tokens, web
-   * sessions, share links, upload sessions. Their files stay (an admin decides about those).
+   * sessions, share links, upload sessions, WebDAV locks (which would refuse others' writes
+   * until they time out) and tus rows (the server's TusUploads.terminateAllOf removes their
+   * tails first). Their files stay (an admin decides about those).
    */
   async deleteUser(id: string): Promise<void> {
     await this.meta.durable(async (trx) => {
@@ -96,6 +98,8 @@ export class AuthStore {
       await trx.deleteFrom('shares').where('user_id', '=', id).execute();
       await trx.deleteFrom('chunk_owners').where('user_id', '=', id).execute();
       await trx.deleteFrom('ssh_keys').where('user_id', '=', id).execute();
+      await trx.deleteFrom('dav_locks').where('user_id', '=', id).execute();
+      await trx.deleteFrom('tus_uploads').where('owner', '=', id).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
   }

@@ -38,6 +38,11 @@ export class TusStore {
     await this.db.deleteFrom('tus_uploads').where('id', '=', id).execute();
   }
 
+  /** The ids of a user's uploads, in progress or done. */
+  async idsOf(owner: string): Promise<string[]> {
+    return (await this.db.selectFrom('tus_uploads').select('id').where('owner', '=', owner).execute()).map((r) => r.id);
+  }
+
   /** Uploads whose expiry has passed (at most `limit`). */
   async expired(now: number, limit = 1000): Promise<TusRow[]> {
     return this.db.selectFrom('tus_uploads').selectAll().where('expires_at', '<=', now).limit(limit).execute();

@@ -237,6 +237,8 @@ async function deleteUser(ctx: ServerContext, request: FastifyRequest, reply: Fa
   const auth = admin(request);
   const u = await find(ctx, params.name);
   if (u.id === auth.userId) throw new ValidationError('you cannot delete yourself');
+  // Their tus uploads with their tails in the chunk store (the rows alone would go with the user).
+  await ctx.tus.terminateAllOf(u.id);
   await users.deleteUser(u.id);
   await ctx.audit.record(request, { event: 'user.delete', ok: true, target: u.name, details: { home: u.home } });
   return reply.status(204).send();

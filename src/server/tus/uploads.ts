@@ -506,6 +506,11 @@ export class TusUploads {
     await this.store.delete(row.id);
   }
 
+  /** A removed user's uploads: each goes as a DELETE would take it (a PATCH in flight is cut off). */
+  async terminateAllOf(userId: string): Promise<void> {
+    for (const id of await this.store.idsOf(userId)) await this.terminateAny(id);
+  }
+
   /** Removes uploads past their expiry (their sessions have expired too); returns how many. */
   async sweep(): Promise<number> {
     const rows = await this.store.expired(this.ctx.now());
