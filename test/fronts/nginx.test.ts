@@ -2,7 +2,8 @@
  * Ferry behind a real nginx (Debian's 1.22), with the configuration docs/deploy.md gives,
  * read from that file: only the certificate files, the listen address and Ferry's address are
  * replaced. TLS with a test CA; the client connects from 127.0.0.2, nginx to Ferry from
- * 127.0.0.1, and Ferry runs with `--trust-proxy 127.0.0.1` and no `--public-url`.
+ * 127.0.0.1, and Ferry runs with `--trust-proxy 127.0.0.1` and no `--public-url`. What passes
+ * through is checked where nginx's defaults could refuse it (a tus HEAD's headers).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,8 @@ function documentedConfig(): string {
   return block;
 }
 
+/** Parts of the tus final upload below: 5.6 KB of Upload-Concat. */
+const PARTS = 150;
 const BAD = { authorization: `Bearer ferry_${'0'.repeat(16)}_${'A'.repeat(43)}` };
 const lastAuditIp = async () => {
   const res = await fetch(`${ferry.url}/api/v1/admin/audit?event=auth.failure&limit=1`, { headers: { authorization: `Bearer ${ferry.adminToken}` } });
@@ -84,6 +87,33 @@ describe("behind nginx with docs/deploy.md's configuration", () => {
     const res = await request(`${link}?download=1`, { dispatcher: client });
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe('shared through nginx');
+  });
+
+  it('a tus final upload of 150 parts answers its HEAD through it (its Upload-Concat list would pass the 4 KiB nginx keeps for an answer\'s headers: 502)', async () => {
+    const admin = { authorization: `Bearer ${ferry.adminToken}`, 'content-type': 'application/json' };
+    const made = await fetch(`${ferry.url}/api/v1/users`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'tuss', maxSessions: 200 }) });
+    expect(made.status).toBe(201);
+    const tok = await fetch(`${ferry.url}/api/v1/tokens`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'tus', user: 'tuss' }) });
+    const tus = { 'tus-resumable': '1.0.0', authorization: `Bearer ${((await tok.json()) as { token: string }).token}` };
+    const parts: string[] = [];
+    for (let i = 0; i < PARTS; i++) {
+      const part = await request(`${url}/api/v1/tus/`, { method: 'POST', dispatcher: client, headers: { ...tus, 'upload-concat': 'partial', 'upload-length': '1', 'content-type': 'application/offset+octet-stream' }, body: String(i % 10) });
+      const said = await part.body.text();
+      expect(part.statusCode, said).toBe(201);
+      parts.push(new URL(String(part.headers.location), url).pathname);
+    }
+    const name = Buffer.from('joined.txt').toString('base64');
+    // The request's header (5.6 KB) passes: nginx takes 8 KiB for a request's header line.
+    const final = await request(`${url}/api/v1/tus/`, { method: 'POST', dispatcher: client, headers: { ...tus, 'upload-concat': `final;${parts.join(' ')}`, 'upload-metadata': `filename ${name}` } });
+    const said = await final.body.text();
+    expect(final.statusCode, said).toBe(201);
+    const head = await request(new URL(String(final.headers.location), url), { method: 'HEAD', dispatcher: client, headers: tus });
+    await head.body.text();
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['upload-offset']).toBe(String(PARTS));
+    expect(head.headers['upload-concat']).toBe('final');
+    const got = await fetch(`${ferry.url}/api/v1/files/users/tuss/joined.txt`, { headers: { authorization: `Bearer ${ferry.adminToken}` } });
+    expect(await got.text()).toBe('0123456789'.repeat(PARTS / 10));
   });
 
   it("the audit log records the client's address (127.0.0.2), also when it sends its own X-Forwarded-For", async () => {

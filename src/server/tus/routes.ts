@@ -203,12 +203,23 @@ async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyRe
 }
 
 /**
+ * Most bytes of a final upload's Upload-Concat that a HEAD lists its parts in (about 55
+ * parts). A proxy keeps an answer's headers in one buffer (nginx's `proxy_buffer_size`, 4 or
+ * 8 KiB by default) and answers 502 past it: 500 parts came to 18 KB.
+ */
+export const UPLOAD_CONCAT_LISTED_BYTES = 2048;
+
+/**
  * The Upload-Concat a HEAD answers with: "its value as received in the upload creation
- * request" (tus 1.0.0, concatenation), a final upload's parts as this server's URLs of them.
+ * request" (tus 1.0.0, concatenation), a final upload's parts as this server's URLs of them;
+ * `final` alone past {@link UPLOAD_CONCAT_LISTED_BYTES}, as for final uploads made before
+ * the parts were kept. No client reads the list back (tus-js-client and Uppy keep their own
+ * part URLs to resume), and a HEAD that fails through a proxy would stop a resume.
  */
 function uploadConcatOf(concat: NonNullable<TusRow['concat']>): string {
   if (!concat.startsWith('final;')) return concat;
-  return `final;${concat.slice('final;'.length).split(' ').map((id) => `${TUS_PATH}/${id}`).join(' ')}`;
+  const listed = `final;${concat.slice('final;'.length).split(' ').map((id) => `${TUS_PATH}/${id}`).join(' ')}`;
+  return listed.length <= UPLOAD_CONCAT_LISTED_BYTES ? listed : 'final';
 }
 
 /** HEAD: the offset to resume from. */
