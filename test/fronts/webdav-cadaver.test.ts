@@ -2,6 +2,7 @@
  * cadaver (Debian's 0.24, on neon) as a WebDAV shell on /dav/: mkcol, put and mput, ls,
  * move, copy, lock (a locked file refuses other writers, takes cadaver's own with its token),
  * unlock, steal (taking over another session's lock to unlock it), propset and propget of a dead property, get compared byte for byte, delete, rmcol.
+ * Started at the server's root (`cadaver http://host/`) it finds the share there.
  * cadaver exits 0 whatever happens, so each command's `succeeded.` / `failed:` is checked.
  */
 import { spawn } from 'node:child_process';
@@ -35,12 +36,12 @@ afterAll(async () => {
 });
 
 /** Runs cadaver on `commands`; returns each command's output, by the command line. */
-async function cadaver(commands: string[]): Promise<string[]> {
-  const child = spawn('cadaver', [`${t.url}/dav/`], { cwd: dir, env: { ...process.env, HOME: join(dir, 'home') }, stdio: ['pipe', 'pipe', 'pipe'] });
+async function cadaver(commands: string[], start = '/dav/'): Promise<string[]> {
+  const child = spawn('cadaver', [`${t.url}${start}`], { cwd: dir, env: { ...process.env, HOME: join(dir, 'home') }, stdio: ['pipe', 'pipe', 'pipe'] });
   const r = await collect(child, [...commands, 'quit'].join('\n') + '\n');
   expect(r.code, r.stderr).toBe(0);
-  // Each answer follows the prompt `dav:/dav/...> ` that echoes the command.
-  return r.stdout.split(/dav:\/dav\/[^>]*> /).slice(1, commands.length + 1);
+  // Each answer follows the prompt `dav:/dav/...> ` (`dav:/> ` at the root) that echoes the command.
+  return r.stdout.split(/dav:\/[^>]*> /).slice(1, commands.length + 1);
 }
 
 describe('cadaver against /dav/', () => {
@@ -80,5 +81,20 @@ describe('cadaver against /dav/', () => {
     expect(gone[4]).toMatch(/succeeded\./);
     expect(gone[5]).toMatch(/succeeded\./);
     expect((await dav(t.url, 'PROPFIND', '/dav/cad/', { auth: CAL, headers: { depth: '0' } })).status).toBe(404);
+  });
+
+  it('started at the server\'s root (http://host/), lists the share there and goes into it', async () => {
+    expect((await dav(t.url, 'PUT', '/dav/at-root.txt', { auth: CAL, body: 'found from the root' })).status).toBe(201);
+    const out = await cadaver(['ls', 'cd dav', 'ls', 'get at-root.txt from-root.txt'], '/');
+    expect(out[0]).toMatch(/succeeded\./);
+    expect(out[0]).toMatch(/Coll:\s+dav\s/);
+    expect(out[2]).toMatch(/at-root\.txt\s+19 /);
+    expect(out[3]).toMatch(/succeeded\./);
+    expect(await readFile(join(dir, 'from-root.txt'), 'utf8')).toBe('found from the root');
+    // Without credentials the root asks for them, as the share does.
+    const anonymous = await dav(t.url, 'PROPFIND', '/', { headers: { depth: '1' } });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Basic /);
+    expect((await dav(t.url, 'PROPFIND', '/', { auth: CAL, headers: { depth: 'infinity' } })).status).toBe(403);
   });
 });

@@ -729,6 +729,7 @@ rows.push(
   { name: 'MOVE /dav', expect: row(400, 400, 400, 400, 400), run: (id) => call(id, 'MOVE', '/dav', { headers: { destination: '/dav/elsewhere' } }) },
   { name: 'PROPFIND /dav/*', expect: row(207, 403, 404, 207, 207), run: (id) => call(id, 'PROPFIND', dav(id, '/photos/p.bin'), { headers: { depth: '0' } }) },
   { name: 'PROPFIND /dav', expect: row(207, 403, 207, 207, 207), run: (id) => call(id, 'PROPFIND', '/dav', { headers: { depth: '1' } }) },
+  { name: 'PROPFIND /', expect: row(207, 403, 207, 207, 207), run: (id) => call(id, 'PROPFIND', '/', { headers: { depth: '1' } }) },
   {
     name: 'PROPPATCH /dav/*',
     expect: row(403, 403, 404, 207, 207),

@@ -8,7 +8,7 @@ import { Dav } from './context.js';
 import { copyOrMove } from './copy-move.js';
 import { del, get, mkcol, options, put } from './files.js';
 import { lock, unlock } from './lock.js';
-import { propfind } from './propfind.js';
+import { propfind, propfindServerRoot } from './propfind.js';
 import { proppatch } from './proppatch.js';
 
 type Handler = (dav: Dav, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
@@ -27,7 +27,7 @@ export const HANDLERS: Record<string, Handler> = {
   UNLOCK: unlock,
 };
 
-export { options };
+export { options, propfindServerRoot };
 
 /** The WebDAV front of a server: its state and the handler of each method. */
 export function davFront(ctx: ServerContext): { dav: Dav; handlers: Record<string, Handler> } {

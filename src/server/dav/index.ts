@@ -57,6 +57,17 @@ export const davRoutes: RoutePlugin = async (app, { ctx }) => {
   // network name cannot be found") unless that answer announces WebDAV. So the server's
   // root answers OPTIONS as the share does: public, and telling no more than /dav/ does.
   app.route({ method: 'OPTIONS', url: '/', config: { ...config, public: true }, handler: async (_rq, rp) => (await import('./handlers.js')).options(rp) });
+  // Clients given the server's address (cadaver, davfs2, Windows) PROPFIND it first: the root
+  // is a collection holding the share, /dav/ (./propfind.ts).
+  app.route({
+    method: 'PROPFIND',
+    url: '/',
+    config,
+    handler: async (rq, rp) => {
+      const { dav } = await front();
+      return (await import('./handlers.js')).propfindServerRoot(dav, rq, rp);
+    },
+  });
   for (const url of [DAV_PREFIX, `${DAV_PREFIX}/*`]) {
     app.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: async (_rq, rp) => (await import('./handlers.js')).options(rp) });
     for (const method of DAV_METHODS) {

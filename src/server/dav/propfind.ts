@@ -19,6 +19,7 @@ import { DepthInfinityError, NotFoundError, ValidationError } from '../../core/e
 import type { Entry } from '../../core/protocol.js';
 import type { DeadProp, LockRow } from '../../store/dav-store.js';
 import { authorize, toUserPath, type AuthContext } from '../authz.js';
+import { authOf } from '../context.js';
 import { readXmlBody } from './body.js';
 import { Dav, depthOf } from './context.js';
 import { hrefOf } from './paths.js';
@@ -152,9 +153,9 @@ function deadXml(d: DeadProp): string {
   return d.value === '' ? `<D:${d.name}/>` : `<D:${d.name}>${d.value}</D:${d.name}>`;
 }
 
-/** The `<D:response>` of one resource. */
-function response(req: PropRequest, e: Entry, dead: DeadProp[], lc: LiveContext): string {
-  const href = `<D:href>${escapeText(hrefOf(toUserPath(lc.auth, e.path), e.type === 'dir'))}</D:href>`;
+/** The `<D:response>` of one resource (at `href`, by default its own under /dav/). */
+function response(req: PropRequest, e: Entry, dead: DeadProp[], lc: LiveContext, at?: string): string {
+  const href = `<D:href>${escapeText(at ?? hrefOf(toUserPath(lc.auth, e.path), e.type === 'dir'))}</D:href>`;
   const found: string[] = [];
   const missing: string[] = [];
   if (req.kind === 'propname') {
@@ -187,10 +188,34 @@ function wantsLive(req: PropRequest, names: string[]): boolean {
   return req.names.some((p) => p.ns === DAV_NS && names.includes(p.local));
 }
 
-export async function propfind(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const { auth, path } = dav.target(request);
+function finiteDepth(request: FastifyRequest): '0' | '1' {
   const depth = depthOf(request, 'infinity');
   if (depth === 'infinity') throw new DepthInfinityError('PROPFIND with Depth: infinity (or no Depth header) is not served: list one level at a time with Depth: 1', { details: { precondition: 'propfind-finite-depth' } });
+  return depth;
+}
+
+/**
+ * PROPFIND of the server's root `/`, for clients given the server's address rather than the
+ * share's (cadaver `http://host/`, davfs2, Windows' "Map network drive"; they PROPFIND what
+ * they were given before anything else, and a 404 ends them with "not WebDAV-enabled?"):
+ * a collection with one member, `/dav/`, the caller's home with its properties. Nothing else
+ * is served at the root (the web app's GET aside): a client goes on into /dav/.
+ */
+export async function propfindServerRoot(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const auth = authOf(request);
+  const depth = finiteDepth(request);
+  const req = parsePropfind(await readXmlBody(request));
+  const home = await dav.entry(authorize(auth, 'list', '/'));
+  if (!home) throw new NotFoundError('your home folder does not exist', { details: { path: '/' } });
+  const lc: LiveContext = { auth, now: dav.ctx.now(), locks: [] };
+  const root = `${XML_HEADER}<D:multistatus xmlns:D="DAV:">${response(req, home, [], lc, '/')}`;
+  const share = depth === '1' ? response(req, home, (await dav.store.props([home.path])).get(home.path) ?? [], lc) : '';
+  return reply.status(207).type('application/xml; charset=utf-8').send(`${root}${share}</D:multistatus>`);
+}
+
+export async function propfind(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { auth, path } = dav.target(request);
+  const depth = finiteDepth(request);
   const server = authorize(auth, 'list', path);
   const req = parsePropfind(await readXmlBody(request));
   const root = await dav.entry(server);
