@@ -25,7 +25,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const METHODS = 'GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS';
+const METHODS = 'GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|PROPFIND';
 /** Paths the document names without the `/api/v1` base (`GET /chunks/:hash`). */
 const UNPREFIXED = /^\/(api\/|s\/|dav\b|assets\/|\*$|healthz$|readyz$|metrics$|$)/;
 
