@@ -2,10 +2,13 @@
  * sshfs (3.7) on the SFTP front beyond the basics of sftp-clients.test.ts: `-o reconnect`
  * carrying a mount across a restart of the server (same port, same host keys), and rsync
  * writing onto the mount with `--inplace` (only changed blocks rewritten in the file) and
- * `--append-verify` (the rest appended, then the whole file checked).
+ * `--append-verify` (the rest appended, then the whole file checked); and a day's use of the
+ * mount: `cp -r` a tree in and out, an editor's save (a temporary file renamed over the
+ * original), truncate and append, chmod, `touch -d`, `rsync -a` (a second run changes
+ * nothing), `df`, and a symbolic link refused.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, readdir, rename, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/e2e.js';
@@ -88,5 +91,54 @@ describe('sshfs', () => {
       expect((await readFile(join(mnt, 'big.bin'))).equals(grown)).toBe(true);
       await waitFor(() => storedIs('big.bin', grown), 15_000);
     });
+  });
+
+  it('cp -r in and out, an editor\'s save, truncate, append, chmod, touch -d, rsync -a, df', async () => {
+    const tree = join(s.dir, 'day-tree');
+    const files: Record<string, Buffer> = { 'a.txt': Buffer.from('alpha'), 'naïve café.txt': Buffer.from('unicode'), 'sub/b.bin': randomBytes(3 * MiB + 7), 'sub/deeper/c.txt': Buffer.from('c') };
+    for (const [rel, data] of Object.entries(files)) {
+      await mkdir(join(tree, rel, '..'), { recursive: true });
+      await writeFile(join(tree, rel), data);
+    }
+    const OLD = new Date('2020-01-02T03:04:05Z');
+    await withMount('mnt-day', '', async (mnt) => {
+      const cpIn = await run('cp', ['-r', tree, join(mnt, 'tree')]);
+      expect(cpIn.code, cpIn.stderr).toBe(0);
+      const back = join(s.dir, 'day-back');
+      const cpOut = await run('cp', ['-r', join(mnt, 'tree'), back]);
+      expect(cpOut.code, cpOut.stderr).toBe(0);
+      const diff = await run('diff', ['-r', tree, back]);
+      expect(diff.code, diff.stdout).toBe(0);
+
+      // An editor's save: the new text to a temporary file, renamed over the original.
+      const doc = join(mnt, 'doc.txt');
+      await writeFile(doc, 'first draft\n');
+      await writeFile(join(mnt, '.doc.txt.swp'), 'second draft\n');
+      await rename(join(mnt, '.doc.txt.swp'), doc);
+      await truncate(doc, 6);
+      await appendFile(doc, ' appended\n');
+      await chmod(doc, 0o600);
+      await utimes(doc, OLD, OLD);
+      expect(await readFile(doc, 'utf8')).toBe('second appended\n');
+      expect(await readdir(mnt)).not.toContain('.doc.txt.swp');
+
+      const rsync = await run('rsync', ['-a', tree + '/', join(mnt, 'synced')]);
+      expect(rsync.code, rsync.stderr).toBe(0);
+      const again = await run('rsync', ['-a', '-i', tree + '/', join(mnt, 'synced')]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout, 'a second rsync -a finds every time and size the same').toBe('');
+      expect((await stat(join(mnt, 'synced/sub/b.bin'))).mtime.getTime()).toBe(Math.floor((await stat(join(tree, 'sub/b.bin'))).mtimeMs / 1000) * 1000);
+
+      const df = await run('df', ['-k', mnt]);
+      expect(df.code, df.stderr).toBe(0);
+      expect(Number(df.stdout.trim().split('\n')[1].split(/\s+/)[1]), 'df shows a size').toBeGreaterThan(0);
+      await expect(symlink('doc.txt', join(mnt, 'link'))).rejects.toThrow();
+    });
+    await waitFor(() => storedIs('doc.txt', Buffer.from('second appended\n')), 15_000);
+    const doc = (await (await s.t.api('/api/v1/stat/users/sam/doc.txt')).json()) as { mode?: number; mtime: number };
+    expect(doc.mode).toBe(0o600);
+    expect(doc.mtime).toBe(OLD.getTime());
+    for (const [rel, data] of Object.entries(files)) expect(await storedIs(`synced/${rel.split('/').map(encodeURIComponent).join('/')}`, data), rel).toBe(true);
+    expect((await s.t.api('/api/v1/stat/users/sam/.doc.txt.swp')).status).toBe(404);
   });
 });
