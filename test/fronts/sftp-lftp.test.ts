@@ -1,7 +1,9 @@
 /**
  * lftp (Debian's 4.9) over sftp:// against the SFTP front: `mirror -R` of a tree with nasty
  * names, `cls -l`, `reput` and `reget` of transfers cut short, `mv`, `rm`, `mirror` back
- * down, compared byte for byte. lftp runs its own SFTP client over `ssh -s sftp`.
+ * down, compared byte for byte; `mirror` both ways with `--parallel=4`, `pget -n 4` (a file
+ * in four segments at once) and its `-c` (continuing a partial copy), `get -c` and `put -c`.
+ * lftp runs its own SFTP client over `ssh -s sftp`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -111,5 +113,45 @@ describe('lftp over sftp://', () => {
     const whole = await lftp([`reget resume.bin -o ${got}`]);
     expect(whole.code, whole.stderr).toBe(0);
     expect(await holds(got, data)).toBe(true);
+  });
+
+  it('mirror --parallel=4 both ways, pget -n 4 and its -c, get -c, put -c', async () => {
+    const src = join(s.dir, 'par');
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 12; i++) files[`f${i}.bin`] = randomBytes(50_000 * (i + 1));
+    files['sub/big.bin'] = randomBytes(12 * MiB + 5);
+    for (const [rel, data] of Object.entries(files)) {
+      await mkdir(join(src, rel, '..'), { recursive: true });
+      await writeFile(join(src, rel), data);
+    }
+    const up = await lftp([`mirror -R --parallel=4 ${src} par`]);
+    expect(up.code, up.stderr).toBe(0);
+    for (const [rel, data] of Object.entries(files)) expect(await stored(`par/${rel}`, data), rel).toBe(true);
+    const back = join(s.dir, 'par-back');
+    const down = await lftp([`mirror --parallel=4 par ${back}`]);
+    expect(down.code, down.stderr).toBe(0);
+    for (const [rel, data] of Object.entries(files)) expect(await holds(join(back, rel), data), rel).toBe(true);
+
+    const big = files['sub/big.bin'];
+    const seg = join(s.dir, 'seg.bin');
+    const pget = await lftp([`pget -n 4 par/sub/big.bin -o ${seg}`]);
+    expect(pget.code, pget.stderr).toBe(0);
+    expect(await holds(seg, big)).toBe(true);
+    // -c: a partial copy (as a pget cut short leaves one) is finished, not fetched again.
+    await writeFile(seg, big.subarray(0, 5 * MiB));
+    const cont = await lftp([`pget -n 4 -c par/sub/big.bin -o ${seg}`]);
+    expect(cont.code, cont.stderr).toBe(0);
+    expect(await holds(seg, big)).toBe(true);
+    await writeFile(seg, big.subarray(0, 3 * MiB + 1));
+    const getc = await lftp([`get -c par/sub/big.bin -o ${seg}`]);
+    expect(getc.code, getc.stderr).toBe(0);
+    expect(await holds(seg, big)).toBe(true);
+    // put -c: the server holds the first 4 MiB (an upload cut short); put -c finishes it.
+    await writeFile(seg, big.subarray(0, 4 * MiB));
+    const first = await lftp([`put ${seg} -o par/put-c.bin`]);
+    expect(first.code, first.stderr).toBe(0);
+    const putc = await lftp([`put -c ${join(src, 'sub/big.bin')} -o par/put-c.bin`]);
+    expect(putc.code, putc.stderr).toBe(0);
+    expect(await stored('par/put-c.bin', big)).toBe(true);
   });
 });
