@@ -2,14 +2,16 @@
  * davfs2 (Debian's, a FUSE file system over WebDAV, as `mount -t davfs`) mounts /dev/ home:
  * files and directories made, written, renamed, read and removed through the mount arrive
  * on the server as they would through any front; a file davfs2 holds open for writing is
- * locked on the server (its LOCK, with the token enforced against other writers).
+ * locked on the server (its LOCK, with the token enforced against other writers). `cp -r` of a
+ * tree in and out, an editor's save (a temporary file renamed over the original) and
+ * `ls -l`'s sizes and times (the server's, to the second) hold too.
  *
  * Needs root and /dev/fuse (the test machine and CI have both). `buf_size 64` works around
  * davfs2 1.6's directory reads on Linux 6.16 and later (alisarctl/davfs2#22).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, chmodSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, chmodSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -102,5 +104,39 @@ describe('davfs2 mount of /dav/', () => {
     await umount();
     expect((await dav(t.url, 'GET', '/dav/held.txt', { auth: DANA })).text).toBe('v2');
     expect((await dav(t.url, 'PUT', '/dav/held.txt', { auth: DANA, body: 'from elsewhere' })).status).toBe(204);
+  });
+
+  it('cp -r in and out, an editor\'s save, and ls -l with the server\'s sizes and times', async () => {
+    const tree = join(dir, 'tree');
+    const files: Record<string, Buffer> = { 'a.txt': Buffer.from('alpha'), 'sub/b.bin': randomBytes(2 * 1024 * 1024 + 9), 'sub/deeper/c.txt': Buffer.from('c') };
+    for (const [rel, data] of Object.entries(files)) {
+      mkdirSync(join(tree, rel, '..'), { recursive: true });
+      writeFileSync(join(tree, rel), data);
+    }
+    // A file the server holds with a time of its own (rclone's owncloud vendor sets it so).
+    const OLD = Date.UTC(2021, 4, 6, 7, 8, 9);
+    expect((await dav(t.url, 'PUT', '/dav/dated.txt', { auth: DANA, body: 'dated', headers: { 'x-oc-mtime': String(OLD / 1000) } })).status).toBe(201);
+    await mount();
+    await run('cp', ['-r', tree, join(mnt, 'tree')]);
+    writeFileSync(join(mnt, 'doc.txt'), 'first draft');
+    writeFileSync(join(mnt, '.doc.txt.tmp'), 'saved by the editor');
+    renameSync(join(mnt, '.doc.txt.tmp'), join(mnt, 'doc.txt'));
+    const dated = statSync(join(mnt, 'dated.txt'));
+    expect([dated.size, dated.mtimeMs]).toEqual([5, OLD]);
+    const ls = await run('ls', ['-l', '--time-style=+%Y-%m-%dT%H:%M:%S', join(mnt, 'tree/sub')], { env: { ...process.env, TZ: 'UTC' } });
+    expect(ls.stdout).toMatch(new RegExp(`\\s${files['sub/b.bin'].length} \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d b\\.bin`));
+    await umount();
+
+    for (const [rel, data] of Object.entries(files)) expect((await dav(t.url, 'GET', `/dav/tree/${rel}`, { auth: DANA })).body.equals(data), rel).toBe(true);
+    expect((await dav(t.url, 'GET', '/dav/doc.txt', { auth: DANA })).text).toBe('saved by the editor');
+    expect((await dav(t.url, 'GET', '/dav/.doc.txt.tmp', { auth: DANA })).status).toBe(404);
+    // Out again through a new mount (nothing cached): the same bytes, the server's times.
+    await mount();
+    const back = join(dir, 'back');
+    await run('cp', ['-r', join(mnt, 'tree'), back]);
+    const stored = Number(new Date((await dav(t.url, 'PROPFIND', '/dav/tree/sub/b.bin', { auth: DANA, headers: { depth: '0' } })).text.match(/<D:getlastmodified>([^<]+)</)![1]));
+    expect(statSync(join(mnt, 'tree/sub/b.bin')).mtimeMs).toBe(stored);
+    await umount();
+    for (const [rel, data] of Object.entries(files)) expect(readFileSync(join(back, rel)).equals(data), rel).toBe(true);
   });
 });
