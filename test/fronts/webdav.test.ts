@@ -88,8 +88,14 @@ describe('WebDAV: authentication and authorization', () => {
     const listing = await req('PROPFIND', '/dav', { headers: { ...windows, depth: '0' } });
     expect(listing.status).toBe(207);
     expect(multistatus(listing.text).map((e) => e.href)).toEqual(['/dav/']);
-    // Only OPTIONS: the rest of the root is the web app's, not a share.
-    expect((await req('PROPFIND', '/', { headers: { ...windows, depth: '0' } })).status).toBe(404);
+    // A client given the server's address finds the share at its root; nothing else of the
+    // root is a share (the rest is the web app's).
+    const rootListing = await req('PROPFIND', '/', { headers: { ...windows, depth: '1' } });
+    expect(rootListing.status).toBe(207);
+    expect(multistatus(rootListing.text).map((e) => e.href)).toEqual(['/', '/dav/']);
+    expect(multistatus((await req('PROPFIND', '/', { headers: { ...windows, depth: '0' } })).text).map((e) => e.href)).toEqual(['/']);
+    expect((await req('MKCOL', '/made-at-root')).status).toBe(404);
+    expect((await req('PUT', '/at-root.txt', { body: 'x' })).status).toBe(404);
   });
 
   it('takes the password, an API token as the password, or a Bearer token; anything else gets a Basic challenge, audited as webdav', async () => {
