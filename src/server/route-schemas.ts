@@ -46,8 +46,9 @@ export function routeSchemaTable(): Promise<RouteSchemaTable> {
 /**
  * WebDAV (`/dav`): its methods (PROPFIND, LOCK, MKCOL, ...) have no place in OpenAPI, whose
  * operations are the HTTP methods of RFC 9110; RFC 4918 and docs/protocol.md describe it.
- * `OPTIONS /` is the share's answer too (for Windows' WebDAV client, src/server/dav/index.ts).
+ * `OPTIONS /` and `PROPFIND /` are the share's too (for clients given the server's address,
+ * src/server/dav/index.ts).
  */
 export function describedElsewhere(method: string, url: string): boolean {
-  return /^\/dav(\/|$)/.test(url) || (method === 'OPTIONS' && url === '/');
+  return /^\/dav(\/|$)/.test(url) || ((method === 'OPTIONS' || method === 'PROPFIND') && url === '/');
 }
