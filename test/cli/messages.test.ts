@@ -231,7 +231,8 @@ describe('counts and nouns', () => {
     ok(await w.ferry(['rm', '/twice.txt']));
     const trash = ok(await w.ferry(['trash', 'ls', '/']));
     expect(trash.stdout).toBe('');
-    expect(trash.stderr).toBe('no deleted files in /: none were deleted, or the server keeps none (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash")\n');
+    // trashDays 0 (this server): said as such, not as "none were deleted, or the server keeps none".
+    expect(trash.stderr).toBe('no deleted files in /: deletes are final on this server (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash")\n');
   });
 
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {

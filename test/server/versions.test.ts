@@ -286,6 +286,9 @@ describe('the CLI', () => {
     expect(empty.code).toBe(0);
     expect(empty.stderr).toContain('removed 1 file from the trash');
     expect(JSON.parse((await runFerry(['trash', 'ls', '/cli', '--json'], { env })).stdout)).toEqual([]);
+    // An empty trash on a server that keeps one says so, not "trashDays is 0" (as it did).
+    const none = await runFerry(['trash', 'ls', '/cli'], { env });
+    expect([none.code, none.stdout, none.stderr]).toEqual([0, '', 'no deleted files in /cli (the server keeps deleted files for 7 days)\n']);
   });
 
   it('restore, trash restore and trash empty with --json: the entry, or how many were removed, on stdout', async () => {
