@@ -216,6 +216,29 @@ describe('every status the OpenAPI document names for a route is one a request g
 });
 
 describe('the error codes the document names in its descriptions', () => {
+  it('every body described as "other fields are refused" refuses one (400 FERRY_ERR_VALIDATION, details.field)', async () => {
+    expect((await t.api('/api/v1/files/closed.txt', { method: 'PUT', body: 'x' })).status).toBe(201);
+    expect((await t.api('/api/v1/users', json('POST', { name: 'closed' }))).status).toBe(201);
+    // `METHOD path` -> a body the route takes, to which an unknown field is added.
+    const bodies: Record<string, [string, Record<string, unknown>]> = {
+      'POST /api/v1/tokens': ['/api/v1/tokens', { name: 'closed' }],
+      'POST /api/v1/shares': ['/api/v1/shares', { path: '/closed.txt' }],
+      'POST /api/v1/users': ['/api/v1/users', { name: 'closed2' }],
+      'PATCH /api/v1/users/{name}': ['/api/v1/users/closed', {}],
+    };
+    const closed = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => JSON.stringify((op as { requestBody?: unknown }).requestBody ?? null).includes('other fields are refused'))
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(closed.sort()).toEqual(Object.keys(bodies).sort());
+    for (const [key, [url, body]] of Object.entries(bodies)) {
+      const res = await t.api(url, json(key.split(' ')[0], { ...body, colour: 'blue' }));
+      expect(res.status, key).toBe(400);
+      expect(((await res.json()) as { error: { code: string; details?: unknown } }).error, key).toMatchObject({ code: 'FERRY_ERR_VALIDATION', details: { field: 'colour' } });
+    }
+  });
+
   it("a chunk PUT's 400: FERRY_ERR_SIZE_MISMATCH and FERRY_ERR_CHUNK_NOT_IN_UPLOAD as well as the hash mismatch", async () => {
     const { id, hash } = await session(t, '/chunk-codes.txt', Buffer.from('hello'));
     const short = await t.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body: 'hell', headers: octets });
