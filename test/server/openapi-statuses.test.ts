@@ -5,7 +5,7 @@
  * status documented without a request below, or a request for a status no longer documented,
  * fails the comparison of the two lists.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -258,5 +258,32 @@ describe('the error codes the document names in its descriptions', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_ALL_USERS_REQUIRED');
     expect((await t.api('/api/v1/trash?path=/&allUsers=true', { method: 'DELETE' })).status).toBe(200);
+  });
+});
+
+describe('SECURITY.md: "Authentication on every route except …"', () => {
+  it('names exactly the routes the document marks as taking no token (security: [])', async () => {
+    const security = readFileSync(join(import.meta.dirname, '..', '..', 'SECURITY.md'), 'utf8').replace(/\s+/g, ' ');
+    // Each phrase of the promise -> the routes it names.
+    const promised: Record<string, string[]> = {
+      'health (`/healthz`, `/readyz`)': ['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz'],
+      'capabilities': ['GET /api/v1/capabilities'],
+      'the three login routes (`/api/v1/auth/login`, `session`, `refresh`': ['POST /api/v1/auth/login', 'POST /api/v1/auth/session', 'POST /api/v1/auth/refresh'],
+      'share links (`/s/…`)': ['GET /s/{key}', 'HEAD /s/{key}', 'GET /s/{key}/{path}', 'HEAD /s/{key}/{path}', 'PUT /s/{key}/{path}', 'POST /s/{key}/unlock'],
+      'the API description (`/api/v1/openapi.json`, `/api/v1/docs`)': ['GET /api/v1/openapi.json', 'GET /api/v1/docs', 'GET /api/v1/docs/{asset}'],
+      'tus and WebDAV discovery (`OPTIONS /api/v1/tus…`': ['OPTIONS /api/v1/tus', 'OPTIONS /api/v1/tus/', 'OPTIONS /api/v1/tus/{id}'],
+      "the web app's pages and scripts (`/`, `/assets/*`, other paths outside `/api/`": ['GET /', 'GET /{path}'],
+    };
+    for (const phrase of Object.keys(promised)) expect(security, phrase).toContain(phrase);
+    const open: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) if (Array.isArray((op as { security?: unknown[] }).security) && (op as { security: unknown[] }).security.length === 0) open.push(`${method.toUpperCase()} ${path}`);
+    }
+    expect(open.sort()).toEqual(Object.values(promised).flat().sort());
+    // WebDAV's discovery (not in the document): OPTIONS /dav answers without a token, a PROPFIND does not.
+    expect((await t.api('/dav/', { method: 'OPTIONS', token: null })).status).toBe(200);
+    expect((await t.api('/dav/', { method: 'PROPFIND', token: null, headers: { depth: '0' } })).status).toBe(401);
+    // And a route the document says needs a token refuses a request without one.
+    expect((await t.api('/api/v1/list/', { token: null })).status).toBe(401);
   });
 });
