@@ -77,6 +77,16 @@ describe('encrypted names and salts', () => {
     expect(() => names.encryptKey(long)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_PATH_INVALID' }));
   });
 
+  it('the README\'s figures: a plain name segment of at most 143 bytes (its stored form fits in 255), objects of plain size + 68 + 16 per 64 KiB', () => {
+    expect(MAX_NAME_SEGMENT_BYTES).toBe(143);
+    const names = new NameCipher(randomBytes(32), randomBytes(32));
+    expect(names.encryptSegment('é'.repeat(71) + 'x').length).toBeLessThanOrEqual(255); // 143 bytes of UTF-8
+    expect(names.encryptSegment('n'.repeat(143)).length).toBeLessThanOrEqual(255);
+    expect(() => names.encryptKey('n'.repeat(144))).toThrow(expect.objectContaining({ code: 'FERRY_ERR_PATH_INVALID' }));
+    // "each plain size + 68 + 16 per 64 KiB" (Threat model); the layout test below checks the sizes against these.
+    expect([HEADER_BYTES, SEGMENT_BYTES, SEALED_SEGMENT_BYTES - SEGMENT_BYTES]).toEqual([68, 64 * 1024, 16]);
+  });
+
   it('salts are 16 bytes, never repeat across the pool\'s refills, and a salt handed out never changes', () => {
     const first = newSalt();
     const copy = Buffer.from(first);

@@ -136,6 +136,27 @@ describe('counts and nouns', () => {
     expect(year.stderr).not.toContain('expiresInSeconds');
   });
 
+  it('login --expires past a year (its --help: "at most 1y") names the flag, before the password is read', async () => {
+    ok(await w.ferry(['user', 'add', 'expiring', '--password-stdin'], { input: 'a long enough password 42\n' }));
+    const env = { FERRY_SERVER: undefined, FERRY_TOKEN: undefined, FERRY_CONFIG: join(w.dir, 'expiring-config.json') };
+    const args = (expires: string) => ['login', w.server.url, '-u', 'expiring', '--password-stdin', '--expires', expires, '-q'];
+    // It came after the password, as the server's "expiresInSeconds may be at most 31536000" (exit 2).
+    const tooLong = await w.ferry(args('2y'), { input: 'a long enough password 42\n', env });
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain("--expires may be at most 365d (a login's token lives a year at most)");
+    expect(tooLong.stderr).not.toContain('expiresInSeconds');
+    // Checked before stdin is read: no password given, and still the flag is what is refused.
+    const noPassword = await w.ferry(args('400d'), { input: '', env });
+    expect(noPassword.code).toBe(2);
+    expect(noPassword.stderr).toContain('--expires may be at most 365d');
+    expect((await w.ferry(args('0s'), { input: '', env })).stderr).toContain('--expires must be at least 1s');
+    // A year is taken.
+    ok(await w.ferry(args('1y'), { input: 'a long enough password 42\n', env }));
+    const who = JSON.parse(ok(await w.ferry(['whoami', '--json'], { env })).stdout) as { user: string; expiresAt: number };
+    expect(who.user).toBe('expiring');
+    expect(who.expiresAt - Date.now()).toBeGreaterThan(364 * 86_400_000);
+  });
+
   it('token revoke and share revoke with --json say what was revoked on stdout', async () => {
     const token = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string };
     const revoked = ok(await w.ferry(['token', 'revoke', token.id, '--json']));
@@ -210,7 +231,8 @@ describe('counts and nouns', () => {
     ok(await w.ferry(['rm', '/twice.txt']));
     const trash = ok(await w.ferry(['trash', 'ls', '/']));
     expect(trash.stdout).toBe('');
-    expect(trash.stderr).toBe('no deleted files in /: none were deleted, or the server keeps none (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash")\n');
+    // trashDays 0 (this server): said as such, not as "none were deleted, or the server keeps none".
+    expect(trash.stderr).toBe('no deleted files in /: deletes are final on this server (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash")\n');
   });
 
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {

@@ -4,7 +4,7 @@
  * takes. Parsed from README.md itself, so a row added or a flag renamed on either side fails here.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
@@ -141,6 +141,50 @@ describe('README: the command table', () => {
     expect(flagsOf(cmd).has('--ttl')).toBe(true);
     expect(flagsOf(cmd).has('--no-such-flag')).toBe(false);
     expect(resolve(['no-such-command']).used).toBe(0);
+  });
+});
+
+describe('every `ferry …` line of README.md and docs/*.md, in code or prose', () => {
+  /** `ferry WORDS… --flag…` of a line: the command the words lead to and the flags after them. */
+  function commandLines(text: string): { line: number; text: string; cmd: Command; flags: string[] }[] {
+    const found: { line: number; text: string; cmd: Command; flags: string[] }[] = [];
+    for (const [i, line] of text.split('\n').entries()) {
+      for (const m of line.matchAll(/(?:^|[`\s$(|;&])(?:npx )?ferry ([a-z][a-z-]*(?: [a-z][a-z-]*)*)([^`|;&#)]*)/g)) {
+        const words = m[1].split(' ');
+        const { cmd, used } = resolve(words);
+        if (used === 0) continue;
+        const rest = `${words.slice(used).join(' ')} ${m[2]}`;
+        found.push({ line: i + 1, text: m[0].trim(), cmd, flags: [...rest.matchAll(/(?:^|\s)(--?[a-zA-Z][a-zA-Z0-9-]*)/g)].map((f) => f[1]) });
+      }
+    }
+    return found;
+  }
+  const taken = (cmd: Command): Set<string> => {
+    // `ferry share PATH` is `ferry share create PATH`: a group's default subcommand takes the flags.
+    const defaults = cmd.commands.filter((c) => (cmd as unknown as { _defaultCommandName?: string })._defaultCommandName === c.name());
+    return new Set([cmd, ...defaults].flatMap((c) => [...flagsOf(c)]));
+  };
+  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+  it('gives each command only flags it takes', () => {
+    const wrong: string[] = [];
+    let seen = 0;
+    for (const file of files) {
+      for (const u of commandLines(readFileSync(join(root, file), 'utf8'))) {
+        seen += u.flags.length;
+        for (const f of u.flags) if (!taken(u.cmd).has(f)) wrong.push(`${file}:${u.line}: ${u.text}: ${f}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(seen).toBeGreaterThan(80); // the lines are read (99 flags when written)
+  });
+
+  it('can fail: a line with a flag its command does not take is caught', () => {
+    const [u] = commandLines('run `ferry get --ttl 7d /x ./x` then');
+    expect(u.cmd.name()).toBe('get');
+    expect(u.flags).toEqual(['--ttl']);
+    expect(taken(u.cmd).has('--ttl')).toBe(false);
+    expect(taken(resolve(['share']).cmd).has('--expires')).toBe(true);
   });
 });
 

@@ -64,6 +64,9 @@ describe('deploy/Dockerfile', () => {
     const user = final.filter((i) => i.op === 'USER').pop();
     expect(user).toBeDefined();
     expect(user!.args.split(':')[0]).not.toMatch(/^(root|0)$/);
+    // README: "the unprivileged user `ferry` (uid 7373)".
+    expect(user!.args.split(':')[0]).toBe('ferry');
+    expect(final.some((i) => i.op === 'RUN' && /useradd\b[^&]*--uid 7373\b[^&]*\bferry\b/.test(i.args))).toBe(true);
     expect(final.some((i) => i.op === 'VOLUME' && /["\s[]?\/data["\s\]]?/.test(i.args))).toBe(true);
     const health = final.find((i) => i.op === 'HEALTHCHECK');
     expect(health?.args).toMatch(/\/healthz/);
@@ -104,6 +107,9 @@ describe('deploy/ferry.service', () => {
     for (const line of ['User=ferry', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'CapabilityBoundingSet=', 'ExecReload=/bin/kill -HUP $MAINPID']) {
       expect(unit.split('\n')).toContain(line);
     }
+    // README: "an empty capability set and a system-call filter".
+    expect(unit).toMatch(/^AmbientCapabilities=$/m);
+    expect(unit).toMatch(/^SystemCallFilter=@system-service$/m);
   });
 
   // The token file is 0600 in a 0700 directory of the ferry user: the login line must read it

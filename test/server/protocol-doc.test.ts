@@ -148,6 +148,23 @@ it('every FERRY_ERR_ code README.md and docs/ name is one Ferry has', () => {
   expect(unknown).toEqual([]);
 });
 
+it('every "STATUS FERRY_ERR_CODE" README.md and docs/ write gives the code the status the server answers it with', () => {
+  // The two a connection's own refusals answer, whatever the code's usual status (docs/protocol.md says so).
+  const exceptions = new Set(['408 FERRY_ERR_TIMEOUT', '431 FERRY_ERR_PAYLOAD_TOO_LARGE']);
+  const wrong: string[] = [];
+  let pairs = 0;
+  for (const file of documents) {
+    const text = readFileSync(join(root, file), 'utf8').replace(/\s+/g, ' ');
+    for (const m of text.matchAll(/\b([1-5]\d\d)`? `?\(?`?(FERRY_ERR_[A-Z0-9_]+)/g)) {
+      pairs++;
+      if (!exceptions.has(`${m[1]} ${m[2]}`) && statusOf(m[2] as FerryErrorCode) !== Number(m[1])) wrong.push(`${file}: ${m[0]} (the server: ${statusOf(m[2] as FerryErrorCode)})`);
+    }
+  }
+  expect(wrong).toEqual([]);
+  expect(pairs).toBeGreaterThan(100); // 123 when written
+  expect(statusOf('FERRY_ERR_NOT_FOUND')).toBe(404); // the check can fail: "403 FERRY_ERR_NOT_FOUND" would be caught
+});
+
 it('every FERRY_ERR_ code the OpenAPI document names is one Ferry has', async () => {
   const text = await (await t.api('/api/v1/openapi.json', { token: null })).text();
   const named = [...new Set([...text.matchAll(/FERRY_ERR_[A-Z0-9_]+/g)].map((m) => m[0]))];

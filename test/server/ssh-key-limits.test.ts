@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SshKeyInfo } from '../../src/core/protocol.js';
+import { LOGIN_GRACE_MS } from '../../src/server/sftp/ssh-connection.js';
 import { MAX_KEYS_PER_USER } from '../../src/store/ssh-key-store.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -23,6 +24,12 @@ function keyLine(comment = 'k@test'): string {
 }
 
 const lines = (n: number) => Array.from({ length: n }, () => keyLine()).join('\n');
+
+it('the numbers README "SFTP and SCP" gives: at most 500 keys per user, 60 s to log in', () => {
+  // The limits themselves are tested below and in test/fronts/sftp-security.test.ts (with a shorter grace).
+  expect(MAX_KEYS_PER_USER).toBe(500);
+  expect(LOGIN_GRACE_MS).toBe(60_000);
+});
 
 function suite(name: string, start: () => Promise<TestServer>, stop: () => Promise<void>) {
   describe(name, () => {

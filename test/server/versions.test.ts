@@ -200,6 +200,21 @@ describe('trash', () => {
     expect(await get('/t/sub/b.txt')).toBe('new beta');
   });
 
+  it('a file removed by its own TTL is not versioned (README: "Files removed by their own TTL are not versioned")', async () => {
+    await put('/ttl/kept.txt', 'first');
+    clock += 1000;
+    expect((await uploadBuffer(t, '/ttl/kept.txt', Buffer.from('second, expiring'), 64 * 1024, { ttlSeconds: 60 })).status).toBe(200);
+    expect(await versionsOf('/ttl/kept.txt')).toHaveLength(1); // the overwrite kept 'first'
+    clock += 61_000;
+    await t.api('/api/v1/admin/sweep', { method: 'POST' });
+    expect((await t.api('/api/v1/stat/ttl/kept.txt')).status).toBe(404);
+    // The expired content became no version: only the one the overwrite kept is there.
+    const left = await versionsOf('/ttl/kept.txt');
+    expect(left.map((v) => v.size)).toEqual([5]);
+    const trash = ((await (await t.api('/api/v1/trash?path=/ttl')).json()) as { entries: { path: string }[] }).entries;
+    expect(trash.map((e) => e.path)).toEqual([]);
+  });
+
   it('the trash empties itself after trashDays', async () => {
     await put('/t/old.txt', 'old');
     expect((await t.api('/api/v1/files/t/old.txt', { method: 'DELETE' })).status).toBe(204);
@@ -271,6 +286,9 @@ describe('the CLI', () => {
     expect(empty.code).toBe(0);
     expect(empty.stderr).toContain('removed 1 file from the trash');
     expect(JSON.parse((await runFerry(['trash', 'ls', '/cli', '--json'], { env })).stdout)).toEqual([]);
+    // An empty trash on a server that keeps one says so, not "trashDays is 0" (as it did).
+    const none = await runFerry(['trash', 'ls', '/cli'], { env });
+    expect([none.code, none.stdout, none.stderr]).toEqual([0, '', 'no deleted files in /cli (the server keeps deleted files for 7 days)\n']);
   });
 
   it('restore, trash restore and trash empty with --json: the entry, or how many were removed, on stdout', async () => {

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDeliveryInfo } from '../../src/core/protocol.js';
 import type { RecordedEvent } from '../../src/server/audit.js';
 import { hookEventOf } from '../../src/server/events.js';
-import { HOOK_EVENTS } from '../../src/server/settings.js';
+import { defaultConfig } from '../../src/server/config.js';
+import { applySettings, HOOK_EVENTS, resolveSettings } from '../../src/server/settings.js';
 import { HOOKS_REFRESH_MS, WebhookDispatcher, webhookUrlForLogs } from '../../src/server/webhooks.js';
 import { MetaStore } from '../../src/store/meta-store.js';
 import { WebhookStore } from '../../src/store/webhook-store.js';
@@ -510,6 +511,45 @@ describe('the README\'s list of events', () => {
     expect(listed.map((l) => l.event)).toEqual([...HOOK_EVENTS]);
     for (const { event, actions } of listed) {
       for (const action of actions) expect(hookEventOf({ event: action } as RecordedEvent), action).toBe(event);
+    }
+  });
+});
+
+describe('command hooks run four at a time (README: "at most four run at once")', () => {
+  it('a hook without a timeout gets 30 s (README: "default 30 s"); one given keeps it', () => {
+    const env = { FERRY_HOOKS: JSON.stringify([{ events: ['upload'], command: ['true'] }, { events: ['delete'], command: ['true'], timeout: '5s' }]) };
+    const { resolved, problems } = resolveSettings({ env });
+    expect(problems).toEqual([]);
+    expect(applySettings(defaultConfig(), resolved).hooks.map((h) => h.timeoutMs)).toEqual([30_000, 5_000]);
+  });
+
+  it('a fifth waits for one of the four to end, and every one runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-hook-cap-'));
+    const started = join(dir, 'started');
+    const release = join(dir, 'release');
+    const hook = join(dir, 'hold.sh');
+    // Each run says it started, then holds until the test releases them all.
+    writeFileSync(hook, `#!/bin/sh\ncat >/dev/null\necho start >> '${started}'\nwhile [ ! -e '${release}' ]; do sleep 0.05; done\necho end >> '${started}'\n`);
+    chmodSync(hook, 0o755);
+    const s = await startTestServer({ hooks: [{ events: ['mkdir'], command: [hook], timeoutMs: 60_000 }] });
+    try {
+      for (let i = 0; i < 6; i++) expect((await s.api(`/api/v1/mkdir/held-${i}`, { method: 'POST' })).status).toBe(201);
+      const hooks = s.server.ctx.hooks as unknown as { active: number; queue: unknown[] };
+      const lines = () => (readFileSync(started, { encoding: 'utf8', flag: 'a+' }).match(/start/g) ?? []).length;
+      // Four running and held, two queued: with no cap the six would run at once.
+      await expect.poll(() => [hooks.active, hooks.queue.length, lines()], { timeout: 30_000 }).toEqual([4, 2, 4]);
+      writeFileSync(release, '');
+      await s.server.ctx.hooks.idle();
+      const log = readFileSync(started, 'utf8').trim().split('\n');
+      expect(log.filter((l) => l === 'start')).toHaveLength(6);
+      expect(log.filter((l) => l === 'end')).toHaveLength(6);
+      // The fifth start came after an end.
+      expect(log.indexOf('end')).toBeLessThan(log.lastIndexOf('start'));
+      expect(log.slice(0, 4)).toEqual(['start', 'start', 'start', 'start']);
+    } finally {
+      writeFileSync(release, '');
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -199,6 +199,24 @@ describe('the Tokens page', () => {
   });
 });
 
+describe('the quota line', () => {
+  it('counts one file as "1 file", not "1 files"', async () => {
+    await addUser(t, 'uno', { password: 'uno-password-1' });
+    const uno = (await tokenFor(t, 'uno')).token;
+    const upload = async (name: string) => expect((await api(`/api/v1/files/${name}`, { method: 'PUT', body: 'x', headers: { 'content-type': 'application/octet-stream' } }, uno)).status).toBe(201);
+    await upload('one.txt');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'uno', 'uno-password-1');
+    const line = page.locator('p.quota');
+    await expect.poll(() => line.innerText()).toMatch(/ · 1 file$/);
+    await upload('two.txt');
+    await page.reload();
+    await expect.poll(() => line.innerText()).toMatch(/ · 2 files$/);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the Admin page and the signed-in admin', () => {
   it("offers no Disable on the admin's own row, and the server refuses it (and demoting or deleting oneself) with a reason", async () => {
     const { context, page, errors } = await freshContext(browser);

@@ -8,11 +8,10 @@
  * is only ever sent to the server it was saved with (./../../client/config.ts).
  */
 import { resolve as resolvePath } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_SERVER_NAME, SERVER_NAME, configPath, normalizeServerUrl, readConfigFile, writeConfigFile, type SavedServer } from '../../client/config.js';
 import { UsageError, isFerryError } from '../../core/errors.js';
-import { parseDuration } from '../../core/units.js';
-import { printJson } from '../options.js';
+import { durationArg, printJson } from '../options.js';
 import { closePrompts, promptLine, promptSecret, stdinLine } from '../prompt.js';
 import { terminalSafe } from '../terminal-text.js';
 
@@ -23,10 +22,24 @@ interface LoginOpts {
   ca?: string;
   fingerprint?: string;
   tokenName?: string;
-  expires?: string;
+  expires?: number;
   json?: boolean;
   quiet?: boolean;
   name?: string;
+}
+
+/** The server keeps a login's token a year at most (src/server/routes/auth.ts). */
+const MAX_LOGIN_DAYS = 365;
+
+/**
+ * --expires in whole seconds, checked before the password is asked for: the server's refusal
+ * came after it, naming its field ("expiresInSeconds may be at most 31536000"), not the flag.
+ */
+function loginExpirySeconds(v: string): number {
+  const ms = durationArg(v);
+  if (ms < 1000) throw new InvalidArgumentError('--expires must be at least 1s (leave it out for the default, 90d)');
+  if (ms > MAX_LOGIN_DAYS * 86_400_000) throw new InvalidArgumentError(`--expires may be at most ${MAX_LOGIN_DAYS}d (a login's token lives a year at most)`);
+  return Math.round(ms / 1000);
 }
 
 export function registerLogin(program: Command): void {
@@ -41,7 +54,7 @@ export function registerLogin(program: Command): void {
     .option('--ca <file>', "trust this CA (PEM) for https, e.g. a self-signed server's DATA/tls/ca.crt; saved")
     .option('--fingerprint <sha256>', 'trust exactly the certificate with this SHA-256 fingerprint (as `ferry serve` prints it); saved')
     .option('--token-name <name>', 'name of the token a password login creates (default: ferry login on HOST)')
-    .option('--expires <duration>', 'lifetime of the token a password login creates (default 90d, at most 1y)')
+    .option('--expires <duration>', 'lifetime of the token a password login creates (default 90d, at most 1y)', loginExpirySeconds)
     .option('--json', 'print {server, name, version, user, tokenId, config} on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .addHelpText(
@@ -81,8 +94,7 @@ Examples:
           const { loginWithPassword } = await import('../../client/account.js');
           const user = opts.user!;
           const password = opts.passwordStdin ? await stdinLine('password') : await promptSecret(`Password for ${user}: `);
-          const expiresInSeconds = opts.expires === undefined ? undefined : Math.round(parseDuration(opts.expires) / 1000);
-          const created = await loginWithPassword({ server, user, password, ca, fingerprint, tokenName: opts.tokenName ?? `ferry login on ${(await import('node:os')).hostname()}`, expiresInSeconds });
+          const created = await loginWithPassword({ server, user, password, ca, fingerprint, tokenName: opts.tokenName ?? `ferry login on ${(await import('node:os')).hostname()}`, expiresInSeconds: opts.expires });
           token = created.token;
           tokenId = created.id;
         }

@@ -123,7 +123,7 @@ Examples:
       const list = await listTrash(client, loc.path);
       const plain = await (await import('../e2e-run.js')).plainPathsOf(client, list.map((t) => t.path), opts);
       if (opts.json) return printJson(plain ? list.map((t) => (plain.has(t.path) ? { ...t, plainPath: plain.get(t.path) } : t)) : list);
-      if (list.length === 0) return void process.stderr.write(`no deleted files in ${loc.label}: none were deleted, or the server keeps none (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server's config file, README "Versions and trash")\n`);
+      if (list.length === 0) return void process.stderr.write(await emptyTrashNote(client, loc.label));
       process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), plain?.get(t.path) ?? t.path, formatSize(t.size), when(t.deletedAt)])));
     });
   });
@@ -220,4 +220,18 @@ async function othersTrashMeant(client: FerryClient, loc: { path: string; label:
   const answer = await promptLine(`Delete for good what ${whose} and you deleted under ${terminalSafe(loc.label)}? [y/N] `);
   if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError('nothing deleted: not confirmed');
   return true;
+}
+
+/**
+ * Why `trash ls` lists nothing: the server's trashDays (`GET /api/v1/me`) tells "deletes are
+ * final here" from "nothing deleted"; the note said both, naming trashDays 0 to an admin who
+ * had set it to 30. A server too old to say keeps the note that says both.
+ */
+async function emptyTrashNote(client: FerryClient, label: string): Promise<string> {
+  const { me } = await import('../../client/account.js');
+  const days = (await me(client)).trashDays;
+  const setting = 'an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash"';
+  if (days === undefined) return `no deleted files in ${label}: none were deleted, or the server keeps none (its trashDays setting is 0, the default; ${setting})\n`;
+  if (days <= 0) return `no deleted files in ${label}: deletes are final on this server (its trashDays setting is 0, the default; ${setting})\n`;
+  return `no deleted files in ${label} (the server keeps deleted files for ${countOf(days, 'day')})\n`;
 }

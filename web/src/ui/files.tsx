@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
-import { parseSize } from '../../../src/core/units.js';
+import { countOf, parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
@@ -855,7 +855,7 @@ function Quota(props: { account: MeResponse }) {
       ) : (
         <>{formatSize(usage.bytes)} used</>
       )}{' '}
-      · {usage.files} files
+      · {countOf(usage.files, 'file')}
     </p>
   );
 }
