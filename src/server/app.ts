@@ -253,7 +253,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     },
     cut: (address, why) => {
       metrics.slowClientsCut.inc({ phase: why });
-      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : 'request cut: body too slow');
+      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : why === 'body' ? 'request cut: body too slow' : 'answer cut: the client took none of it');
     },
   });
   app.addHook('onClose', async () => guard.close());
