@@ -22,7 +22,7 @@ import type { ShareRow } from '../store/share-store.js';
 import type { ServerContext } from './context.js';
 import { defenderMark } from './auth.js';
 import { can, toServerPath, toUserError, type AuthContext } from './authz.js';
-import { readCookie, setCookie } from './cookies.js';
+import { readCookies, setCookie } from './cookies.js';
 import { addressKey } from './ip-filter.js';
 import { verifyPassword } from './passwords.js';
 import { shareKeyHash } from './routes/shares.js';
@@ -153,8 +153,9 @@ export class ShareGate {
   async checkPassword(request: FastifyRequest, reply: FastifyReply, s: OpenShare, challenge: boolean): Promise<void> {
     const { row } = s;
     if (row.password_hash === null) return;
-    const cookie = readCookie(request, UNLOCK_COOKIE);
-    if (cookie !== undefined && this.unlockValid(cookie, row.id)) return;
+    // Any of them: a sibling subdomain can plant a `ferry_share` with a longer path, sent
+    // before this link's own (it opens nothing, being signed per link, but hid ours).
+    if (readCookies(request, UNLOCK_COOKIE).some((cookie) => this.unlockValid(cookie, row.id))) return;
     const ask = (): void => void (challenge && reply.header('www-authenticate', 'Basic realm="Ferry share link (any user name)", charset="UTF-8"'));
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '');
     if (!m) {

@@ -7,12 +7,15 @@
  *   not only its host (`http://host` is not `https://host`);
  * - on plain HTTP off loopback the cookie is the plain `ferry_refresh`, which a sibling
  *   subdomain can plant beside ours: with two of them the refresh is refused, never
- *   continued in the planted account.
+ *   continued in the planted account;
+ * - a share link's unlock cookie planted the same way (longer path, sent first) no longer
+ *   hides the visitor's own: the link stays unlocked.
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share } from '../helpers/users.js';
+import { get } from 'node:http';
 
 let behindTls: TestServer;
 let plain: TestServer;
@@ -113,5 +116,29 @@ describe('a refresh from the session cookie', () => {
     const alone = await post(plain, '/api/v1/auth/refresh', {}, { origin: 'http://files.example.com', cookie: ada });
     expect(alone.status, alone.body).toBe(200);
     expect(JSON.parse(alone.body).user.name).toBe('ada');
+  });
+});
+
+describe("a share link's unlock cookie", () => {
+  it('a planted ferry_share sent before the visitor\'s own does not lock the link again', async () => {
+    const t = plain;
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mallory', password: 'mallory-password-1' }) });
+    const token = ((await login.json()) as { token: string }).token;
+    expect((await uploadBuffer(t, '/locked.txt', Buffer.from('behind a password'), 64 * 1024, { token })).status).toBe(200);
+    const link = await share(t, token, { path: '/locked.txt', password: 'link-password-1' });
+    const key = new URL(link.url).pathname;
+    const unlock = await post(t, `${key}/unlock`, { password: 'link-password-1' }, { origin: 'http://files.example.com' });
+    expect(unlock.status, unlock.body).toBeLessThan(300);
+    const own = ((unlock.headers['set-cookie'] ?? []) as string[]).find((c) => c.startsWith('ferry_share='))!.split(';')[0]!;
+    const download = (cookie: string) =>
+      new Promise<number>((resolve, reject) => {
+        get(`${t.url}${key}?download=1`, { headers: { host: 'files.example.com', cookie } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        }).on('error', reject);
+      });
+    expect(await download(own)).toBe(200);
+    expect(await download(`ferry_share=planted.by.a.sibling; ${own}`)).toBe(200);
+    expect(await download('ferry_share=planted.by.a.sibling')).toBe(401);
   });
 });
