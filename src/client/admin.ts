@@ -26,6 +26,8 @@ export interface BackupResult {
   createdAt: string;
   files: { path: string; size: number; sha256: string }[];
   chunkStores: string[];
+  /** Secrets the backup does not hold, and why (a credential that expires gets no `session-key`). */
+  leftOut?: { path: string; reason: string }[];
 }
 
 /** Has the server write its metadata and secrets into `dir` (a path on the server's machine). */

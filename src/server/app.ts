@@ -21,7 +21,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import pino from 'pino';
 import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
-import { REQUEST_ID_HEADER } from '../core/protocol.js';
+import { API_PREFIX, REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
@@ -253,7 +253,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     },
     cut: (address, why) => {
       metrics.slowClientsCut.inc({ phase: why });
-      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : 'request cut: body too slow');
+      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : why === 'body' ? 'request cut: body too slow' : 'answer cut: the client took none of it');
     },
   });
   app.addHook('onClose', async () => guard.close());
@@ -666,6 +666,15 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
       throw err;
     }
     await ctx.limiters.perToken(request);
+  });
+
+  // API answers hold tokens, share links' keys, listings and account details: no shared
+  // proxy nor the browser's disk cache may keep them (a shared computer's cache outlives the
+  // sign-out). Answers that are content, cached by ETag as docs/protocol.md promises (files,
+  // manifests, chunks, archives), set their own Cache-Control first and keep it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.getHeader('cache-control') === undefined && request.url.startsWith(API_PREFIX + '/')) reply.header('cache-control', 'no-store');
+    return payload;
   });
 
   // One access-log line per request (pino JSON). The request's logger carries `reqId`

@@ -26,6 +26,13 @@ export interface BackupManifest {
   files: { path: string; size: number; sha256: string }[];
   /** Where the chunks are (not in the backup): copy them separately. */
   chunkStores: string[];
+  /**
+   * Secrets of the data directory the backup does not hold, and why: a credential that
+   * expires gets no `session-key` (it signs every web session and ticket, so whoever reads
+   * the backup could sign in as anyone long after that credential ended). A server restored
+   * from it makes a new key: web sessions end, API tokens stay.
+   */
+  leftOut?: { path: string; reason: string }[];
 }
 
 /**
@@ -34,6 +41,11 @@ export interface BackupManifest {
  * connected before refused it as a changed host (OpenSSH: "REMOTE HOST IDENTIFICATION HAS CHANGED").
  */
 const SECRETS = ['session-key', 'tls', 'ssh'];
+
+/** What {@link backupServer} leaves out for a credential that expires. */
+export const LEFT_OUT_FOR_EXPIRING: NonNullable<BackupManifest['leftOut']> = [
+  { path: 'session-key', reason: 'made with a credential that expires: the key signs every web session, and would outlive it (a restored server makes a new one; web sessions then end)' },
+];
 
 async function sha256File(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
@@ -70,7 +82,7 @@ function refusedTarget(err: unknown, dir: string): never {
  * the directory too when the backup made it, so that no half backup is taken for a whole one
  * (FERRY_ERR_NO_SPACE says so, naming the directory).
  */
-export async function backupServer(meta: MetaStore, dataDir: string, target: string, chunkStores: string[], now = new Date()): Promise<BackupManifest> {
+export async function backupServer(meta: MetaStore, dataDir: string, target: string, chunkStores: string[], options: { leftOut?: BackupManifest['leftOut']; now?: Date } = {}): Promise<BackupManifest> {
   if (!isAbsolute(target)) throw new ValidationError('the backup directory must be an absolute path on the server');
   const dir = resolve(target);
   const data = resolve(dataDir);
@@ -78,7 +90,7 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
   const made = await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => refusedTarget(err, dir));
   if ((await readdir(dir)).length > 0) throw new AlreadyExistsError(`${dir} is not empty: back up into a new directory`);
   try {
-    return await writeBackup(meta, data, dir, chunkStores, now);
+    return await writeBackup(meta, data, dir, chunkStores, options.leftOut ?? [], options.now ?? new Date());
   } catch (err) {
     if (made === undefined) for (const name of await readdir(dir).catch(() => [])) await rm(join(dir, name), { recursive: true, force: true });
     else await rm(made, { recursive: true, force: true });
@@ -89,7 +101,7 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
 }
 
 /** backupServer into `dir`, new or empty. */
-async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStores: string[], now: Date): Promise<BackupManifest> {
+async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStores: string[], leftOut: NonNullable<BackupManifest['leftOut']>, now: Date): Promise<BackupManifest> {
   // Every file is made 0600 before a byte goes in: made with the umask's 0644 and narrowed at
   // the end, the copy of the database (password and token hashes) could be opened by any
   // local user meanwhile, and an open descriptor outlives the chmod. SQLite gives its
@@ -98,6 +110,7 @@ async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStor
   await writeFile(metaCopy, '', { mode: 0o600, flag: 'wx' }).catch((err: unknown) => refusedTarget(err, dir));
   await meta.backupTo(metaCopy).catch((err: unknown) => refusedTarget(err, dir));
   for (const name of SECRETS) {
+    if (leftOut.some((l) => l.path === name)) continue;
     const from = join(data, name);
     if (!(await exists(from))) continue;
     const files = (await stat(from)).isDirectory() ? await walk(from) : [from];
@@ -113,6 +126,7 @@ async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStor
     files.push({ path: relative(dir, f), size: (await stat(f)).size, sha256: await sha256File(f) });
   }
   const manifest: BackupManifest = { format: 1, ferry: VERSION, createdAt: now.toISOString(), files: files.sort((a, b) => (a.path < b.path ? -1 : 1)), chunkStores };
+  if (leftOut.length > 0) manifest.leftOut = leftOut;
   await writeFile(join(dir, BACKUP_MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
   return manifest;
 }

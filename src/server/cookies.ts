@@ -6,16 +6,27 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** The value of one cookie of a request, if present. */
+/** The value of one cookie of a request, if present (the first, when it came more than once). */
 export function readCookie(request: FastifyRequest, name: string): string | undefined {
+  return readCookies(request, name)[0];
+}
+
+/**
+ * Every value a request carries under one cookie name, in the order the browser sent them.
+ * More than one means cookies of the same name with other `Domain`s or `Path`s: one planted
+ * by a sibling subdomain (`Domain=` the parent) sits beside ours, and the browser names
+ * neither's origin.
+ */
+export function readCookies(request: FastifyRequest, name: string): string[] {
   const header = request.headers.cookie;
-  if (!header) return undefined;
+  if (!header) return [];
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const i = part.indexOf('=');
     if (i < 0) continue;
-    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+    if (part.slice(0, i).trim() === name) values.push(part.slice(i + 1).trim());
   }
-  return undefined;
+  return values;
 }
 
 /**
@@ -48,13 +59,19 @@ export function clearCookie(request: FastifyRequest, reply: FastifyReply, name: 
 /**
  * For requests that a cookie authenticates: refuses those another origin started. SameSite
  * already keeps the cookie off them; this also covers old browsers and same-site attackers
- * (another service on a sibling subdomain).
+ * (another service on a sibling subdomain). The scheme counts too: over TLS or behind an
+ * `https` `--public-url` the pages are https, so an `http://` page of the same host (one a
+ * network attacker answers) is another origin. On plain HTTP without such a URL the server
+ * cannot tell whether a proxy ended TLS in front of it, so either scheme passes there.
  */
-export function sameOrigin(request: FastifyRequest): boolean {
+export function sameOrigin(request: FastifyRequest, publicUrl: string | undefined): boolean {
   const origin = request.headers.origin;
   if (origin === undefined) return request.headers['sec-fetch-site'] === undefined || request.headers['sec-fetch-site'] === 'same-origin' || request.headers['sec-fetch-site'] === 'none';
   try {
-    return new URL(origin).host === request.host;
+    const url = new URL(origin);
+    if (url.host !== request.host) return false;
+    const httpsOnly = request.protocol === 'https' || /^https:/i.test(publicUrl ?? '');
+    return url.protocol === 'https:' || (url.protocol === 'http:' && !httpsOnly);
   } catch {
     return false;
   }

@@ -457,7 +457,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'a request head must arrive within this (`0`: no limit)',
     apply: (c, v) => (c.connections = { ...c.connections, headersTimeoutMs: v }) }),
   def({ key: 'bodyTimeout', kind: duration, default: '60s', examples: ['30s', '0'], live: false,
-    doc: 'a request body must reach `bodyMinRate` over every window this long (`0`: no limit)',
+    doc: 'a request body must reach `bodyMinRate` over every window this long, and an answer whose client takes none of it for this long is cut (`0`: no limit)',
     apply: (c, v) => (c.connections = { ...c.connections, bodyTimeoutMs: v }) }),
   def({ key: 'bodyMinRate', kind: sizeOrNone, default: '1K', examples: ['4K', '512'], live: false,
     doc: 'bytes per second a request body must reach over each `bodyTimeout` window',

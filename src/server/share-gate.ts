@@ -21,8 +21,8 @@ import type { UserRow } from '../store/auth-store.js';
 import type { ShareRow } from '../store/share-store.js';
 import type { ServerContext } from './context.js';
 import { defenderMark } from './auth.js';
-import { toServerPath, toUserError, type AuthContext } from './authz.js';
-import { readCookie, setCookie } from './cookies.js';
+import { can, toServerPath, toUserError, type AuthContext } from './authz.js';
+import { readCookies, setCookie } from './cookies.js';
 import { addressKey } from './ip-filter.js';
 import { verifyPassword } from './passwords.js';
 import { shareKeyHash } from './routes/shares.js';
@@ -139,6 +139,9 @@ export class ShareGate {
     const owner = await ctx.users.userById(row.user_id);
     if (!owner || owner.disabled) throw new GoneError('this link is no longer available');
     const as = await ctx.auth.contextFor(owner, { kind: 'token', tokenId: `share:${row.id}`, scopes: row.kind === 'download' ? 'list,read' : 'write', pathPrefix: row.path });
+    // An owner who lost their grant on the path: the link is gone as for a disabled owner (a
+    // 403 told the visitor the owner's path and what they may no longer do there).
+    if (!can(as, row.kind === 'download' ? 'read' : 'write', row.path)) throw new GoneError('this link is no longer available');
     return { row, owner, as: { ...as, share: { id: row.id, root: row.path } }, spent };
   }
 
@@ -150,8 +153,9 @@ export class ShareGate {
   async checkPassword(request: FastifyRequest, reply: FastifyReply, s: OpenShare, challenge: boolean): Promise<void> {
     const { row } = s;
     if (row.password_hash === null) return;
-    const cookie = readCookie(request, UNLOCK_COOKIE);
-    if (cookie !== undefined && this.unlockValid(cookie, row.id)) return;
+    // Any of them: a sibling subdomain can plant a `ferry_share` with a longer path, sent
+    // before this link's own (it opens nothing, being signed per link, but hid ours).
+    if (readCookies(request, UNLOCK_COOKIE).some((cookie) => this.unlockValid(cookie, row.id))) return;
     const ask = (): void => void (challenge && reply.header('www-authenticate', 'Basic realm="Ferry share link (any user name)", charset="UTF-8"'));
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '');
     if (!m) {

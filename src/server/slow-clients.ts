@@ -24,6 +24,12 @@
  *   buffer: the server is the slow side) is never held against the client. A body that
  *   fails is answered `408 FERRY_ERR_TIMEOUT` when nothing was answered yet, and its
  *   connection (HTTP/2: its stream) closed.
+ * - Answers (HTTP/1.x and HTTP/2 streams): one whose client takes none of its bytes for
+ *   `bodyTimeoutMs` while the server has more to send (its buffer full, no `drain`) is cut:
+ *   the HTTP/1.x connection closed, the HTTP/2 stream reset (CANCEL). nginx's `send_timeout`.
+ *   Without it a client that never read a download (a share link's, no account needed), or
+ *   granted no HTTP/2 flow-control window, held its connection and the file's read buffers
+ *   for as long as it liked, and on HTTP/2 could trickle another stream's head beside it.
  *
  * Time here is the process's monotonic clock, not the server's injectable one: these are
  * real seconds on the wire.
@@ -62,7 +68,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 /** What the guard reports (the server counts these in its metrics and logs them). */
 export interface SlowClientEvents {
   refused?(address: string): void;
-  cut?(address: string, why: 'head' | 'body'): void;
+  cut?(address: string, why: 'head' | 'body' | 'answer'): void;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -76,6 +82,13 @@ interface Body {
   /** When the current window ends, and the body's bytes when it began. */
   windowEnd: number;
   windowBytes: number;
+}
+
+/** An answer being sent: since when its client has taken none of it while more waits (undefined: not stalled). */
+interface Answer {
+  req: AnyRequest;
+  res: AnyResponse;
+  stalledSince?: number;
 }
 
 /** An HTTP/1.x connection between requests (or before its first), or an HTTP/2 one with none in flight. */
@@ -102,6 +115,7 @@ function hasBody(req: AnyRequest): boolean {
 export class SlowClientGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly bodies = new Set<Body>();
+  private readonly answers = new Set<Answer>();
   private readonly waiting = new Map<Socket, Waiting>();
   /** HTTP/2 connections: their requests in flight, and while there are none, since when. */
   private readonly sessions = new Map<ServerHttp2Session, { open: number; waiting?: Waiting }>();
@@ -194,7 +208,9 @@ export class SlowClientGuard {
         if (!socket.destroyed) this.startWaiting(socket, false);
       });
     }
-    if (this.limits.bodyTimeoutMs <= 0 || !hasBody(req)) return;
+    if (this.limits.bodyTimeoutMs <= 0) return;
+    this.watchAnswer(req, res);
+    if (!hasBody(req)) return;
     const now = this.now();
     const body: Body = { req, res, bytes: 0, windowEnd: now + this.limits.bodyTimeoutMs, windowBytes: 0 };
     // Every body byte reaches the request stream through push() (HTTP/1 parser and HTTP/2
@@ -214,9 +230,43 @@ export class SlowClientGuard {
     });
   }
 
+  private watchAnswer(req: AnyRequest, res: AnyResponse): void {
+    const answer: Answer = { req, res };
+    this.answers.add(answer);
+    // Each drain is the client taking bytes: the stall, if any, starts over.
+    res.on('drain', () => (answer.stalledSince = undefined));
+    res.once('close', () => this.answers.delete(answer));
+  }
+
+  /** Whether the answer's writer waits for its client to take bytes (HTTP/2: the stream's, flow control included). */
+  private static waitsForClient(answer: Answer): boolean {
+    const writable = answer.req.httpVersionMajor >= 2 ? (answer.res as Http2ServerResponse).stream : (answer.res as ServerResponse);
+    return writable.writableNeedDrain === true;
+  }
+
+  private checkAnswer(answer: Answer, now: number): void {
+    if (answer.res.writableFinished || answer.res.destroyed) {
+      this.answers.delete(answer);
+      return;
+    }
+    if (!SlowClientGuard.waitsForClient(answer)) {
+      answer.stalledSince = undefined;
+      return;
+    }
+    answer.stalledSince ??= now;
+    if (now - answer.stalledSince < this.limits.bodyTimeoutMs) return;
+    this.answers.delete(answer);
+    const { req, res } = answer;
+    const h2req = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
+    this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'answer');
+    if (h2req) h2req.stream.close(NGHTTP2_CANCEL);
+    else (res as ServerResponse).socket?.destroy();
+  }
+
   private check(): void {
     const now = this.now();
     for (const body of this.bodies) this.checkBody(body, now);
+    for (const answer of this.answers) this.checkAnswer(answer, now);
     if (this.limits.headersTimeoutMs > 0) {
       for (const [socket, w] of this.waiting) {
         if (socket.destroyed) {

@@ -68,6 +68,34 @@ describe('strings other people chose, in the CLI', () => {
     expect(out).not.toMatch(CONTROLS);
   });
 
+  it("shows an SSH key's comment kept from before the check with its controls and direction controls written out (key ls, admin audit)", async () => {
+    // A comment is shown to the key's owner and to admins; U+202E makes `x<RLO>gpj.exe` read `xexe.jpg`.
+    const comment = 'x\u202egpj.exe\u001b[2K\u2066';
+    const key = (c: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ${c}`;
+    // New comments with them are refused; one kept from before that check is put in the store.
+    expect((await api('/api/v1/users/alice/keys', w.server.adminToken, { keys: key('x\u202egpj.exe') })).status).toBe(400);
+    expect((await api('/api/v1/users/alice/keys', w.server.adminToken, { keys: key('x\u009b2J') })).status).toBe(400);
+    expect((await api('/api/v1/users/alice/keys', w.server.adminToken, { keys: key('key-before-the-check') })).status).toBe(201);
+    const db = new Database(join(w.server.dataDir, 'meta.db'));
+    try {
+      expect(db.prepare('UPDATE ssh_keys SET comment = ? WHERE comment = ?').run(comment, 'key-before-the-check').changes).toBe(1);
+      // The audit entry of the key's addition holds its comment as it was kept.
+      expect(db.prepare("UPDATE audit SET details = replace(details, 'key-before-the-check', ?) WHERE event = 'user.key-add'").run(JSON.stringify(comment).slice(1, -1)).changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    const direction = /[\u202a-\u202e\u2066-\u2069]/;
+    const listed = ok(await w.ferry(['user', 'key', 'ls', 'alice'])).stdout;
+    expect(listed).toContain('x\\u202egpj.exe\\x1b[2K\\u2066');
+    expect(listed).not.toMatch(CONTROLS);
+    expect(listed).not.toMatch(direction);
+    const audit = ok(await w.ferry(['admin', 'audit', '--event', 'user.key-add'])).stdout;
+    expect(audit).toContain('\\u202egpj.exe');
+    expect(audit).not.toMatch(direction);
+    const json = JSON.parse(ok(await w.ferry(['user', 'key', 'ls', 'alice', '--json'])).stdout) as Array<{ comment: string }>;
+    expect(json.map((k) => k.comment)).toContain(comment);
+  });
+
   it("writes out the controls of a server's error message, keeping its lines", async () => {
     const hostile: Server = createServer((_req, res) => {
       res.writeHead(400, { 'content-type': 'application/json' });

@@ -2,12 +2,15 @@
  * A backup copies every user's metadata and the server's secrets (the session key, TLS and
  * SSH keys) into a directory of the caller's choice on the server: an admin token narrowed
  * to a path prefix may not make one (security audit, tenth round), as it may make no webhook.
+ * One that expires makes one without the session key (eleventh round): the key signs every
+ * web session, so whoever reads the backup could sign in long after the token ended.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedToken } from '../../src/core/protocol.js';
+import { runFerry } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ferry-backup-prefix-'));
@@ -37,11 +40,29 @@ describe('a backup', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('made with an admin token that expires leaves out the session key, which would outlive it', async () => {
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    const dir = join(work, 'expiring');
+    const res = await t.api('/api/v1/admin/backup', { method: 'POST', json: { dir }, token: expiring });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const manifest = (await res.json()) as { files: { path: string }[]; leftOut?: { path: string; reason: string }[] };
+    expect(readdirSync(dir)).toContain('meta.db');
+    expect(readdirSync(dir)).not.toContain('session-key');
+    expect(manifest.files.map((f) => f.path)).not.toContain('session-key');
+    expect(manifest.leftOut).toEqual([{ path: 'session-key', reason: expect.stringMatching(/expires/) }]);
+    // The CLI says so.
+    const cli = await runFerry(['admin', 'backup', join(work, 'expiring-cli')], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: expiring } });
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stderr).toContain('left out session-key: made with a credential that expires');
+    expect(readdirSync(join(work, 'expiring-cli'))).not.toContain('session-key');
+  });
+
   it('is made with an admin token without one', async () => {
     const full = await adminToken({});
     const dir = join(work, 'full');
     const res = await t.api('/api/v1/admin/backup', { method: 'POST', json: { dir }, token: full });
     expect(res.status, await res.clone().text()).toBe(200);
     expect(readdirSync(dir)).toEqual(expect.arrayContaining(['meta.db', 'session-key']));
+    expect(((await res.json()) as { leftOut?: unknown }).leftOut).toBeUndefined();
   });
 });

@@ -174,7 +174,7 @@ describe('download links', () => {
     const s = await share(t, pete.token, { path: '/p.txt' });
     expect((await curl([s.url])).status).toBe(200);
     await t.api('/api/v1/users/pete/grants', { method: 'PUT', json: { path: '/', permissions: ['list', 'share'] } });
-    expect((await curl([s.url])).status).toBe(403);
+    expect((await curl([s.url])).status).toBe(410);
     await t.api('/api/v1/users/pete/grants', { method: 'PUT', json: { path: '/', permissions: ['list', 'read', 'share'] } });
     expect((await curl([s.url])).status).toBe(200);
     await t.api('/api/v1/users/pete', { method: 'PATCH', json: { disabled: true } });

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/files.js';
@@ -145,6 +146,48 @@ describe('strings an attacker chose, in the web app', () => {
       expect(errors).toEqual([]);
       await context.close();
     }
+  });
+
+  it('direction controls and control characters show written out: a key comment, names kept from before the checks, a sign-in name', async () => {
+    // `x<RLO>gpj.exe` reads `xexe.jpg`. SSH key comments refuse it since the eleventh round,
+    // token and link names since the web round: older ones are put in the store as kept.
+    const RLO = 'bidi\u202egpj.exe\u0007';
+    const key = (c: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ${c}`;
+    await call('/api/v1/users/mallory/keys', { method: 'POST', json: { keys: key('bidi\u202egpj.exe') } }, [400]);
+    await call('/api/v1/users/mallory/keys', { method: 'POST', json: { keys: key('key-before-the-check') } });
+    await call('/api/v1/tokens', { method: 'POST', json: { name: 'token-before-the-check' } });
+    await call(filesPath('/rlo.txt'), { method: 'PUT', body: 'rlo' });
+    await share(t, token, { path: '/rlo.txt', name: 'link-before-the-check' });
+    const drop = await share(t, token, { path: '/' + XSS[1], kind: 'upload', name: 'drop-before-the-check' });
+    const db = new Database(join(t.dataDir, 'meta.db'));
+    try {
+      expect(db.prepare('UPDATE ssh_keys SET comment = ? WHERE comment = ?').run(RLO, 'key-before-the-check').changes).toBe(1);
+      expect(db.prepare('UPDATE tokens SET name = ? WHERE name = ?').run('token ' + RLO, 'token-before-the-check').changes).toBe(1);
+      expect(db.prepare('UPDATE shares SET name = ? WHERE name = ?').run('link ' + RLO, 'link-before-the-check').changes).toBe(1);
+      expect(db.prepare('UPDATE shares SET name = ? WHERE name = ?').run('drop ' + RLO, 'drop-before-the-check').changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    const bad = await fetch(t.url + '/api/v1/auth/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'who ' + RLO, password: 'nope-nope-nope' }) });
+    expect(bad.status).toBe(401);
+    const SHOWN = 'bidi\\u202egpj.exe\\x07';
+    const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+    const { context, page } = await freshContext(browser);
+    await signIn(page, t.url, 'mallory', 'mallory-password-1');
+    for (const [path, text] of [
+      ['/account', SHOWN],
+      ['/tokens', 'token ' + SHOWN],
+      ['/shares', 'link ' + SHOWN],
+      ['/admin/audit', 'who ' + SHOWN],
+    ] as const) {
+      await page.goto(t.url + path);
+      await page.getByText(text, { exact: false }).first().waitFor();
+      expect(await page.evaluate<string>('document.body.innerText'), path).not.toMatch(raw);
+    }
+    await page.goto(drop.url);
+    await page.getByText('drop ' + SHOWN, { exact: false }).first().waitFor();
+    expect(await page.evaluate<string>('document.body.innerText'), 'drop box').not.toMatch(raw);
+    await context.close();
   });
 
   it('a name of 255 characters without a space leaves its row\'s buttons on the page', async () => {

@@ -4,6 +4,7 @@ import { countOf } from '../../core/units.js';
 import { EXIT, ExitError } from '../exit.js';
 import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { trimTrailingSlashes } from '../../core/path.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface MaintenanceOpts extends ConnectionOpts {
   json?: boolean;
@@ -46,8 +47,8 @@ export function registerMaintenance(admin: Command): void {
     .addHelpText(
       'after',
       `
-The server writes meta.db (SQLite's online backup API), session-key, tls/, ssh/ (the SFTP
-host keys) and a manifest
+The server writes meta.db (SQLite's online backup API), session-key (not when the token
+expires, as a ferry login one does: it would outlive it), tls/, ssh/ (the SFTP host keys) and a manifest
 ferry-backup.json with every file's SHA-256. Chunks are not copied: they are immutable,
 so copy the chunk store (DATA/store, or your bucket) afterwards, incrementally, within the
 server's gcGrace. PostgreSQL metadata: use pg_dump instead (README, "Backup and check").
@@ -63,6 +64,7 @@ Examples:
       if (opts.json) return printJson(manifest);
       const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
       process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\n${chunkStoreNote(manifest.chunkStores, dir)}`);
+      for (const l of manifest.leftOut ?? []) process.stderr.write(`left out ${terminalSafe(l.path)}: ${terminalSafe(l.reason)}; a token that does not expire (made in the web app) backs it up too\n`);
     });
   });
 

@@ -18,12 +18,12 @@
  * cookie must come from our own origin.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthRequiredError, ForbiddenError, ValidationError } from '../../core/errors.js';
+import { AuthInvalidError, AuthRequiredError, ForbiddenError, ValidationError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken, type DownloadTicket, type MeResponse, type WebSession } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, grantsWithinPrefix, userPermissions } from '../authz.js';
-import { clearCookie, readCookie, sameOrigin, secureCookies, setCookie } from '../cookies.js';
+import { clearCookie, readCookie, readCookies, sameOrigin, secureCookies, setCookie } from '../cookies.js';
 import { bodyPath } from '../validate.js';
 import { checkPasswordRules } from '../passwords.js';
 import { grantInfo, tokenInfo } from '../views.js';
@@ -105,13 +105,19 @@ async function refresh(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
   const fromCookie = body.refreshToken === undefined;
   const cookie = refreshCookie(ctx, request);
-  const presented = fromCookie ? readCookie(request, cookie.name) : body.refreshToken;
+  const cookies = fromCookie ? readCookies(request, cookie.name) : [];
+  const presented = fromCookie ? cookies[0] : body.refreshToken;
   // The web app's first look at a page load: no cookie is no session, not a failure (a 401
   // is an error in the browser's console on every visit of a signed-out page).
   if (fromCookie && !presented && body.ifSession === true) return reply.status(204).send();
   try {
     if (fromCookie && !presented) throw new AuthRequiredError('no refresh token: sign in');
-    if (fromCookie && !sameOrigin(request)) throw new ForbiddenError('a refresh from the session cookie must come from this server\'s own pages');
+    if (fromCookie && !sameOrigin(request, ctx.config.publicUrl)) throw new ForbiddenError('a refresh from the session cookie must come from this server\'s own pages');
+    // Two session cookies: one was set by another host of the parent domain (only the plain
+    // `ferry_refresh` can be; a `__Host-` one comes from this host alone). Which is ours is
+    // unknowable, and the planted one came first (longer path): refuse both rather than go
+    // on in the other account.
+    if (cookies.length > 1) throw new AuthInvalidError('two session cookies arrived, one set by another site of this domain: sign in again (serve Ferry over TLS to prevent this)');
     const { session, user } = await ctx.auth.refreshSession(presented);
     await ctx.audit.record(request, { event: 'auth.refresh', ok: true, userId: user.id, userName: user.name });
     return fromCookie ? intoCookie(ctx, request, reply, session) : session;

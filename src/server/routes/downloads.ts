@@ -506,7 +506,8 @@ async function getManifest(ctx: ServerContext, request: FastifyRequest, reply: F
   const auth = authOf(request);
   const { entry, chunks } = await ctx.meta.fileContent(authorize(auth, 'read', wildcardPath(request)));
   const etag = `"${entry.hash}"`;
-  reply.header('etag', etag);
+  // Revalidated by ETag as the file itself is (the API's default is no-store).
+  reply.header('etag', etag).header('cache-control', 'private, no-cache');
   if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
   // A manifest is fetched to download the file chunk by chunk: the start of a transfer.
   await ctx.downloads.record(request, { path: entry.path, hash: entry.hash!, size: entry.size, via: 'manifest' });

@@ -16,7 +16,7 @@ import { API_PREFIX } from '../../core/protocol.js';
 import { checkIntegrity } from '../../store/integrity-check.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
-import { backupServer } from '../backup.js';
+import { LEFT_OUT_FOR_EXPIRING, backupServer } from '../backup.js';
 import { redactRemote } from '../../remotes/index.js';
 
 const PROGRESS_EVERY_MS = 2000;
@@ -43,11 +43,14 @@ async function backup(ctx: ServerContext, request: FastifyRequest, reply: Fastif
   // A backup holds every user's metadata and the server's secrets (the session key signs every
   // web session): authorizeAdmin refuses a token narrowed to one folder.
   authorizeAdmin(auth);
+  // The session key outlives a credential that expires (a `ferry login` token): such a
+  // backup leaves it out rather than refuse the CLI's usual admin credential.
+  const expiring = (await ctx.auth.notAfterToken(auth, null)) !== null;
   const body = (request.body ?? {}) as { dir?: unknown };
   if (typeof body.dir !== 'string' || body.dir === '') throw new ValidationError('dir must be an absolute directory path on the server');
   let manifest;
   try {
-    manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, chunkStoresToCopy(ctx));
+    manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, chunkStoresToCopy(ctx), { leftOut: expiring ? LEFT_OUT_FOR_EXPIRING : [] });
   } catch (err) {
     if (!isFerryError(err, 'FERRY_ERR_NO_SPACE')) throw err;
     // The admin's own directory is full, not the server's storage: they are told so in

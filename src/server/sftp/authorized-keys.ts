@@ -105,7 +105,7 @@ function keyBits(type: string, blob: Buffer): number {
 export function parsePublicKeyLine(line: string): PublicKeyLine {
   if (line.length > MAX_LINE) throw new ValidationError(`a key line may have at most ${MAX_LINE} characters`);
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(line)) throw new ValidationError('a key line may not contain control characters');
+  if (/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(line)) throw new ValidationError('a key line may not contain control characters or direction controls (U+202A-U+202E, U+2066-U+2069: they would show its comment as other text)');
   const fields = line.trim().split(/[ \t]+/);
   const type = fields[0] ?? '';
   if (!KEY_TYPES.has(type)) {

@@ -8,6 +8,7 @@ import { formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
 import { Dialog, fieldError, Listing, Message, useAction, useId } from './common.js';
 import { trimTrailingSlashes } from '../../../src/core/path.js';
+import { escapeControls } from '../../../src/core/control-chars.js';
 
 const PERMS: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -327,9 +328,9 @@ function Audit(props: { api: FerryApi }) {
               <td>{formatDate(a.at)}</td>
               <td>{a.event}</td>
               <td>{a.ok ? 'ok' : 'refused'}</td>
-              <td>{a.user ?? '—'}</td>
+              <td>{a.user === null ? '—' : escapeControls(a.user)}</td>
               <td>{a.ip ?? '—'}</td>
-              <td class="target">{a.target ?? ''}</td>
+              <td class="target">{a.target === null ? '' : escapeControls(a.target)}</td>
             </tr>
           ))}
         </tbody>

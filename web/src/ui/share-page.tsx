@@ -16,6 +16,7 @@ import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
 import { decryptUrl, fragmentKey, saveBlob } from '../e2e.js';
 import { trimTrailingSlashes } from '../../../src/core/path.js';
+import { escapeControls } from '../../../src/core/control-chars.js';
 
 interface LinkFacts {
   name: string;
@@ -244,7 +245,7 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
   return (
     <section aria-labelledby="folder-h">
       <h1 id="folder-h">
-        {view.name}
+        {escapeControls(view.name)}
         {view.path !== '/' && ` ${view.path}`}
       </h1>
       <p class="meta">
@@ -325,7 +326,7 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
   );
   return (
     <section aria-labelledby="drop-h">
-      <h1 id="drop-h">Send files: {view.name}</h1>
+      <h1 id="drop-h">Send files: {escapeControls(view.name)}</h1>
       {limits(view) && (
         <p class="meta" data-testid="drop-limits">
           {limits(view)}

@@ -5,6 +5,7 @@ import { listShares, revokeShare } from '../../../src/client/account-api.js';
 import type { ShareInfo } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { Confirm, Listing, Message } from './common.js';
+import { escapeControls } from '../../../src/core/control-chars.js';
 
 function status(s: ShareInfo): string {
   if (s.revokedAt !== null) return 'revoked';
@@ -36,7 +37,7 @@ export function SharesPage(props: { api: FerryApi }) {
         {shares?.map((s) => (
           <tr key={s.id}>
             <td class="long">
-              {s.name}
+              {escapeControls(s.name)}
               {s.hasPassword && <span class="tag">password</span>}
             </td>
             <td class="long">{s.path}</td>
@@ -53,7 +54,7 @@ export function SharesPage(props: { api: FerryApi }) {
             <td>{status(s)}</td>
             <td class="actions">
               {status(s) !== 'revoked' && (
-                <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
+                <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${escapeControls(s.name)} (${s.path})`}>
                   Revoke
                 </button>
               )}

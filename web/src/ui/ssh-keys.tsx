@@ -9,6 +9,7 @@ import { addSshKeys, listSshKeys, removeSshKey } from '../../../src/client/accou
 import type { SshKeyInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
 import { Confirm, Listing, Message, useAction, useId } from './common.js';
+import { escapeControls } from '../../../src/core/control-chars.js';
 
 export function SshKeys(props: { api: FerryApi; user: string }) {
   const { api, user } = props;
@@ -39,7 +40,7 @@ export function SshKeys(props: { api: FerryApi; user: string }) {
             <td class="long">
               {k.type} <code>{k.fingerprint}</code>
             </td>
-            <td class="long">{k.comment}</td>
+            <td class="long">{escapeControls(k.comment)}</td>
             <td>{formatDate(k.createdAt)}</td>
             <td>{formatDate(k.lastUsedAt)}</td>
             <td>
@@ -72,7 +73,7 @@ export function SshKeys(props: { api: FerryApi; user: string }) {
       {removing && (
         <Confirm
           title="Remove SSH key"
-          text={`Remove ${removing.fingerprint}${removing.comment ? ` (${removing.comment})` : ''}? It no longer logs in.`}
+          text={`Remove ${removing.fingerprint}${removing.comment ? ` (${escapeControls(removing.comment)})` : ''}? It no longer logs in.`}
           confirm="Remove"
           danger
           onClose={() => setRemoving(undefined)}

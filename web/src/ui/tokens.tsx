@@ -5,6 +5,7 @@ import { createToken, listTokens, revokeToken } from '../../../src/client/accoun
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
 import { Confirm, Dialog, fieldError, Listing, Message, ShownOnce, useAction, useId } from './common.js';
+import { escapeControls } from '../../../src/core/control-chars.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -36,7 +37,7 @@ function checkToken(name: string, scopes: Set<PermissionName>, days: string): vo
  * same script), so with when it was made and the start of its ID (`ferry token ls` shows it).
  */
 function described(t: TokenInfo): string {
-  return `${t.name} (created ${formatDate(t.createdAt)}, ID ${t.id.slice(0, 8)})`;
+  return `${escapeControls(t.name)} (created ${formatDate(t.createdAt)}, ID ${t.id.slice(0, 8)})`;
 }
 
 export function TokensPage(props: { api: FerryApi }) {
@@ -67,7 +68,7 @@ export function TokensPage(props: { api: FerryApi }) {
         )}
         {live?.map((t) => (
             <tr key={t.id}>
-              <td class="long">{t.name}</td>
+              <td class="long">{escapeControls(t.name)}</td>
               <td>{t.scopes.join(', ')}</td>
               <td class="long">{t.pathPrefix ?? 'everything'}</td>
               <td>{formatDate(t.createdAt)}</td>
