@@ -74,3 +74,25 @@ describe('ChunkSealer', () => {
     await expect(sealer.seal(Buffer.from(new ArrayBuffer(100), 10, 50), 50)).rejects.toMatchObject({ code: 'FERRY_ERR_INTERNAL' });
   });
 });
+
+describe('ChunkSealer.warm', () => {
+  it('starts the worker before the first seal, and seals here when none can start', async () => {
+    const sealer = new ChunkSealer({ offload: true });
+    sealer.warm();
+    expect((sealer as unknown as { worker?: unknown }).worker).toBeDefined();
+    const bytes = text(200_000);
+    expect((await sealer.seal(inArea(sealer, bytes), bytes.length)).hash).toBe(sha(bytes));
+
+    const missing = new ChunkSealer({
+      offload: true,
+      workerUrl: () => {
+        throw new Error('no compiled worker');
+      },
+    });
+    missing.warm();
+    const area = inArea(missing, bytes);
+    const sealing = missing.seal(area, bytes.length);
+    expect(area.buffer.byteLength).toBeGreaterThan(0); // sealed here, not sent
+    expect((await sealing).hash).toBe(sha(bytes));
+  });
+});

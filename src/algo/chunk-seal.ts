@@ -114,6 +114,16 @@ export class ChunkSealer {
     return { hash: answer.hash!, frame, plain };
   }
 
+  /** Starts the worker now, if it is to be used and not running: a chunk to seal is coming. */
+  warm(): void {
+    if (!this.offload || this.worker) return;
+    try {
+      this.started();
+    } catch {
+      this.offload = false; // no worker to be had (sealWorkerUrl): seal here
+    }
+  }
+
   /** Lets go of the kept areas (an idle server's settle); the next chunk allocates again. */
   dropAreas(): void {
     clearTimeout(this.freeTimer);

@@ -838,6 +838,8 @@ export class ChunkStore {
   async readBase(hash: string, signal?: AbortSignal): Promise<Buffer> {
     const kept = this.keptBase(hash);
     if (kept !== undefined) return kept;
+    // A delta follows: its seal worker starts now (~30 ms), not in the delta's path.
+    sealer.warm();
     await this.publishedIfStaged(hash);
     const loc = await this.meta.chunkLocation(hash);
     if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
