@@ -41,9 +41,27 @@ describe('ChunkSealer', () => {
     const areas = chunks.map((c) => inArea(sealer, c));
     const sealed = await Promise.all(areas.map((a, i) => sealer.seal(a, chunks[i].length)));
     sealed.forEach((s, i) => expect(s.hash).toBe(sha(chunks[i])));
-    const again = sealer.area(1000);
-    expect(again.buffer.byteLength).toBeGreaterThanOrEqual(1_000_000); // one of the four, back from the worker
+    // An area back from the worker still holds the chunk sealed in it (a new one is zeros).
+    const prefix = (b: Uint8Array): string => Buffer.from(b.subarray(0, 64)).toString('hex');
+    expect(chunks.map(prefix)).toContain(prefix(sealer.area(1000)));
     sealer.dropAreas();
+    expect(sealer.area(1000).subarray(0, 64).every((b) => b === 0)).toBe(true);
+  });
+
+  it('lets an idle worker go on dropAreas, and starts another for the next seal', async () => {
+    const sealer = new ChunkSealer({ offload: true });
+    const state = sealer as unknown as { worker?: { threadId: number } };
+    const bytes = text(300_000);
+    await sealer.seal(inArea(sealer, bytes), bytes.length);
+    const first = state.worker?.threadId;
+    expect(first).toBeGreaterThan(0);
+    sealer.dropAreas();
+    expect(state.worker).toBeUndefined();
+    const area = inArea(sealer, bytes);
+    const sealing = sealer.seal(area, bytes.length);
+    expect(area.buffer.byteLength).toBe(0); // on a worker again, not here
+    expect((await sealing).hash).toBe(sha(bytes));
+    expect(state.worker?.threadId).not.toBe(first);
   });
 
   it('seals here when the worker cannot run, and from then on', async () => {

@@ -124,10 +124,19 @@ export class ChunkSealer {
     }
   }
 
-  /** Lets go of the kept areas (an idle server's settle); the next chunk allocates again. */
+  /**
+   * Lets go of the kept areas and of an idle worker (an idle server's settle: the worker's
+   * isolate is a few MB that workloads after the deltas would carry); the next chunk
+   * allocates again, the next delta starts the worker again.
+   */
   dropAreas(): void {
     clearTimeout(this.freeTimer);
     this.free = [];
+    if (this.worker && this.jobs.size === 0) {
+      const worker = this.worker;
+      this.worker = undefined;
+      void worker.terminate();
+    }
   }
 
   private sealHere(memory: ArrayBuffer, size: number): Sealed & { plain?: Buffer } {
