@@ -107,8 +107,6 @@ const result = await build({
     ferry: 'dist/src/cli/main.js',
     // Resolved by chunk-file.ts as `new URL('./chunk-worker.js', import.meta.url)`: it must sit beside the chunks.
     'chunk-worker': 'dist/src/algo/chunk-worker.js',
-    // Resolved by chunk-seal.ts as `new URL('./chunk-seal-worker.js', import.meta.url)`, the same way.
-    'chunk-seal-worker': 'dist/src/algo/chunk-seal-worker.js',
   },
   outdir: 'dist/bundle',
   chunkNames: 'part-[hash]',

@@ -55,7 +55,6 @@ import { canReadRange, canStage, canSweepLeftovers, type DirEntry, type StagedOb
 import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
 import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
-import { ChunkSealer } from '../algo/chunk-seal.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
@@ -838,8 +837,6 @@ export class ChunkStore {
   async readBase(hash: string, signal?: AbortSignal): Promise<Buffer> {
     const kept = this.keptBase(hash);
     if (kept !== undefined) return kept;
-    // A delta follows: its seal worker starts now (~30 ms), not in the delta's path.
-    sealer.warm();
     await this.publishedIfStaged(hash);
     const loc = await this.meta.chunkLocation(hash);
     if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
@@ -914,7 +911,7 @@ export class ChunkStore {
     clearTimeout(this.recentBasesTimer);
     this.recentBases.clear();
     this.recentBaseBytes = 0;
-    sealer.dropAreas();
+    dropRebuildArea();
     this.buffers.dropFree();
   }
 
@@ -1417,27 +1414,43 @@ async function encodedObject(hash: string, size: number, body: Readable): Promis
  */
 async function deltaObject(hash: string, size: number, body: Readable, base: readonly Buffer[]): Promise<ObjectBody> {
   const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
-  const area = sealer.area(size);
+  let plain: Buffer;
   try {
-    applyDelta(base, delta, size, area);
+    plain = applyDelta(base, delta, size, rebuildArea(size));
   } catch (err) {
     if (!(err instanceof DeltaFormatError)) throw err;
     throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${err.message}`, { cause: err, details: { hash } });
   }
-  const sealed = await sealer.seal(area, size);
-  if (sealed.hash !== hash) throw new HashMismatchError(`the delta builds bytes that hash to ${sealed.hash}, not ${hash}`, { details: { expected: hash, actual: sealed.hash } });
-  const parts = sealed.frame ? [chunkHeader(ChunkCodec.Zstd, size), sealed.frame] : [chunkHeader(ChunkCodec.Raw, size), sealed.plain!];
+  const actual = createHash('sha256').update(plain).digest('hex');
+  if (actual !== hash) throw new HashMismatchError(`the delta builds bytes that hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
+  const parts = encodeChunkObject(plain);
+  // Kept raw (it did not compress): the object is the rebuilt bytes, copied out of the shared area.
+  if (parts[1].buffer === plain.buffer) parts[1] = Buffer.from(plain);
   return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
 }
 
+let rebuilt: Buffer | undefined;
+let rebuiltTimer: NodeJS.Timeout | undefined;
+
 /**
- * Where {@link deltaObject} rebuilds chunks and has them hashed and compressed: on a worker
- * thread (../algo/chunk-seal.ts), so that the event loop takes the next signature or delta
- * meanwhile, in areas reused from one chunk to the next (a new buffer per chunk paid for its
- * fresh pages: 20 ms of CPU for the 60 MB that workload 8b rebuilds, 4 ms reused), let go
- * 30 s after the last delta or at an idle server's settle ({@link ChunkStore.dropKept}).
+ * Where {@link deltaObject} rebuilds chunks: one buffer for the whole process, reused while
+ * deltas come and dropped {@link BASE_KEEP_MS} after the last. A new buffer per chunk paid
+ * for its fresh pages: 20 ms of CPU for the 60 MB that workload 8b rebuilds, 4 ms reused.
+ * Shared safely because nothing awaits between applyDelta and encodeChunkObject, after
+ * which the bytes are compressed into their own buffer or copied out.
  */
-const sealer = new ChunkSealer();
+function rebuildArea(size: number): Buffer {
+  if (!rebuilt || rebuilt.length < size) rebuilt = Buffer.allocUnsafeSlow(size);
+  clearTimeout(rebuiltTimer);
+  rebuiltTimer = setTimeout(() => (rebuilt = undefined), BASE_KEEP_MS).unref();
+  return rebuilt;
+}
+
+/** Lets go of the rebuild area ({@link rebuildArea}); the next delta allocates it again. */
+function dropRebuildArea(): void {
+  clearTimeout(rebuiltTimer);
+  rebuilt = undefined;
+}
 
 /** Memory for delta bases kept between a signature and the delta that follows (ChunkStore.readBase): 8 parallel uploads of 4 MiB chunks. */
 const BASE_CACHE_BYTES = 32 * 1024 * 1024;
