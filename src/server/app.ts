@@ -672,6 +672,16 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     await ctx.limiters.perToken(request);
   });
 
+  // A draining node closes each HTTP/1.1 connection as its response ends. Node's close() ends
+  // the connections idle at that moment only: a load balancer's keep-alive connection, busy
+  // at the SIGTERM and idle after, stayed open, and every drain behind nginx lasted until its
+  // deadline (30 s), which then cut it (test/deploy/cluster-rolling.test.ts). HTTP/2 has no
+  // such header (its sessions get a GOAWAY: ./connections.ts).
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (ctx.draining && request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
+    return payload;
+  });
+
   // One access-log line per request (pino JSON). The request's logger carries `reqId`
   // already (a second one made every line hold the key twice).
   app.addHook('onResponse', async (request, reply) => {
