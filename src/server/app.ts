@@ -101,7 +101,7 @@ export interface BuildOptions {
   routes?: ChunkRoute[];
   logger?: pino.Logger;
   tls?: TlsMaterial;
-  /** The default chunk store is the data directory's own (`DATA/store`): this node alone writes it (see {@link leftoverCutoff}). */
+  /** The default chunk store is the data directory's own (`DATA/store`): this node alone writes it (see {@link storeClock}). */
   defaultInDataDir?: boolean;
 }
 
@@ -141,7 +141,9 @@ const ROUTES: readonly RoutePlugin[] = [
  */
 export async function buildApp(options: BuildOptions): Promise<{ app: FastifyInstance; ctx: ServerContext }> {
   const { config } = options;
-  const now = config.now ?? Date.now;
+  // The metadata store's clock: on PostgreSQL the database's, so that an expiry or a ban one
+  // node writes means the same time on every node (src/store/meta-store.ts, openPostgres).
+  const now = config.now ?? options.meta.now;
   const metrics = new ServerMetrics();
   const defender = new Defender(config.defender, now);
   const addresses = new AddressChecks(config, defender, now);
@@ -426,7 +428,8 @@ function serverContext(
     endpoints,
     expireSessions: () => expireSessions(ctx, abandoned),
     abandonUpload: (id) => ctx.meta.abortUpload(id).catch(() => void abandoned.add(id)),
-    collectGarbage: (graceMs = config.gcGraceMs, opts = {}) => collectGarbage(ctx, graceMs, opts.leftovers !== false && ((store) => leftoverCutoff(meta, store === null && options.defaultInDataDir === true, graceMs))),
+    storeNow: storeClock(meta, options.defaultInDataDir === true),
+    collectGarbage: (graceMs = config.gcGraceMs, opts = {}) => collectGarbage(ctx, graceMs, opts.leftovers !== false),
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
@@ -456,32 +459,33 @@ async function expireSessions(ctx: ServerContext, abandoned: Set<string>): Promi
  * ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not
  * to) leftovers of interrupted writes and objects the index does not point at.
  */
-async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: false | ((store: string | null) => number)): ReturnType<ServerContext['collectGarbage']> {
+async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
   const uploads = await ctx.expireSessions();
   // The cutoff on the clock chunk rows are written with (the database's on PostgreSQL).
   const gc = await ctx.chunks.collectGarbage(graceMs);
   ctx.metrics.gcDeleted.inc(gc.chunks + gc.packs);
   // A write in progress keeps touching its temporary file: one untouched for the grace
   // time belongs to a write that died.
-  const swept = leftovers ? await ctx.chunks.sweepLeftovers(leftovers) : { count: 0, bytes: 0 };
-  const cutoff = Date.now() - graceMs;
+  const swept = leftovers ? await ctx.chunks.sweepLeftovers((store) => ctx.storeNow(store) - graceMs) : { count: 0, bytes: 0 };
   // An upload stores its chunk's object before the row that points at it: an object without
   // a row younger than the grace time may be one on its way in.
-  const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(cutoff, { remove: true }) : { chunks: 0, packs: 0, bytes: 0 };
+  const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(graceMs, { remove: true, storeNow: ctx.storeNow }) : { chunks: 0, packs: 0, bytes: 0 };
   return { uploads, ...gc, leftovers: swept, unreferenced };
 }
 
 /**
- * Before when a leftover of an interrupted write in a store was last modified, `graceMs` ago,
- * to be taken for one that died. In the store under the data directory (`own`) only this
- * node writes, with its own clock. Another store may be shared by a cluster's nodes, and the
- * temporary objects there are touched by whichever node writes them: its cutoff is on the
- * shared clock (the database's on PostgreSQL, src/store/shared-clock.ts). On this node's
- * clock, a node whose clock ran ahead of the others' by more than the grace time deleted
- * their writes in progress (2 h ahead with the 1 h grace: a temporary file written now).
+ * ServerContext.storeNow: the clock a chunk store's object times are judged by (a leftover of
+ * an interrupted write, an object no row points at, each taken for dead past the grace time).
+ * In the store under the data directory (`ownDefault`) only this node writes, with its own
+ * clock. Another store may be shared by a cluster's nodes, and its objects are written by
+ * whichever node: they are judged on the shared clock (the database's on PostgreSQL,
+ * src/store/shared-clock.ts). On this node's clock, a node whose clock ran ahead of the
+ * others' by more than the grace time deleted their writes in progress (2 h ahead with the 1 h
+ * grace: a temporary file written now, test/server/leftovers.test.ts; a pack stored and not
+ * yet indexed, test/deploy/cluster-clocks.test.ts).
  */
-function leftoverCutoff(meta: MetaStore, own: boolean, graceMs: number): number {
-  return (own ? Date.now() : meta.sharedNow()) - graceMs;
+function storeClock(meta: MetaStore, ownDefault: boolean): (store: string | null) => number {
+  return (store) => (store === null && ownDefault ? Date.now() : meta.sharedNow());
 }
 
 /** How long a readiness probe waits for the database and the chunk stores. */
@@ -674,6 +678,16 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
   // manifests, chunks, archives), set their own Cache-Control first and keep it.
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.getHeader('cache-control') === undefined && request.url.startsWith(API_PREFIX + '/')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  // A draining node closes each HTTP/1.1 connection as its response ends. Node's close() ends
+  // the connections idle at that moment only: a load balancer's keep-alive connection, busy
+  // at the SIGTERM and idle after, stayed open, and every drain behind nginx lasted until its
+  // deadline (30 s), which then cut it (test/deploy/cluster-rolling.test.ts). HTTP/2 has no
+  // such header (its sessions get a GOAWAY: ./connections.ts).
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (ctx.draining && request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     return payload;
   });
 
@@ -1003,7 +1017,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // under the (locked) data directory yet: all of it goes. Other stores may be shared with
     // other nodes: only what is older than the grace time.
     const started = Date.now();
-    const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : leftoverCutoff(meta, false, config.gcGraceMs)));
+    const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : ctx.storeNow(store) - config.gcGraceMs));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
     undo.push(await announceDataKeys(stores, meta));
     undo.push(startMigrations(stores, app, meta));

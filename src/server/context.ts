@@ -107,6 +107,8 @@ export interface ServerContext {
   webApp: WebApp;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
+  /** Now, on the clock a chunk store's object times are judged by (`store` null: the default store): see storeClock in ./app.ts. */
+  storeNow(store: string | null): number;
   /**
    * Deletes expired sessions and unreferenced chunks now, and (unless `leftovers` is false:
    * both walk every store) leftovers of interrupted chunk writes and chunk and pack objects

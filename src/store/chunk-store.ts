@@ -1156,21 +1156,26 @@ export class ChunkStore {
    * no row (or whose row points at a copy elsewhere), a pack with no row. A write whose
    * indexing failed and could not clean up after itself (the server killed between the
    * two, the database unreachable) leaves them; nothing reads them, and garbage collection
-   * of rows never sees them. Only objects last modified before `cutoff` count: a write in
-   * progress stores its object before its row exists. With `remove`, each goes under the
-   * rules of {@link collectGarbage} (a loose chunk only under its lock, with no writer on any
-   * node and no row pointing at it; a pack only if this node is not writing it and it still
-   * has no row). An object whose backend reports no modification time is left alone, and so
-   * is one younger than {@link UNREFERENCED_MIN_AGE_MS} whatever `cutoff` says.
+   * of rows never sees them. Only objects last modified more than `ageMs` ago count, by
+   * `options.storeNow(store)` (`store` null for the default store): the clock the store's
+   * object times agree with, which for a store several nodes write is the shared one (the
+   * database's), not this node's. A write in progress stores its object before its row
+   * exists, and a pack's has nothing else to keep it from another node's sweep: a node whose
+   * clock ran ahead by more than the grace time deleted it (2 h ahead with the 1 h grace,
+   * test/deploy/cluster-clocks.test.ts). With `remove`, each goes under the rules of
+   * {@link collectGarbage} (a loose chunk only under its lock, with no writer on any node and
+   * no row pointing at it; a pack only if this node is not writing it and it still has no
+   * row). An object whose backend reports no modification time is left alone, and so is one
+   * younger than {@link UNREFERENCED_MIN_AGE_MS} whatever `ageMs` says.
    */
-  async sweepUnreferenced(cutoff: number, options: { remove: boolean; signal?: AbortSignal }): Promise<UnreferencedObjects> {
-    cutoff = Math.min(cutoff, Date.now() - UNREFERENCED_MIN_AGE_MS);
+  async sweepUnreferenced(ageMs: number, options: { remove: boolean; storeNow: (store: string | null) => number; signal?: AbortSignal }): Promise<UnreferencedObjects> {
+    ageMs = Math.max(ageMs, UNREFERENCED_MIN_AGE_MS);
     const total: UnreferencedObjects = { chunks: 0, packs: 0, bytes: 0 };
     for (const [store, backend] of [[null, this.backend] as const, ...this.routes.map((r) => [r.prefix, r.backend] as const)]) {
       for (const kind of ['chunks', 'packs'] as const) {
         let page: DirEntry[] = [];
         const settle = async (): Promise<void> => {
-          const found = await this.unreferencedOf(kind, store, backend, page, cutoff, options);
+          const found = await this.unreferencedOf(kind, store, backend, page, { before: options.storeNow(store) - ageMs, ms: ageMs }, options);
           total[kind] += found.count;
           total.bytes += found.bytes;
           page = [];
@@ -1186,8 +1191,8 @@ export class ChunkStore {
     return total;
   }
 
-  /** Of one page of listed `kind` objects of a store, those unreferenced and older than `cutoff` (removed with `remove`). */
-  private async unreferencedOf(kind: 'chunks' | 'packs', store: string | null, backend: StorageBackend, page: readonly DirEntry[], cutoff: number, options: { remove: boolean; signal?: AbortSignal }): Promise<SweptLeftovers> {
+  /** Of one page of listed `kind` objects of a store, those unreferenced and last modified before `age.before` (removed with `remove`). */
+  private async unreferencedOf(kind: 'chunks' | 'packs', store: string | null, backend: StorageBackend, page: readonly DirEntry[], age: { before: number; ms: number }, options: { remove: boolean; signal?: AbortSignal }): Promise<SweptLeftovers> {
     const named = new Map<string, DirEntry>();
     for (const e of page) {
       const name = e.key.slice(e.key.lastIndexOf('/') + 1);
@@ -1210,10 +1215,10 @@ export class ChunkStore {
       options.signal?.throwIfAborted();
       const e = named.get(name)!;
       const mtime = e.mtime ?? (await backend.stat(e.key).then((i) => i.mtime, () => undefined));
-      if (mtime === undefined || mtime >= cutoff) continue;
+      if (mtime === undefined || mtime >= age.before) continue;
       if (options.remove) {
-        // `cutoff` is on this node's clock (object times are the store's); writes in progress on the shared one.
-        const staleBefore = this.meta.sharedNow() - (Date.now() - cutoff);
+        // Object times are the store's; writes in progress are registered on the shared clock.
+        const staleBefore = this.meta.sharedNow() - age.ms;
         const removed = kind === 'chunks' ? await this.removeIfUnreferenced(name, store, staleBefore) : await this.removePackIfUnindexed(name, store);
         if (!removed) continue;
       }

@@ -39,7 +39,7 @@ export interface CheckReport {
   chunks: number;
   /**
    * Chunk and pack objects in the stores that the index does not point at, last modified
-   * before `unreferencedBefore` (ChunkStore.sweepUnreferenced): space nothing uses, which
+   * more than `unreferencedAge` ago (ChunkStore.sweepUnreferenced): space nothing uses, which
    * garbage collection frees. Not damage: `ok` does not depend on it.
    */
   unreferenced: UnreferencedObjects;
@@ -55,8 +55,10 @@ export interface CheckOptions {
   /** Move damaged chunks aside and let uploads repair them (default true). */
   quarantine?: boolean;
   now: number;
-  /** Objects without a row count as unreferenced when last modified before this (ms): the server's gcGrace ago. */
-  unreferencedBefore: number;
+  /** Objects without a row count as unreferenced when last modified more than this (ms; the server's gcGrace) ago... */
+  unreferencedAge: number;
+  /** ...on this clock for each store (ChunkStore.sweepUnreferenced's `storeNow`). */
+  storeNow: (store: string | null) => number;
   signal?: AbortSignal;
   /** Called every page with the counts so far (the route streams them as progress). */
   progress?: (p: { chunks: number; chunksRead: number; bytesRead: number }) => void;
@@ -108,7 +110,7 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
   }
 
   // 4. The objects against the index.
-  report.unreferenced = await chunks.sweepUnreferenced(options.unreferencedBefore, { remove: false, signal: options.signal });
+  report.unreferenced = await chunks.sweepUnreferenced(options.unreferencedAge, { remove: false, storeNow: options.storeNow, signal: options.signal });
 
   // Quarantined chunks read sound now were repaired by an upload since.
   if (options.readData) for (const q of await quarantine.list()) if (!problems.has(q.hash)) await quarantine.release(q.hash);

@@ -192,10 +192,20 @@ export class MetaStore {
     // An idle connection the server dropped (a restart, a failover) must not crash the process.
     pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    const store = new MetaStore(db, 'postgres', options.now ?? Date.now, undefined, undefined, options.leaseClock ?? 'database');
+    // Every time this store writes or compares (expiry of upload sessions, tokens, web
+    // sessions, share links, files' TTL; `created_at`s) is the database's clock, as
+    // sharedNow() is: another node compares it with its own now. With each node's clock, a
+    // token or a share link given for an hour by one node was expired on a node more than an
+    // hour ahead, and lived that much longer on one behind (test/deploy/cluster-clocks.test.ts).
+    // Until the database's time is read (the migrations), the node's. A `now` given (tests)
+    // is taken as the shared clock.
+    let shared: SharedClock | undefined;
+    const leaseClock = options.leaseClock ?? 'database';
+    const now = options.now ?? (leaseClock === 'database' ? () => shared?.now() ?? Date.now() : Date.now);
+    const store = new MetaStore(db, 'postgres', now, undefined, undefined, leaseClock);
     try {
       await store.migrate();
-      if ((options.leaseClock ?? 'database') === 'database') store.clock = await SharedClock.database(db, options.now);
+      if (leaseClock === 'database') store.clock = shared = await SharedClock.database(db, options.now);
     } catch (err) {
       await db.destroy();
       throw err;

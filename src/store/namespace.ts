@@ -43,6 +43,7 @@ import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedInsert } from './prepared-insert.js';
 import { PreparedQuery } from './prepared-query.js';
+import { ConcurrentChangeError } from './retry-conflicts.js';
 import { distinctHashes, dropSessionProofs, type UploadSessions } from './upload-sessions.js';
 import { GuardNeedsBytes, VaultGuard } from './vault-guard.js';
 
@@ -552,8 +553,10 @@ export class Namespace {
   /** {@link ensureDirs} for many directories at once: one lookup per 400 paths, one insert per 100 new directories. */
   private async ensureDirsOf(trx: Db, paths: Iterable<string>, now: number, known: Set<string>): Promise<void> {
     const wanted = new Set<string>();
+    const asked: string[] = [];
     for (const path of paths) {
       if (path === '/' || known.has(path)) continue;
+      asked.push(path);
       for (const p of [...ancestors(path), path]) if (!known.has(p)) wanted.add(p);
     }
     if (wanted.size === 0) return;
@@ -569,11 +572,48 @@ export class Namespace {
       if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), name_fold: nameFold(baseName(p)), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
       known.add(p);
     }
+    await this.holdFolders(trx, asked, found);
     // Locked before they are inserted: a file being put at one of these names (it holds the
     // lock from before it looked) is either seen here on a retry or sees the folder.
     await this.lockNames(trx, create.map((c) => c.path));
     await this.refuseLookAlikes(trx, create.map((c) => c.path));
     for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
+  }
+
+  /**
+   * PostgreSQL: holds the deepest folder found of each of `paths` (FOR KEY SHARE) until the
+   * transaction ends, for what the caller is about to put in it. A move or a delete of a tree
+   * changes that row's key, so it waits for this transaction, and one that came first makes
+   * this one run again (the folder gone: ConcurrentChangeError). Without it, a folder moved
+   * or deleted on another node after this transaction found it got its new child below the
+   * old path, where no folder was any more (test/store/tree-race-postgres.test.ts). The
+   * deepest is enough: moving or deleting any folder above changes that one's row too.
+   * SQLite's writers take turns: nothing to do.
+   */
+  private async holdFolders(trx: Db, paths: readonly string[], found: ReadonlyMap<string, string>): Promise<void> {
+    if (this.meta.dialect === 'sqlite') return;
+    const deepest = new Set<string>();
+    for (let p of paths) {
+      while (p !== '/' && !found.has(p)) p = parentPath(p);
+      if (p !== '/') deepest.add(p);
+    }
+    for (const part of batches([...deepest].sort())) {
+      const held = await trx.selectFrom('files').select('path').where('path', 'in', part).where('type', '=', 'dir').forKeyShare().execute();
+      if (held.length < part.length) throw new ConcurrentChangeError('a folder was moved or deleted by another transaction meanwhile');
+    }
+  }
+
+  /**
+   * PostgreSQL, after a move or a delete of the tree at `path` in `trx`: the first row still
+   * below it, one a writer put there after the statement began, having found its folder
+   * (which it holds, see {@link holdFolders}, so the statement waited for it to commit). The
+   * folders this transaction changed stay locked until it ends, so writers that come later
+   * wait and then find them gone: doing the same to what is left, and asking again, ends.
+   */
+  private async leftBelow(trx: Db, path: string): Promise<string | undefined> {
+    if (this.meta.dialect === 'sqlite') return undefined;
+    const left = await trx.selectFrom('files').select('path').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path)).orderBy('path').limit(1).executeTakeFirst();
+    return left?.path;
   }
 
   /**
@@ -687,14 +727,17 @@ export class Namespace {
       if (src.type === 'file') {
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       } else {
-        // Children first, then the directory itself.
-        await trx
-          .updateTable('files')
-          .set({ path: rebased(from, to, 'path'), parent: rebased(from, to, 'parent') })
-          .where('path', '>', subtreeStart(from))
-          .where('path', '<', subtreeEnd(from))
-          .execute();
+        // Children first, then the directory itself; then what writers put in it meanwhile.
+        const moveChildren = () =>
+          trx
+            .updateTable('files')
+            .set({ path: rebased(from, to, 'path'), parent: rebased(from, to, 'parent') })
+            .where('path', '>', subtreeStart(from))
+            .where('path', '<', subtreeEnd(from))
+            .execute();
+        await moveChildren();
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
+        while (await this.leftBelow(trx, from)) await moveChildren();
       }
       await davRowsMoved(trx, from, to);
       return { entry: await this.stat(to, trx), replaced };
@@ -851,6 +894,8 @@ export class Namespace {
         const child = await trx.selectFrom('files').select('path').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path)).limit(1).executeTakeFirst();
         if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
         await trx.deleteFrom('files').where('path', '=', path).execute();
+        // Made in it meanwhile by another node (see leftBelow): it was not empty after all.
+        if (await this.leftBelow(trx, path)) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
         await davRowsRemoved(trx, path);
         return { files: 0, dirs: 1 };
       }
@@ -888,6 +933,12 @@ export class Namespace {
         const removed = lowest ? await this.removeSpan(trx, { from: lowest.path, to: below.to }, batch) : { files: 0, dirs: 0 };
         if (edge) return { ...removed, last: false };
         await trx.deleteFrom('files').where('path', '=', path).execute();
+        // What writers made in it meanwhile (see leftBelow) goes with it.
+        for (let left = await this.leftBelow(trx, path); left !== undefined; left = await this.leftBelow(trx, path)) {
+          const more = await this.removeSpan(trx, { from: left, to: below.to }, batch);
+          removed.files += more.files;
+          removed.dirs += more.dirs;
+        }
         await davRowsRemoved(trx, path);
         return { files: removed.files, dirs: removed.dirs + 1, last: true };
       });

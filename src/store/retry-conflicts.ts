@@ -8,6 +8,15 @@ const RETRYABLE_PG = new Set(['23505', '40001', '40P01']);
 const CONFLICT_ATTEMPTS = 5;
 
 /**
+ * Thrown inside a transaction that found another transaction's change under its feet (what
+ * PostgreSQL would call a serialization failure, which its READ COMMITTED does not raise):
+ * {@link retryConflicts} runs the transaction again.
+ */
+export class ConcurrentChangeError extends Error {
+  readonly code = '40001';
+}
+
+/**
  * Runs a transaction again when it lost a race to a concurrent one (see RETRYABLE_PG); every
  * transaction of the store reads what it decides on inside itself, so a second run decides
  * again on what the winner left.

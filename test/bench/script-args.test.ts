@@ -31,6 +31,7 @@ const SCRIPTS: { script: string; bad: string[]; says: string }[] = [
   { script: 'vault-guard.ts', bad: ['x'], says: 'commits must be a whole number' },
   { script: 'request-overhead.ts', bad: ['5'], says: 'unexpected argument "5"' },
   { script: 'large-tree.ts', bad: ['--levels', 'x'], says: '--levels must be a whole number' },
+  { script: 'tree-move-postgres.ts', bad: ['--per-dir', 'x'], says: '--per-dir must be a whole number' },
   { script: 'idle-rss.ts', bad: ['two', '/tmp/build'], says: 'PAIRS must be a whole number' },
   { script: 'tools/ferry-load.ts', bad: [], says: 'usage: ferry-load.js' },
   { script: 'tools/tus-put.ts', bad: [], says: 'usage: FERRY_TOKEN=... tus-put.js' },

@@ -4,7 +4,8 @@
  * cluster and one s3rver bucket (test/helpers/pg-s3-nodes.ts), each request sent to a chosen
  * node, as a round-robin balancer does to a client.
  *
- * - `ferry put` and a tus upload cut off by a node killed with SIGKILL go on through another;
+ * - `ferry put` and a tus upload cut off by a node killed with SIGKILL go on through another
+ *   (`ferry admin gc` run through a third meanwhile, `ferry admin check --read-data` after);
  *   a tus PATCH sent to a second node while one to the first still runs is refused (423)
  *   rather than appended after it; chunk frames, commits and GC across nodes;
  * - one thing asked of two nodes at once is done once: a commit, a one-use share link, an
@@ -99,7 +100,7 @@ describe('uploads through several nodes', () => {
     expect((await tusPatch(a, url, token, 3 * 1024 * 1024, data.subarray(0, 10))).status).toBeGreaterThanOrEqual(400);
   }, 90_000);
 
-  it('ferry put cut off by a node killed with SIGKILL, run again through another node, sends only what was not stored', async () => {
+  it('ferry put cut off by a node killed with SIGKILL, run again through another node while GC runs on a third, sends only what was not stored; check finds nothing wrong', async () => {
     const { token } = await user('cli');
     const victim = await startNode('cli-victim');
     const data = randomBytes(16 * 1024 * 1024);
@@ -118,7 +119,10 @@ describe('uploads through several nodes', () => {
     first.kill('SIGKILL');
     await exited;
     const before = await readMetric(b, 'ferry_chunk_body_bytes_received_total');
-    const again = await runFerry(put(b), { env: { HOME: join(nodes.dir, 'cli-home') } });
+    // The operator collects garbage through one node while the upload resumes through the other.
+    const admin = (node: RunningServer, args: string[]) => runFerry(['admin', ...args, '--json', '--server', node.url, '--token', nodes.adminToken], { env: { HOME: join(nodes.dir, 'cli-home') } });
+    const [again, gc] = await Promise.all([runFerry(put(b), { env: { HOME: join(nodes.dir, 'cli-home') } }), admin(a, ['gc'])]);
+    expect(gc.code, gc.stderr).toBe(0);
     expect(again.code, again.stderr).toBe(0);
     // What the dead node stored (three chunks or more) was not sent again.
     const manifest = await ok<{ chunks: { size: number }[] }>(await api(a, '/api/v1/manifests/cli.bin', { token }), 200);
@@ -126,6 +130,10 @@ describe('uploads through several nodes', () => {
     expect((await readMetric(b, 'ferry_chunk_body_bytes_received_total')) - before).toBeLessThanOrEqual(data.length - smallestThree);
     const got = await api(a, '/api/v1/files/cli.bin', { token });
     expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
+    // Every chunk a file needs is in the bucket and reads back whole, whatever the dead node left.
+    const check = await admin(a, ['check', '--read-data']);
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, problems: [] });
   }, 90_000);
 
   it('a tus PATCH sent to a second node while one to the first still runs cannot interleave their bytes', async () => {

@@ -4,7 +4,9 @@
  * round-robin balancer does to a client. One per test file: `startPgS3Nodes` in beforeAll,
  * `stop` in afterAll.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +20,14 @@ export interface PgS3Nodes {
   dir: string;
   dbUrl: string;
   adminToken: string;
-  /** Starts one more node on the shared database and bucket (`name` is its data directory in `dir`). */
-  startNode(name: string, extraArgs?: string[]): Promise<RunningServer>;
+  /** The shared bucket (its chunk store is under `chunks/`) and how to reach it with an S3 client. */
+  bucket: string;
+  s3: S3rverHandle['options'];
+  /**
+   * Starts one more node on the shared database and bucket (`name` is its data directory in
+   * `dir`); `env` is added to its environment (a node on a clock of its own: {@link skewedClock}).
+   */
+  startNode(name: string, extraArgs?: string[], env?: Record<string, string>): Promise<RunningServer>;
   /** fetch against `node`, with the admin token unless `token` says otherwise (null: none). */
   api(node: RunningServer, path: string, init?: { method?: string; json?: unknown; token?: string | null; body?: Buffer | string; headers?: Record<string, string> }): Promise<Response>;
   /** A user with a password (`NAME-password-1`) and a token of their own, made through `node`. */
@@ -36,6 +44,28 @@ export async function ok<T>(r: Response, status: number): Promise<T> {
 
 export async function errorCode(r: Response): Promise<string | undefined> {
   return ((await r.json().catch(() => ({}))) as { error?: { code: string } }).error?.code;
+}
+
+/**
+ * The environment that runs a node on a clock `offset` from the machine's (`'+2h'`, `'-30m'`):
+ * libfaketime (Debian's `faketime`, in .ci/debian-packages) preloaded into the `ferry serve`
+ * process itself, so that a kill reaches the node and not a wrapper. Its wall clock (Date.now,
+ * the Date header of its answers) moves by `offset`; time still passes at the normal rate.
+ */
+export function skewedClock(offset: string): Record<string, string> {
+  ensureFaketime();
+  return { LD_PRELOAD: LIBFAKETIME, FAKETIME: offset };
+}
+
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+/** libfaketime from Debian's package, installed when missing (CI installs it: .ci/debian-packages). */
+function ensureFaketime(): void {
+  if (existsSync(LIBFAKETIME)) return;
+  if (process.getuid?.() !== 0) throw new Error(`the clock tests need ${LIBFAKETIME} (apt-get install faketime) or root to install it`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update'], { stdio: 'ignore', env });
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'faketime'], { stdio: 'ignore', env });
 }
 
 export async function startPgS3Nodes(prefix: string): Promise<PgS3Nodes> {
@@ -68,11 +98,13 @@ export async function startPgS3Nodes(prefix: string): Promise<PgS3Nodes> {
       dir,
       dbUrl,
       adminToken,
-      async startNode(name, extraArgs = []) {
+      bucket,
+      s3: s3.options,
+      async startNode(name, extraArgs = [], env = {}) {
         const node = await startServer({
           dataDir: join(dir, name),
           adminToken,
-          env: { FERRY_SESSION_KEY: sessionKey, FERRY_LOG_LEVEL: 'warn' },
+          env: { FERRY_SESSION_KEY: sessionKey, FERRY_LOG_LEVEL: 'warn', ...env },
           extraArgs: ['--db', dbUrl, '--db-pool', '4', '--store', store, '--gc-interval', '0', '--no-fsync', ...extraArgs],
           timeoutMs: 60_000,
         });

@@ -80,8 +80,8 @@ async function check(ctx: ServerContext, request: FastifyRequest, reply: Fastify
       readData: body.readData === true,
       quarantine: body.quarantine !== false,
       now: ctx.now(),
-      // Against the files' modification times: the real clock.
-      unreferencedBefore: Date.now() - ctx.config.gcGraceMs,
+      unreferencedAge: ctx.config.gcGraceMs,
+      storeNow: ctx.storeNow,
       signal: controller.signal,
       progress: (p) => {
         if (Date.now() - last < PROGRESS_EVERY_MS) return;
