@@ -672,21 +672,17 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     await ctx.limiters.perToken(request);
   });
 
-  // API answers hold tokens, share links' keys, listings and account details: no shared
-  // proxy nor the browser's disk cache may keep them (a shared computer's cache outlives the
-  // sign-out). Answers that are content, cached by ETag as docs/protocol.md promises (files,
-  // manifests, chunks, archives), set their own Cache-Control first and keep it.
   app.addHook('onSend', async (request, reply, payload) => {
+    // API answers hold tokens, share links' keys, listings and account details: no shared
+    // proxy nor the browser's disk cache may keep them (a shared computer's cache outlives the
+    // sign-out). Answers that are content, cached by ETag as docs/protocol.md promises (files,
+    // manifests, chunks, archives), set their own Cache-Control first and keep it.
     if (reply.getHeader('cache-control') === undefined && request.url.startsWith(API_PREFIX + '/')) reply.header('cache-control', 'no-store');
-    return payload;
-  });
-
-  // A draining node closes each HTTP/1.1 connection as its response ends. Node's close() ends
-  // the connections idle at that moment only: a load balancer's keep-alive connection, busy
-  // at the SIGTERM and idle after, stayed open, and every drain behind nginx lasted until its
-  // deadline (30 s), which then cut it (test/deploy/cluster-rolling.test.ts). HTTP/2 has no
-  // such header (its sessions get a GOAWAY: ./connections.ts).
-  app.addHook('onSend', async (request, reply, payload) => {
+    // A draining node closes each HTTP/1.1 connection as its response ends. Node's close() ends
+    // the connections idle at that moment only: a load balancer's keep-alive connection, busy
+    // at the SIGTERM and idle after, stayed open, and every drain behind nginx lasted until its
+    // deadline (30 s), which then cut it (test/deploy/cluster-rolling.test.ts). HTTP/2 has no
+    // such header (its sessions get a GOAWAY: ./connections.ts).
     if (ctx.draining && request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     return payload;
   });
