@@ -50,7 +50,10 @@ describe('a rolling restart behind nginx', () => {
     const { token } = await nodes.user(running[0], 'rita');
     const files = await Promise.all(
       [0, 1, 2, 3].map(async (i) => {
-        const data = randomBytes(20 * 1024 * 1024);
+        // 48 MiB at 2 MB/s: some 24 s of upload, longer than the first node's drain (the
+        // transfers it has in flight end first, ~12 s here), so the second node still takes
+        // part when its turn comes (with 20 MiB a quiet machine finished them all before).
+        const data = randomBytes(48 * 1024 * 1024);
         const local = join(nodes.dir, `rolling-${i}.bin`);
         await writeFile(local, data);
         return { data, local, remote: `/rolling-${i}.bin` };
