@@ -16,6 +16,7 @@ import { chunkStream } from '../../algo/chunk-stream.js';
 import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError, ferryErrorOf } from '../../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
+import { checkUploadMeta } from '../../core/option-values.js';
 import type { FerryApi } from '../api.js';
 import { readAt } from '../local-file.js';
 import { putStream, uploadKeyOf } from '../put.js';
@@ -127,6 +128,7 @@ export interface E2ePutOptions extends TransferOptions {
  * the file's mtime (the header keeps that).
  */
 export async function putEncrypted(client: Client, localPath: string, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutOptions = {}): Promise<TransferResult & { path: string }> {
+  checkUploadMeta({ ttlSeconds: options.ttlSeconds });
   const ctx = new TransferContext(client, options);
   const dest = normalizePath(plainDest);
   let st: Stats;
@@ -182,6 +184,7 @@ export interface E2ePutStreamOptions extends E2ePutOptions {
  * checked before a byte is read. Cannot resume: a put that fails midway must be run again.
  */
 export async function putEncryptedStream(client: Client, input: AsyncIterable<Uint8Array>, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutStreamOptions = {}): Promise<TransferResult & { path: string }> {
+  checkUploadMeta({ mtime: options.mtime, ttlSeconds: options.ttlSeconds });
   const ctx = new TransferContext(client, options);
   const dest = normalizePath(plainDest);
   if (dest === '/') throw new UsageError('stdin needs a file name: give DEST as a path such as /vault/name');
