@@ -183,6 +183,8 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
         }
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(remote)) : destArg;
         return client.getFile(remote, dest, common);
-      })));
+      }), (m) => {
+        if (!opts.quiet) process.stderr.write(`ferry: warning: ${terminalSafe(m)}\n`);
+      }));
   });
 }
