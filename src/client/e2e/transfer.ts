@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { chunkStream } from '../../algo/chunk-stream.js';
-import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError, ferryErrorOf } from '../../core/errors.js';
+import { CryptoKeyMissingError, CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError, ferryErrorOf } from '../../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import { checkUploadMeta } from '../../core/option-values.js';
@@ -233,7 +233,7 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
   // encrypted one: anywhere else the answer is the server's "not found", not a request for the
   // passphrase (a user who once put a file with --encrypt has a key at the root).
   if (!vault && !(await holdsEncryptedFiles(client, parentPath(remote), signal))) throw notFound;
-  const keys = await keysAt(loc, await secret());
+  const keys = await keysAt(loc, await secretToLookAmongNames(secret, remote, vault === undefined ? notFound : undefined));
   const serverPath = await serverPathOf(keys, loc, remote);
   const found = await client.statIfExists(serverPath, { signal });
   if (found?.type === 'file') return { kind: 'e2e', serverPath, loc };
@@ -248,6 +248,21 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
     if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
   }
   throw new NotFoundError(`${remote} not found (no plain or end-to-end encrypted file of that name)`);
+}
+
+/**
+ * The secret; in an ordinary folder holding encrypted files, a secret not given is
+ * FERRY_ERR_CRYPTO_KEY_MISSING naming the path and why the key is needed: `ferry get /typo`
+ * there said only "end-to-end encrypted: give --passphrase-file ...", as if /typo were an
+ * encrypted file. (Without the key nobody can tell whether an encrypted name hides it.)
+ */
+async function secretToLookAmongNames(secret: () => Promise<E2eSecret>, remote: string, notFound: unknown): Promise<E2eSecret> {
+  try {
+    return await secret();
+  } catch (err) {
+    if (notFound === undefined || !isFerryError(err, 'FERRY_ERR_CRYPTO_KEY_MISSING')) throw err;
+    throw new CryptoKeyMissingError(`${remote} is no plain file or folder, and its folder holds files put with --encrypt: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to look among their names`, { cause: notFound });
+  }
 }
 
 /** Whether the folder exists and holds a file with an end-to-end encrypted name (`.fe2e`). */
