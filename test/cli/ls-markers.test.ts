@@ -52,7 +52,9 @@ describe('ls and Ferry\'s marker files', () => {
     const stored = bare.stdout.trim().split('\n').filter((n) => n.endsWith('.fe2e'));
     expect(stored).toHaveLength(1);
     expect(bare.stderr).toBe('ferry: 1 name is end-to-end encrypted (put --encrypt), shown as stored: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see it\n');
-    const entries = JSON.parse(ok(await ls(['--json', '/'])).stdout) as { name: string; encrypted?: boolean }[];
+    const listed = ok(await ls(['--json', '/']));
+    expect(listed.stderr).toBe(''); // the entries say it
+    const entries = JSON.parse(listed.stdout) as { name: string; encrypted?: boolean }[];
     expect(entries.filter((e) => e.encrypted === true).map((e) => e.name)).toEqual(stored);
     const keyed = ok(await ferry(['ls', '/']));
     expect(keyed.stdout.trim().split('\n')).toEqual(expect.arrayContaining(['plain.txt', 'secret.txt']));

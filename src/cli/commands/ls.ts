@@ -40,7 +40,7 @@ Ferry's own markers (${E2E_MARKER_NAME}, made by mkdir --e2e and the first put -
 left out unless -a; --json lists them with "marker": true. A listing decrypted with the
 passphrase leaves them out in any case. Files of put --encrypt in an ordinary folder are
 shown by their plain names with the passphrase; without it by their stored names (ending
-${E2E_NAME_SUFFIX}), with a note on stderr and "encrypted": true in --json.
+${E2E_NAME_SUFFIX}), with a note on stderr (with --json, "encrypted": true instead).
 
 Examples:
   $ ferry ls /isos
@@ -95,7 +95,8 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
           }
         };
         await printEntries(all(), path, opts, (e) => (e.type === 'file' && isE2eName(e.name) ? { ...e, encrypted: true } : e));
-        if (encrypted > 0) {
+        // With --json the entries say it ("encrypted": true): stderr stays for errors.
+        if (encrypted > 0 && !opts.json) {
           const which = encrypted === 1 ? '1 name is' : `${encrypted} names are`;
           process.stderr.write(`ferry: ${which} end-to-end encrypted (put --encrypt), shown as stored: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see ${encrypted === 1 ? 'it' : 'them'}\n`);
         }
