@@ -52,6 +52,12 @@ export interface GetTreeOptions extends GetFileOptions {
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (remotePath: string, err: unknown) => void;
+  /**
+   * Files of `put --encrypt` (end-to-end encrypted names, `.fe2e`) in the tree: without this
+   * they are written as stored, encrypted (with a warning); with it they are left out and
+   * handed to it, for a caller that holds the key to fetch them decrypted.
+   */
+  onEncrypted?: (entry: Entry) => void;
 }
 
 /** Suffix of a download in progress; kept when interrupted, reused by the next attempt. */
@@ -565,6 +571,7 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
     // A key marker (`.ferry-e2e`, left by put --encrypt and mkdir --e2e) is Ferry's, not the
     // user's: `get -r /` copied the root's into the destination.
     else if (e.type === 'file' && isE2eMarkerPath(e.path)) continue;
+    else if (isE2eName(baseName(e.path)) && options.onEncrypted) options.onEncrypted(e);
     else {
       if (isE2eName(baseName(e.path))) encrypted++;
       files.push(e);

@@ -4,7 +4,7 @@
  * leaves them out unless `-a`, `--json` keeps them with `"marker": true`, and naming one
  * shows it. (A listing decrypted with the passphrase leaves them out in any case, as before.)
  */
-import { readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -74,5 +74,15 @@ describe('ls and Ferry\'s marker files', () => {
     expect(await readdir(join(dest, 'vault')).catch(() => [])).not.toContain('.ferry-e2e');
     expect(r.stderr).toContain('ferry: warning: 1 file below / is end-to-end encrypted (put --encrypt; names ending .fe2e): written as stored');
     expect(ok(await w.ferry(['get', '-r', '-q', '/', join(w.dir, 'quiet-copy') + '/'])).stderr).toBe('');
+  });
+
+  it('get -r / with the key fetches the put --encrypt files decrypted, under their plain names', async () => {
+    const dest = join(w.dir, 'keyed-copy');
+    const r = ok(await ferry(['get', '-r', '/', dest + '/']));
+    const names = await readdir(dest);
+    expect(names.sort()).toEqual(['plain.txt', 'secret.txt', 'vault']);
+    expect(await readFile(join(dest, 'secret.txt'), 'utf8')).toBe('plain\n');
+    expect(r.stderr).not.toContain('warning');
+    expect(r.stderr).toMatch(/^got 2 files, /m);
   });
 });
