@@ -4,7 +4,7 @@
  * that printing help or the version does not load the end-to-end client.
  */
 import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import type { FerryClient } from '../client/client.js';
 import { hasE2eSecret } from '../client/e2e/node-keys.js';
 import type { E2eKeys } from '../client/e2e/format.js';
@@ -93,6 +93,29 @@ export async function getTreeEndToEnd(client: FerryClient, remote: string, dest:
   const loc = await vaultFolder(client, normalizePath(remote), common.signal);
   if (!loc) return undefined;
   return getTreeEncrypted(client, loc, normalizePath(remote), dest, secretOf(opts), common);
+}
+
+/**
+ * For `get -r` of an ordinary folder with the key given: the files of `put --encrypt` in it
+ * (`encrypted`, which getTree left out), each fetched decrypted under its plain name into
+ * the local folder of its server folder. Undefined when no key is given: getTree then
+ * writes them as stored, with a warning.
+ */
+export function encryptedInPlainTree(opts: E2eOpts): { onEncrypted: (e: Entry) => void; fetch: (client: FerryClient, remote: string, dest: string, common: TransferOptions) => Promise<TransferResult[]> } | undefined {
+  if (!hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) return undefined;
+  const found: Entry[] = [];
+  return {
+    onEncrypted: (e) => found.push(e),
+    fetch: async (client, remote, dest, common) => {
+      const results: TransferResult[] = [];
+      for (const e of found) {
+        const rel = relativePath(parentPath(e.path), normalizePath(remote));
+        const dir = rel === '' ? dest : join(dest, ...rel.split('/'));
+        results.push(await getEncrypted(client, e.path, dir + sep, secretOf(opts), common));
+      }
+      return results;
+    },
+  };
 }
 
 /** For `get`: the entry to fetch as usual, or an encrypted file (the secret is asked only then). */

@@ -246,10 +246,18 @@ export async function withServer<T>(
  * is left as it is.
  */
 export function notFoundAsTyped(err: unknown, loc: { path?: string; label?: string }): unknown {
-  if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || loc.path === undefined || loc.label === undefined || loc.label === loc.path) return err;
+  if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || loc.path === undefined) return err;
   if (!err.message.startsWith(`${loc.path}: `)) return err;
-  return new NotFoundError(`${loc.label}${err.message.slice(loc.path.length)}`, { cause: err, details: { ...err.details, path: loc.path } });
+  const label = loc.label ?? loc.path;
+  const hint = WILDCARD.test(loc.path) ? WILDCARD_HINT : '';
+  if (label === loc.path && !hint) return err;
+  return new NotFoundError(`${label}${err.message.slice(loc.path.length)}${hint}`, { cause: err, details: { ...err.details, path: loc.path } });
 }
+
+/** Characters of a shell wildcard: a quoted one reaches a server path as it is. */
+const WILDCARD = /[*?[]/;
+/** Said after the not-found of a server path with one: `ferry get '/logs/*.gz' .` looked for a file named `*.gz`. */
+const WILDCARD_HINT = ' (server paths take no wildcards: list them with ferry ls, or fetch a folder with get -r --include PATTERN)';
 
 /** Whose token a `NAME:/path` carries: a login saved under NAME, or the named remote NAME's. */
 async function locationTokenSource(spec: string | undefined): Promise<string | undefined> {

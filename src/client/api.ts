@@ -12,6 +12,7 @@
 import { AuthInvalidError, AuthRequiredError, ChunkCorruptError, HashMismatchError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError, throwIfAborted, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/chunk-refs.js';
 import { normalizePath, trimTrailingSlashes } from '../core/path.js';
+import { MAX_PARALLEL, intBetween } from '../core/option-values.js';
 import {
   API_PREFIX,
   encodePathForUrl,
@@ -186,7 +187,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   constructor(options: FerryApiOptions) {
     this.http = options.http;
     this.sha = options.sha;
-    this.parallel = Math.max(1, Math.floor(options.parallel ?? 4));
+    // Checked as FerryClient's is (the web app's `parallel: 0` was quietly 1, 2.5 was 2).
+    this.parallel = options.parallel === undefined ? 4 : intBetween('parallel', options.parallel, 1, MAX_PARALLEL);
     this.tokenSource = options.tokenSource;
     this.explain = options.explainAuthFailures ?? true;
     this.onWarning = options.onWarning ?? (() => {});

@@ -11,6 +11,7 @@
 import { throwIfAborted } from '../core/errors.js';
 import type { ChunkingParams } from '../core/chunk-refs.js';
 import { normalizePath } from '../core/path.js';
+import { checkUploadMeta } from '../core/option-values.js';
 import type { Entry } from '../core/protocol.js';
 import { CdcKernel, cdcParamsOf } from '../algo/cdc-kernel.js';
 import type { FerryApi } from './api.js';
@@ -91,6 +92,7 @@ export interface BlobUploadOptions extends TransferOptions, UploadHooks {
 
 /** Uploads a Blob to `remotePath`; resolves with the committed entry and the transfer's figures. */
 export async function uploadBlob(api: FerryApi, blob: Blob, remotePath: string, options: BlobUploadOptions = {}): Promise<{ entry: Entry; result: TransferResult }> {
+  checkUploadMeta({ mtime: options.mtime, ttlSeconds: options.ttlSeconds });
   const ctx = new TransferContext(api, options);
   ctx.progress.addTotals(blob.size, 1);
   const path = normalizePath(remotePath);

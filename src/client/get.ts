@@ -17,7 +17,8 @@ import { dirname, join, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
-import { isWithin, normalizePath, relativePath } from '../core/path.js';
+import { baseName, isWithin, normalizePath, relativePath } from '../core/path.js';
+import { E2E_NAME_SUFFIX, isE2eMarkerPath, isE2eName } from '../core/e2e-layout.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import { syncDir } from '../backends/local/index.js';
@@ -51,6 +52,12 @@ export interface GetTreeOptions extends GetFileOptions {
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (remotePath: string, err: unknown) => void;
+  /**
+   * Files of `put --encrypt` (end-to-end encrypted names, `.fe2e`) in the tree: without this
+   * they are written as stored, encrypted (with a warning); with it they are left out and
+   * handed to it, for a caller that holds the key to fetch them decrypted.
+   */
+  onEncrypted?: (entry: Entry) => void;
 }
 
 /** Suffix of a download in progress; kept when interrupted, reused by the next attempt. */
@@ -556,11 +563,22 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   // the listed directory: `..`, `//`, another root) are refused before any of them becomes
   // a local path, directories exactly like files: each counts as a failed file.
   const refused: Array<{ path: string; err: unknown }> = [];
+  let encrypted = 0;
   for await (const e of client.list(root, { recursive: true, chunks: batching, signal })) {
     const bad = listedPathProblem(e.path, root);
     if (bad) refused.push({ path: String(e.path), err: bad });
     else if (e.type === 'dir') dirs.push(e.path);
-    else files.push(e);
+    // A key marker (`.ferry-e2e`, left by put --encrypt and mkdir --e2e) is Ferry's, not the
+    // user's: `get -r /` copied the root's into the destination.
+    else if (e.type === 'file' && isE2eMarkerPath(e.path)) continue;
+    else if (isE2eName(baseName(e.path)) && options.onEncrypted) options.onEncrypted(e);
+    else {
+      if (isE2eName(baseName(e.path))) encrypted++;
+      files.push(e);
+    }
+  }
+  if (encrypted > 0) {
+    client.onWarning(`${encrypted === 1 ? '1 file' : `${encrypted} files`} below ${root} ${encrypted === 1 ? 'is' : 'are'} end-to-end encrypted (put --encrypt; names ending ${E2E_NAME_SUFFIX}): written as stored, encrypted; get each by its plain name with the passphrase to decrypt it`);
   }
   let total = 0;
   for (const f of files) total += f.size;

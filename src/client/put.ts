@@ -27,17 +27,18 @@ import { CHUNKS_PER_FRAMES_REQUEST, ChunkSender, TransferContext, TreeFailures, 
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource, type UploadTarget } from './upload-flow.js';
 import { SessionKeeper, type ResumeSpec, type SessionMemo } from './resume-session.js';
 import { checkCompareMode } from '../core/compare-mode.js';
+import { checkUploadMeta } from '../core/option-values.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
   noOverwrite?: boolean;
-  /** The server deletes the file this many seconds after the upload (`ferry put --ttl`). */
+  /** The server deletes the file this many seconds after the upload (`ferry put --ttl`): an integer from 1 to ten years. */
   ttlSeconds?: number;
-  /** Modification time to record, ms (default: the local file's). */
+  /** Modification time to record, ms since the epoch, an integer of at least 0 (default: the local file's). */
   mtime?: number;
-  /** Permission bits to record (default: the local file's). */
+  /** Permission bits to record, an integer from 0 to 0o7777 (default: the local file's). */
   mode?: number;
-  /** Threads for chunking (passed to the chunker). */
+  /** Threads for chunking, an integer from 0 (the calling thread) to 64 (default: up to 4). */
   chunkWorkers?: number;
   /**
    * Keep each file's upload session here for the next run: a put killed mid-way (kill -9,
@@ -111,6 +112,7 @@ async function statFile(path: string): Promise<Stats> {
  * mtime and mode. Resumable: after a crash, run it again; only missing chunks travel.
  */
 export async function putFile(client: FerryApi<Buffer>, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
+  checkUploadMeta(options);
   const ctx = new TransferContext(client, options);
   const st = await statFile(localPath);
   // The chunker's threads start while the requests before chunking go out.
@@ -225,6 +227,7 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
  * later run could resume it. A folder at `remotePath` fails before any byte is read.
  */
 export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<Uint8Array>, remotePath: string, options: PutStreamOptions = {}): Promise<TransferResult> {
+  checkUploadMeta(options);
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const path = normalizePath(remotePath);
@@ -335,6 +338,7 @@ async function streamInto(
  */
 export async function putTree(client: FerryApi<Buffer>, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
   checkCompareMode(options.compare);
+  checkUploadMeta({ ttlSeconds: options.ttlSeconds });
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);

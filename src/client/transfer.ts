@@ -128,7 +128,7 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
   }
 
   finish(): TransferResult {
-    this.result.elapsedMs = performance.now() - this.started;
+    this.result.elapsedMs = Math.round(performance.now() - this.started);
     this.progress.finish();
     return this.result;
   }

@@ -152,7 +152,7 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
     await refuseMissingFolder(rawPath1, 'path1', o.signal);
     if (!o.resync) await refuseMissingFolder(rawPath2, 'path2', o.signal);
     await runPair(rawPath1, rawPath2, o, strategy, state, result, emit, store);
-    result.elapsedMs = performance.now() - started;
+    result.elapsedMs = Math.round(performance.now() - started);
     return result;
   } finally {
     await lock.release();

@@ -153,7 +153,7 @@ export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}
   };
   result.ok = result.differ + result.missingOnDst + result.missingOnSrc + result.errors === 0;
   progress.finish();
-  result.elapsedMs = performance.now() - started;
+  result.elapsedMs = Math.round(performance.now() - started);
   return result;
 }
 

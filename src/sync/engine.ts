@@ -257,6 +257,6 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
     },
   });
   progress.finish();
-  result.elapsedMs = performance.now() - started;
+  result.elapsedMs = Math.round(performance.now() - started);
   return result;
 }

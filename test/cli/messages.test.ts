@@ -212,8 +212,8 @@ describe('counts and nouns', () => {
     }
     const saved = { FERRY_SERVER: undefined, FERRY_TOKEN: undefined };
     ok(await w.ferry(['login', w.server.url, '--token', '-', '-q'], { input: w.server.adminToken + '\n', env: saved }));
-    const out = quiet(ok(await w.ferry(['logout', '--json'], { env: saved }))) as { file: string };
-    expect(out).toMatchObject({ name: 'ferry', loggedOut: true, revoked: false, forgotten: false });
+    const out = quiet(ok(await w.ferry(['logout', '--keep-token', '--json'], { env: saved }))) as { file: string };
+    expect(out).toMatchObject({ name: 'ferry', loggedOut: true, revoked: false, revoke: 'kept', forgotten: false });
     expect(JSON.parse(await readFile(out.file, 'utf8'))).not.toHaveProperty('token');
     expect(quiet(ok(await w.ferry(['logout', '--json'], { env: saved })))).toMatchObject({ loggedOut: false });
   });

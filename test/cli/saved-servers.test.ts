@@ -138,7 +138,8 @@ describe('saved servers', () => {
   });
 
   it('logout --name work forgets only that token; --forget the server; the default stays', async () => {
-    expect(ok(await ferry(['logout', '--name', 'work'])).stderr).toContain('the token is no longer in');
+    // --keep-token: work holds B's admin token, which the tests below still use.
+    expect(ok(await ferry(['logout', '--name', 'work', '--keep-token'])).stderr).toContain('the token is no longer in');
     const noToken = await ferry(['ls', 'work:/']);
     expect(noToken.code).toBe(4);
     expect(ok(await ferry(['ls', 'ferry:/'])).stdout).toContain('on-a.txt');
@@ -166,7 +167,7 @@ describe('saved servers', () => {
     expect(seen).toContain(`logged in to ${b.url} as admin`);
     expect(seen).not.toContain(b.adminToken); // never echoed
     expect(JSON.parse(ok(await ferry(['whoami', '--name', 'typed', '--json'])).stdout)).toMatchObject({ server: b.url });
-    ok(await ferry(['logout', '--name', 'typed', '--forget']));
+    ok(await ferry(['logout', '--name', 'typed', '--forget', '--keep-token']));
   });
 
   it("two logins to one server (the admin's default, a user's --name mine): mine:/ and whoami --name mine act as the user", async () => {

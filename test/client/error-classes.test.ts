@@ -10,6 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryClient, type FerryClientOptions } from '../../src/client/client.js';
+import { FerryApi } from '../../src/client/api.js';
+import { webSha256 } from '../../src/client/hashing.js';
+import { uploadBlob } from '../../src/client/blob-upload.js';
+import type { PutFileOptions } from '../../src/client/put.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/retry.js';
 import {
   AbortedError,
@@ -172,5 +176,61 @@ describe('option values a client cannot work with are refused when it is made', 
     expect(clients.map((c) => c.parallel)).toEqual([1, 256, 4]);
     expect(clients.map((c) => c.limiter !== undefined)).toEqual([true, true, false]);
     await Promise.all(clients.map((c) => c.close()));
+  });
+  it("the web app's FerryApi takes parallel as FerryClient does (it rounded 0 up to 1 and 2.5 down to 2)", () => {
+    const http = client.http;
+    for (const parallel of [0, 2.5, 257, Number.NaN]) {
+      let message = '';
+      try {
+        new FerryApi({ http, sha: webSha256, parallel });
+      } catch (err) {
+        expectClass(err as FerryError, UsageError);
+        message = (err as Error).message;
+      }
+      expect(message, String(parallel)).toBe('parallel must be an integer from 1 to 256');
+    }
+    expect([1, 256, undefined].map((parallel) => new FerryApi({ http, sha: webSha256, parallel }).parallel)).toEqual([1, 256, 4]);
+  });
+});
+
+describe("an upload's ttlSeconds, mtime, mode and chunkWorkers are checked before anything is read or sent", () => {
+  const cases: [PutFileOptions, string][] = [
+    [{ ttlSeconds: 0 }, 'ttlSeconds must be an integer from 1 to 315360000'],
+    [{ ttlSeconds: 0.5 }, 'ttlSeconds must be an integer from 1 to 315360000'],
+    [{ ttlSeconds: 315_360_001 }, 'ttlSeconds must be an integer from 1 to 315360000'],
+    [{ mtime: -1 }, 'mtime (ms since the epoch) must be an integer from 0 to 9007199254740991'],
+    [{ mtime: Number.NaN }, 'mtime (ms since the epoch) must be an integer from 0 to 9007199254740991'],
+    [{ mtime: 1.5 }, 'mtime (ms since the epoch) must be an integer from 0 to 9007199254740991'],
+    [{ mode: 0o10000 }, 'mode must be an integer from 0 to 4095'],
+    [{ mode: -1 }, 'mode must be an integer from 0 to 4095'],
+    [{ chunkWorkers: -1 }, 'chunkWorkers must be an integer from 0 to 64'],
+    [{ chunkWorkers: 1e6 }, 'chunkWorkers must be an integer from 0 to 64'],
+    [{ chunkWorkers: 1.5 }, 'chunkWorkers must be an integer from 0 to 64'],
+  ];
+
+  it.each(cases)('putFile %o', async (options, message) => {
+    const err = await failureOf(client.putFile(join(dir, 'big.bin'), '/checked.bin', options));
+    expectClass(err, UsageError);
+    expect(err.message).toBe(message);
+    expectClass(await failureOf(client.stat('/checked.bin')), NotFoundError);
+  });
+
+  it('putStream, putTree and uploadBlob the same way', async () => {
+    const bytes = async function* () {
+      yield Buffer.from('x');
+    };
+    expect((await failureOf(client.putStream(bytes(), '/checked.bin', { mtime: -5 }))).message).toBe('mtime (ms since the epoch) must be an integer from 0 to 9007199254740991');
+    expect((await failureOf(client.putStream(bytes(), '/checked.bin', { mode: 0o20000 }))).message).toBe('mode must be an integer from 0 to 4095');
+    expect((await failureOf(client.putTree(join(dir, 'tree'), '/checked-tree', { ttlSeconds: -1 }))).message).toBe('ttlSeconds must be an integer from 1 to 315360000');
+    expect((await failureOf(uploadBlob(client, new Blob(['x']), '/checked.bin', { ttlSeconds: 1.5 }))).message).toBe('ttlSeconds must be an integer from 1 to 315360000');
+    expectClass(await failureOf(client.stat('/checked.bin')), NotFoundError);
+    expectClass(await failureOf(client.stat('/checked-tree')), NotFoundError);
+  });
+
+  it('takes the bounds', async () => {
+    await client.putFile(join(dir, 'big.bin'), '/bounds.bin', { ttlSeconds: 315_360_000, mtime: 0, mode: 0o7777, chunkWorkers: 0 });
+    const st = await client.stat('/bounds.bin');
+    expect(st.mtime).toBe(0);
+    await client.putFile(join(dir, 'big.bin'), '/bounds.bin', { ttlSeconds: 1, chunkWorkers: 64, mode: 0 });
   });
 });

@@ -287,6 +287,8 @@ describe('put --encrypt outside a vault', () => {
     const get = await w.ferry(['get', '/moved/no-such-file.txt', join(w.dir, 'nowhere.txt')], { env });
     expect(get.code).toBe(2);
     expect(get.stderr).toContain('FERRY_ERR_CRYPTO_KEY_MISSING');
+    // Saying why: it said only "end-to-end encrypted: give --passphrase-file ...", as if the name were an encrypted file.
+    expect(get.stderr).toContain('/moved/no-such-file.txt is no plain file or folder, and its folder holds files put with --encrypt: give --passphrase-file FILE');
     const withKey = await w.ferry(['get', '/moved/no-such-file.txt', join(w.dir, 'nowhere.txt'), '--passphrase-file', join(w.dir, 'pass')], { env });
     expect(withKey.code).toBe(3);
   });

@@ -175,14 +175,21 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
             onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
           });
           if (e2e) return e2e;
-          return client.getTree(remote, destArg, {
+          // With the key given, files of put --encrypt in the tree come decrypted, under their plain names.
+          const encrypted = (await import('../e2e-run.js')).encryptedInPlainTree(opts);
+          const plain = await client.getTree(remote, destArg, {
             ...common,
             compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
             onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
+            ...(encrypted ? { onEncrypted: encrypted.onEncrypted } : {}),
           });
+          const decrypted = encrypted ? await encrypted.fetch(client, remote, destArg, common) : [];
+          return decrypted.length === 0 ? plain : summarize([plain, ...decrypted]);
         }
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(remote)) : destArg;
         return client.getFile(remote, dest, common);
-      })));
+      }), (m) => {
+        if (!opts.quiet) process.stderr.write(`ferry: warning: ${terminalSafe(m)}\n`);
+      }));
   });
 }

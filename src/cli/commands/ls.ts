@@ -8,7 +8,7 @@ import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
 import { terminalSafe } from '../terminal-text.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
-import { E2E_MARKER_NAME, isE2eMarkerPath } from '../../core/e2e-layout.js';
+import { E2E_MARKER_NAME, E2E_NAME_SUFFIX, isE2eMarkerPath, isE2eName } from '../../core/e2e-layout.js';
 
 interface LsOpts extends ConnectionOpts, E2eOpts {
   all?: boolean;
@@ -27,7 +27,7 @@ export function registerLs(program: Command): void {
     .option('-a, --all', `also list Ferry's own marker files (${E2E_MARKER_NAME}: an end-to-end folder's key parameters), left out otherwise`)
     .option(
       '--json',
-      `print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; path is a location to pass back to ferry (./dir/x, s3:bucket/x, a server path); mtime is null where the store keeps no time; Ferry's markers are always in it, with "marker": true`,
+      `print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; path is a location to pass back to ferry (./dir/x, s3:bucket/x, a server path); mtime is null where the store keeps no time; Ferry's markers are always in it, with "marker": true, and files of put --encrypt listed without the key with "encrypted": true`,
     );
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
@@ -38,7 +38,9 @@ Directories are shown with a trailing '/'. Entries come sorted by path. A bare p
 on the logged-in server (ferry:PATH); ./dir or local:/dir lists a local directory.
 Ferry's own markers (${E2E_MARKER_NAME}, made by mkdir --e2e and the first put --encrypt) are
 left out unless -a; --json lists them with "marker": true. A listing decrypted with the
-passphrase leaves them out in any case.
+passphrase leaves them out in any case. Files of put --encrypt in an ordinary folder are
+shown by their plain names with the passphrase; without it by their stored names (ending
+${E2E_NAME_SUFFIX}), with a note on stderr (with --json, "encrypted": true instead).
 
 Examples:
   $ ferry ls /isos
@@ -75,6 +77,8 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
     await withServer(loc, opts, async (client) => {
       await withInterrupt(async (signal) => {
         // `ls FILE` shows the file, like ls(1).
+        // Files of put --encrypt in an ordinary folder, listed without the key: their stored names.
+        let encrypted = 0;
         const all = async function* (): AsyncGenerator<Entry> {
           let any = false;
           const e2e = await (await import('../e2e-run.js')).listEndToEnd(client, path, opts, signal, opts.long === true || opts.json === true, opts.recursive === true);
@@ -82,6 +86,7 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
           try {
             for await (const e of client.list(path, { recursive: opts.recursive, signal })) {
               any = true;
+              if (e.type === 'file' && isE2eName(e.name)) encrypted++;
               yield e;
             }
           } catch (err) {
@@ -89,7 +94,12 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
             yield await client.stat(path, { signal });
           }
         };
-        await printEntries(all(), path, opts);
+        await printEntries(all(), path, opts, (e) => (e.type === 'file' && isE2eName(e.name) ? { ...e, encrypted: true } : e));
+        // With --json the entries say it ("encrypted": true): stderr stays for errors.
+        if (encrypted > 0 && !opts.json) {
+          const which = encrypted === 1 ? '1 name is' : `${encrypted} names are`;
+          process.stderr.write(`ferry: ${which} end-to-end encrypted (put --encrypt), shown as stored: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see ${encrypted === 1 ? 'it' : 'them'}\n`);
+        }
       });
     });
   });

@@ -7,6 +7,7 @@ import { FileSessionMemo } from '../../client/session-memo-file.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath } from '../../core/path.js';
 import { formatSize } from '../../core/units.js';
+import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, durationArg, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
@@ -81,6 +82,7 @@ export function registerPut(program: Command): void {
     .option('--ttl <duration>', 'the server deletes the uploaded files this long after the upload (90s, 24h, 7d)', (v: string) => {
       const ms = durationArg(v);
       if (ms < 1000) throw new InvalidArgumentError('--ttl must be at least 1s');
+      if (ms / 1000 > MAX_TTL_SECONDS) throw new InvalidArgumentError('--ttl may be at most 3650d (ten years)');
       return Math.round(ms / 1000);
     });
   cmd.option('--encrypt', 'end to end: encrypt the file and its name here; the server never sees them (puts into a folder made with mkdir --e2e are encrypted anyway)');

@@ -13,9 +13,10 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { chunkStream } from '../../algo/chunk-stream.js';
-import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError, ferryErrorOf } from '../../core/errors.js';
+import { CryptoKeyMissingError, CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError, ferryErrorOf } from '../../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
+import { checkUploadMeta } from '../../core/option-values.js';
 import type { FerryApi } from '../api.js';
 import { readAt } from '../local-file.js';
 import { putStream, uploadKeyOf } from '../put.js';
@@ -127,6 +128,7 @@ export interface E2ePutOptions extends TransferOptions {
  * the file's mtime (the header keeps that).
  */
 export async function putEncrypted(client: Client, localPath: string, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutOptions = {}): Promise<TransferResult & { path: string }> {
+  checkUploadMeta({ ttlSeconds: options.ttlSeconds });
   const ctx = new TransferContext(client, options);
   const dest = normalizePath(plainDest);
   let st: Stats;
@@ -182,6 +184,7 @@ export interface E2ePutStreamOptions extends E2ePutOptions {
  * checked before a byte is read. Cannot resume: a put that fails midway must be run again.
  */
 export async function putEncryptedStream(client: Client, input: AsyncIterable<Uint8Array>, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutStreamOptions = {}): Promise<TransferResult & { path: string }> {
+  checkUploadMeta({ mtime: options.mtime, ttlSeconds: options.ttlSeconds });
   const ctx = new TransferContext(client, options);
   const dest = normalizePath(plainDest);
   if (dest === '/') throw new UsageError('stdin needs a file name: give DEST as a path such as /vault/name');
@@ -230,7 +233,7 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
   // encrypted one: anywhere else the answer is the server's "not found", not a request for the
   // passphrase (a user who once put a file with --encrypt has a key at the root).
   if (!vault && !(await holdsEncryptedFiles(client, parentPath(remote), signal))) throw notFound;
-  const keys = await keysAt(loc, await secret());
+  const keys = await keysAt(loc, await secretToLookAmongNames(secret, remote, vault === undefined ? notFound : undefined));
   const serverPath = await serverPathOf(keys, loc, remote);
   const found = await client.statIfExists(serverPath, { signal });
   if (found?.type === 'file') return { kind: 'e2e', serverPath, loc };
@@ -245,6 +248,21 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
     if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
   }
   throw new NotFoundError(`${remote} not found (no plain or end-to-end encrypted file of that name)`);
+}
+
+/**
+ * The secret; in an ordinary folder holding encrypted files, a secret not given is
+ * FERRY_ERR_CRYPTO_KEY_MISSING naming the path and why the key is needed: `ferry get /typo`
+ * there said only "end-to-end encrypted: give --passphrase-file ...", as if /typo were an
+ * encrypted file. (Without the key nobody can tell whether an encrypted name hides it.)
+ */
+async function secretToLookAmongNames(secret: () => Promise<E2eSecret>, remote: string, notFound: unknown): Promise<E2eSecret> {
+  try {
+    return await secret();
+  } catch (err) {
+    if (notFound === undefined || !isFerryError(err, 'FERRY_ERR_CRYPTO_KEY_MISSING')) throw err;
+    throw new CryptoKeyMissingError(`${remote} is no plain file or folder, and its folder holds files put with --encrypt: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to look among their names`, { cause: notFound });
+  }
 }
 
 /** Whether the folder exists and holds a file with an end-to-end encrypted name (`.fe2e`). */

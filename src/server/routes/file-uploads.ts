@@ -28,7 +28,7 @@ import { authorize, toUserEntry, type AuthContext } from '../authz.js';
 import { abortOnHangUp, ingestStream, refuseEncodedBody } from '../ingest.js';
 import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
 import { linkExpiresAt, MAX_SHARE_SECONDS, publicBase, shareKeyHash } from './shares.js';
-import { MAX_FILE_TTL_SECONDS } from './uploads.js';
+import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { onFirstUse } from '../lazy.js';
 
 // The multipart parser, loaded by the first form (../lazy.ts).
@@ -60,7 +60,7 @@ function uploadOptions(query: unknown): UploadOptions {
   const q = query as Record<string, string | undefined>;
   const out: UploadOptions = { noOverwrite: q.overwrite !== undefined && !queryFlag(q, 'overwrite') };
   out.mtime = optionalQueryInt(q, 'mtime', 0);
-  if (q.ttl !== undefined) out.ttlMs = duration(q.ttl, 'ttl', MAX_FILE_TTL_SECONDS);
+  if (q.ttl !== undefined) out.ttlMs = duration(q.ttl, 'ttl', MAX_TTL_SECONDS);
   if (queryFlag(q, 'share')) {
     out.share = {};
     if (q.expires !== undefined) out.share.expiresInSeconds = Math.ceil(duration(q.expires, 'expires', MAX_SHARE_SECONDS) / 1000);

@@ -53,6 +53,7 @@ import { checkLinkBytes } from '../link-bytes.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { partyOf, readWholeBody } from '../chunk-bodies.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
+import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { ChunkFrameReader } from '../chunk-frames.js';
 
 type IdParams = { id: string };
@@ -105,8 +106,6 @@ async function deltaBaseRefused(ctx: ServerContext, auth: AuthContext, bases: re
   }
 }
 
-/** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
-export const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
 
 /**
  * A visitor's file name (`/name`, relative to the upload link's folder) as the owner's path.
@@ -231,7 +230,7 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
   files = files.map((f, i) => {
     const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
     const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
-    if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
+    if (ttlSeconds !== undefined && ttlSeconds > MAX_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_TTL_SECONDS} (ten years)`);
     const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
     // A visitor's file takes no mode of theirs (04777 was stored as asked, and clients that
     // keep modes made it executable and writable for all): it is stored without one.

@@ -36,6 +36,7 @@ import { addAbortSignal, Readable } from 'node:stream';
 import { StreamChunker, type StreamChunk } from '../../algo/chunk-stream.js';
 import { ChecksumMismatchError, ForbiddenError, IsADirectoryError, LockedError, NotFoundError, OffsetMismatchError, PathInvalidError, UploadNotFoundError, ValidationError } from '../../core/errors.js';
 import { fileHashOf, type ChunkRef } from '../../core/manifest.js';
+import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { isWithin, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import { KeyedLock } from '../../store/keyed-lock.js';
 import { TusStore, type TusRow } from '../../store/tus-store.js';
@@ -148,7 +149,7 @@ export class TusUploads {
       const existing = await this.ctx.meta.stat(server).catch(() => undefined);
       if (existing?.type === 'dir') throw new IsADirectoryError(`${toUserPath(auth, server)} is a directory`);
     }
-    const ttlSeconds = partial ? undefined : intMeta(spec.metadata, 'ttlSeconds', 1, 10 * 365 * 86_400);
+    const ttlSeconds = partial ? undefined : intMeta(spec.metadata, 'ttlSeconds', 1, MAX_TTL_SECONDS);
     const mtime = partial ? undefined : intMeta(spec.metadata, 'mtime', 0, 8.64e15);
     if (spec.length !== undefined) this.ctx.quota.checkFileSize(auth, server, spec.length);
     // In the creation's transaction, after the user's row lock: checked before it, creations at
@@ -195,7 +196,7 @@ export class TusUploads {
       chunks.push(...(await this.ctx.meta.uploadEntries(row.id, 0)));
       size += Number(row.length);
     }
-    const ttlSeconds = intMeta(spec.metadata, 'ttlSeconds', 1, 10 * 365 * 86_400);
+    const ttlSeconds = intMeta(spec.metadata, 'ttlSeconds', 1, MAX_TTL_SECONDS);
     const mtime = intMeta(spec.metadata, 'mtime', 0, 8.64e15);
     await this.ctx.quota.checkCreate(auth, [{ path: server, size }]);
     const hash = fileHashOf(chunks);
