@@ -29,6 +29,11 @@ export interface FerryConfig {
   ca?: string;
   /** Pinned SHA-256 fingerprint of the server's certificate (`--fingerprint`). */
   fingerprint?: string;
+  /**
+   * The token was made by `ferry login` from a password (not given to it): `ferry logout`
+   * revokes such a token on the server; a given one may serve elsewhere too, and stays valid.
+   */
+  madeByLogin?: boolean;
 }
 
 /** One saved login: the default (`ferry:`) at the top of the file, others under `servers`. */
@@ -37,6 +42,7 @@ export interface SavedServer {
   token?: string;
   ca?: string;
   fingerprint?: string;
+  madeByLogin?: boolean;
 }
 
 /** The config file: the default server's fields, and other saved servers by name. */
@@ -85,23 +91,24 @@ export async function readConfigFile(file: string): Promise<ConfigFile> {
 }
 
 function loginFields(data: Record<string, unknown>, where: string): FerryConfig {
-  const { server, token, ca, fingerprint } = data;
+  const { server, token, ca, fingerprint, madeByLogin } = data;
   for (const [k, v] of Object.entries({ server, token, ca, fingerprint })) {
     if (v !== undefined && typeof v !== 'string') throw new ConfigError(`${where}: "${k}" must be a string`);
   }
-  return { server, token, ca, fingerprint } as FerryConfig;
+  if (madeByLogin !== undefined && typeof madeByLogin !== 'boolean') throw new ConfigError(`${where}: "madeByLogin" must be true or false`);
+  return { server, token, ca, fingerprint, madeByLogin } as FerryConfig;
 }
 
 /** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
 export async function writeConfigFile(file: string, config: ConfigFile): Promise<void> {
   const servers = config.servers && Object.keys(config.servers).length > 0 ? config.servers : undefined;
-  await writePrivateJsonFile(file, { server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint, servers });
+  await writePrivateJsonFile(file, { server: config.server, token: config.token, madeByLogin: config.token === undefined ? undefined : config.madeByLogin, ca: config.ca, fingerprint: config.fingerprint, servers });
 }
 
 /** Every saved login, the default (named `ferry`) first. */
 export function savedServers(config: ConfigFile): Array<SavedServer & { name: string }> {
   const out: Array<SavedServer & { name: string }> = [];
-  if (config.server) out.push({ name: DEFAULT_SERVER_NAME, server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint });
+  if (config.server) out.push({ name: DEFAULT_SERVER_NAME, server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint, madeByLogin: config.madeByLogin });
   for (const [name, s] of Object.entries(config.servers ?? {})) out.push({ name, ...s });
   return out;
 }

@@ -55,32 +55,54 @@ describe('whoami and logout', () => {
 
   const works = async (token: string) => (await w.ferry(['ls', '/'], { env: { FERRY_TOKEN: token } })).code;
 
-  it('logout revokes the token on the server by default, and says so; --keep-token only forgets it here', async () => {
+  it('logout revokes a token ferry login made from a password, and says so; --keep-token only forgets it here', async () => {
     const una = await userToken('una');
-    const cfg = await configWith('default', { server: w.server.url, token: una.token });
+    const cfg = await configWith('default', { server: w.server.url, token: una.token, madeByLogin: true });
     const out = ok(await w.ferry(['logout'], { env: cfg.env }));
     expect(out.stderr).toBe(`logged out of ferry (${w.server.url}): token revoked on the server; the token is no longer in ${cfg.path}\n`);
     expect(await works(una.token)).toBe(4);
     expect(JSON.parse(await readFile(cfg.path, 'utf8'))).toEqual({ server: w.server.url });
 
     const kept = await userToken('kept');
-    const cfg2 = await configWith('keep', { server: w.server.url, token: kept.token });
+    const cfg2 = await configWith('keep', { server: w.server.url, token: kept.token, madeByLogin: true });
     const json = JSON.parse(ok(await w.ferry(['logout', '--keep-token', '--json'], { env: cfg2.env })).stdout) as Record<string, unknown>;
     expect(json).toEqual({ name: 'ferry', server: w.server.url, loggedOut: true, revoked: false, revoke: 'kept', error: null, forgotten: false, file: cfg2.path });
     expect(await works(kept.token)).toBe(0);
     expect(JSON.parse(await readFile(cfg2.path, 'utf8'))).toEqual({ server: w.server.url });
   });
 
+  it('a token given to ferry login stays valid after logout unless --revoke; a password login saves madeByLogin and its logout revokes', async () => {
+    const given = await userToken('given');
+    const saved = { FERRY_CONFIG: join(w.dir, 'logout-given', 'config.json'), FERRY_SERVER: undefined, FERRY_TOKEN: undefined };
+    ok(await w.ferry(['login', w.server.url, '--token', '-', '-q'], { input: given.token + '\n', env: saved }));
+    expect(JSON.parse(await readFile(saved.FERRY_CONFIG, 'utf8'))).not.toHaveProperty('madeByLogin');
+    const out = ok(await w.ferry(['logout'], { env: saved }));
+    expect(out.stderr).toBe(`logged out of ferry (${w.server.url}): the token stays valid on the server (it was given to ferry login, not made by it; ferry logout --revoke, or ferry token revoke ID, ends it); the token is no longer in ${saved.FERRY_CONFIG}\n`);
+    expect(await works(given.token)).toBe(0);
+    ok(await w.ferry(['login', w.server.url, '--token', '-', '-q'], { input: given.token + '\n', env: saved }));
+    expect(JSON.parse(ok(await w.ferry(['logout', '--revoke', '--json'], { env: saved })).stdout)).toMatchObject({ revoke: 'revoked', revoked: true });
+    expect(await works(given.token)).toBe(4);
+
+    ok(await w.ferry(['user', 'add', 'pat', '--password-stdin', '--json'], { input: 'pat-password-1\n' }));
+    ok(await w.ferry(['login', w.server.url, '-u', 'pat', '--password-stdin', '-q'], { input: 'pat-password-1\n', env: saved }));
+    const config = JSON.parse(await readFile(saved.FERRY_CONFIG, 'utf8')) as { token: string; madeByLogin?: boolean };
+    expect(config.madeByLogin).toBe(true);
+    expect(await works(config.token)).toBe(0);
+    expect(JSON.parse(ok(await w.ferry(['logout', '--json'], { env: saved })).stdout)).toMatchObject({ revoke: 'revoked', revoked: true });
+    expect(await works(config.token)).toBe(4);
+    expect(JSON.parse(await readFile(saved.FERRY_CONFIG, 'utf8'))).toEqual({ server: w.server.url });
+  });
+
   it('a login whose server is gone is forgotten all the same, and the report says its token was not revoked', async () => {
     const dead = await deadUrl();
-    const cfg = await configWith('gone', { servers: { old: { server: dead, token: 'fy_gone-token' } } });
+    const cfg = await configWith('gone', { servers: { old: { server: dead, token: 'fy_gone-token', madeByLogin: true } } });
     const human = await w.ferry(['logout', '--name', 'old'], { env: cfg.env });
     expect(human.code).toBe(0);
     expect(human.stderr).toContain(`logged out of old (${dead}), but the token was NOT revoked: `);
     expect(human.stderr).toContain('(FERRY_ERR_NETWORK); it works until it expires or is revoked');
     expect(JSON.parse(await readFile(cfg.path, 'utf8'))).toEqual({ servers: { old: { server: dead } } });
 
-    const cfg2 = await configWith('gone-json', { servers: { old: { server: dead, token: 'fy_gone-token' } } });
+    const cfg2 = await configWith('gone-json', { servers: { old: { server: dead, token: 'fy_gone-token', madeByLogin: true } } });
     const json = JSON.parse(ok(await w.ferry(['logout', '--name', 'old', '--forget', '--json'], { env: cfg2.env })).stdout) as { revoke: string; revoked: boolean; error: { code: string }; forgotten: boolean };
     expect(json).toMatchObject({ name: 'old', server: dead, loggedOut: true, revoked: false, revoke: 'unreachable', error: { code: 'FERRY_ERR_NETWORK' }, forgotten: true });
     expect(JSON.parse(await readFile(cfg2.path, 'utf8'))).toEqual({});
@@ -94,7 +116,8 @@ describe('whoami and logout', () => {
     const cfg = await configWith('all', {
       server: w.server.url,
       token: live.token,
-      servers: { revoked: { server: w.server.url, token: gone.token }, far: { server: dead, token: 'fy_far' }, empty: { server: w.server.url } },
+      madeByLogin: true,
+      servers: { revoked: { server: w.server.url, token: gone.token, madeByLogin: true }, far: { server: dead, token: 'fy_far', madeByLogin: true }, empty: { server: w.server.url } },
     });
     const out = JSON.parse(ok(await w.ferry(['logout', '--all', '--json'], { env: cfg.env })).stdout) as { file: string; logins: Array<Record<string, unknown>> };
     expect(out.file).toBe(cfg.path);

@@ -110,7 +110,7 @@ Examples:
         const { me } = await import('../../client/account.js');
         const who = await me(client); // proves the token is accepted
         const file = configPath();
-        await saveLogin(file, name, { server, token, ca: caFile, fingerprint });
+        await saveLogin(file, name, { server, token, ca: caFile, fingerprint, madeByLogin: tokenId !== undefined || undefined });
         const as = name === DEFAULT_SERVER_NAME ? '' : ` as ${name}: (use ${name}:/path)`;
         if (opts.json) printJson({ server, name, version: caps.version, user: who.user, tokenId: tokenId ?? who.tokenId, config: file });
         else if (!opts.quiet) process.stderr.write(`logged in to ${server} as ${terminalSafe(who.user)} (ferry ${terminalSafe(caps.version)}); saved${as} to ${file}\n`);

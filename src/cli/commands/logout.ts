@@ -1,9 +1,11 @@
 /**
- * `ferry logout`: ends a saved login. The token is revoked on its server when that server
- * answers, and forgotten here either way; the report says which of the two happened, so
- * that a token still valid on a server that could not be reached is never a surprise.
+ * `ferry logout`: ends a saved login. A token that `ferry login` made from a password is
+ * revoked on its server when that server answers; a token given to `ferry login` (it may
+ * serve elsewhere too: a script's, the first admin token) stays valid unless `--revoke`.
+ * Either way it is forgotten here, and the report says what happened on the server, so that
+ * a token still valid there is never a surprise.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { UsageError, isFerryError } from '../../core/errors.js';
 import type { ConfigFile, SavedServer } from '../../client/config.js';
 import { printJson } from '../options.js';
@@ -21,8 +23,9 @@ interface LogoutOpts {
 /**
  * What became of a login's token on its server: `revoked`; `invalid` (the server no longer
  * took it: revoked or expired already); `unreachable` (no answer: it still works until it
- * expires); `failed` (the server answered with another error); `kept` (--keep-token);
- * `none` (no token was saved).
+ * expires); `failed` (the server answered with another error); `kept` (--keep-token, or a
+ * token given to `ferry login` rather than made by it, without --revoke); `none` (no token
+ * was saved).
  */
 type RevokeOutcome = 'revoked' | 'invalid' | 'unreachable' | 'failed' | 'kept' | 'none';
 
@@ -44,21 +47,24 @@ const REVOKE_TIMEOUT_MS = 10_000;
 export function registerLogout(program: Command): void {
   const cmd = program
     .command('logout')
-    .description('end a saved login: revoke its token on the server when it answers, and forget it here either way (server and trust settings stay, unless --forget)')
+    .description('end a saved login: forget its token here, and revoke it on the server if ferry login made it from a password (server and trust settings stay, unless --forget)')
     .option('--name <name>', 'the login saved under this name by ferry login --name (default: the default login)')
     .option('--all', 'every saved login')
-    .option('--keep-token', 'forget the token here but do not revoke it (a token pasted with --token that is used elsewhere too)')
-    .addOption(new Option('--revoke', 'revoke the token on the server (the default)').hideHelp())
+    .option('--keep-token', 'forget the token here but do not revoke it, even one ferry login made')
+    .option('--revoke', 'revoke the token on the server even if it was given to ferry login (--token), not made by it')
     .option('--forget', 'forget the saved server too (its URL and trust settings), not only its token')
     .option('--json', 'print {name, server, loggedOut, revoked, revoke, error, forgotten, file} as JSON (with --all: {file, logins: [...]})')
     .addHelpText(
       'after',
       `
-The token is revoked on the server first (POST /api/v1/auth/logout). A server that cannot be
-reached (or answers with an error) does not stop the logout: the token is forgotten here, and
-the report says it was not revoked (revoke: unreachable or failed, with the error), so that
-you can revoke it later (ferry token ls, then ferry token revoke ID, from another login). A token
-the server no longer takes (already revoked or expired) is reported as revoke: invalid.
+A token ferry login made from your password is revoked on the server first (POST
+/api/v1/auth/logout). A token you gave to ferry login (--token, or pasted) may serve
+elsewhere too (a script, the first admin token ferry serve printed): it stays valid on the
+server (revoke: kept) unless you add --revoke. A server that cannot be reached (or answers
+with an error) does not stop the logout: the token is forgotten here, and the report says it
+was not revoked (revoke: unreachable or failed, with the error), so that you can revoke it
+later (ferry token ls, then ferry token revoke ID, from another login). A token the server no
+longer takes (already revoked or expired) is reported as revoke: invalid.
 The exit status is 0 whenever the login was forgotten here.
 
 Examples:
@@ -94,12 +100,12 @@ Examples:
     if (opts.all) {
       if (opts.json) return printJson({ file, logins: reports });
       if (reports.length === 0) process.stderr.write(`not logged in anywhere (no login saved in ${file})\n`);
-      for (const r of reports) process.stderr.write(describe(r, file) + '\n');
+      for (const r of reports) process.stderr.write(describe(r, file, opts.keepToken === true) + '\n');
       return;
     }
     const report = reports[0] ?? { name, server: null, loggedOut: false, revoked: false, revoke: 'none' as const, error: null, forgotten: false };
     if (opts.json) return printJson({ ...report, file });
-    process.stderr.write(describe(report, file) + '\n');
+    process.stderr.write(describe(report, file, opts.keepToken === true) + '\n');
   });
 }
 
@@ -107,7 +113,7 @@ Examples:
 async function logoutOne(login: SavedServer & { name: string }, opts: LogoutOpts): Promise<LogoutReport> {
   const base = { name: login.name, server: login.server, forgotten: opts.forget === true };
   if (login.token === undefined) return { ...base, loggedOut: false, revoked: false, revoke: 'none', error: null };
-  if (opts.keepToken) return { ...base, loggedOut: true, revoked: false, revoke: 'kept', error: null };
+  if (opts.keepToken || (!opts.revoke && login.madeByLogin !== true)) return { ...base, loggedOut: true, revoked: false, revoke: 'kept', error: null };
   const { FerryClient } = await import('../../client/client.js');
   const { logout } = await import('../../client/account-api.js');
   const { DEFAULT_RETRY_POLICY } = await import('../../core/retry.js');
@@ -146,7 +152,7 @@ function withoutLogin(config: ConfigFile, login: { name: string }, forget: boole
 }
 
 /** One line for a person: which login, what the server did with the token, what was forgotten here. */
-function describe(r: LogoutReport, file: string): string {
+function describe(r: LogoutReport, file: string, keepToken: boolean): string {
   const who = `${r.name}${r.server ? ` (${terminalSafe(r.server)})` : ''}`;
   const here = r.forgotten ? `the login is no longer in ${file}` : `the token is no longer in ${file}`;
   switch (r.revoke) {
@@ -155,7 +161,8 @@ function describe(r: LogoutReport, file: string): string {
     case 'revoked':
       return `logged out of ${who}: token revoked on the server; ${here}`;
     case 'kept':
-      return `logged out of ${who}: token kept valid on the server (--keep-token); ${here}`;
+      if (keepToken) return `logged out of ${who}: token kept valid on the server (--keep-token); ${here}`;
+      return `logged out of ${who}: the token stays valid on the server (it was given to ferry login, not made by it; ferry logout --revoke, or ferry token revoke ID, ends it); ${here}`;
     case 'invalid':
       return `logged out of ${who}: the server no longer took the token (already revoked or expired); ${here}`;
     default:
