@@ -260,10 +260,16 @@ describe('resumable browser uploads', () => {
         sent.push(`${r.method()} ${r.url().endsWith('/chunk-frames') ? 'frames' : 'chunk'}`);
         mostInFlight = Math.max(mostInFlight, ++inFlight);
       });
+      // A request stops counting when its answer's head arrives (the page's fetch resolves
+      // then and frees its slot), not at 'requestfinished': that event can come after the
+      // page has already sent the next request, which showed six "in flight" under load.
+      const answered = new Set<unknown>();
       const ended1 = (r: { url(): string }) => {
-        if (CHUNK_REQUESTS.test(r.url())) inFlight--;
+        if (!CHUNK_REQUESTS.test(r.url()) || answered.has(r)) return;
+        answered.add(r);
+        inFlight--;
       };
-      page.on('requestfinished', ended1);
+      page.on('response', (res) => ended1(res.request()));
       page.on('requestfailed', ended1);
       await signIn(page, t.url, 'dana', 'dana-password-1');
       await page.getByTestId('upload-files').setInputFiles(file);
