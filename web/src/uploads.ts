@@ -112,6 +112,13 @@ export class UploadManager {
     private readonly scope: string,
     private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
   ) {
+    // Leaving the page (closing the tab, a reload, another address) stops the uploads, and
+    // the files must then be picked again: the browser asks first while some are not done.
+    addEventListener('beforeunload', (e) => {
+      if (!this.items.some((i) => i.state === 'running' || i.state === 'queued' || i.state === 'paused')) return;
+      e.preventDefault();
+      e.returnValue = '';
+    });
     addEventListener('online', () => {
       for (const it of this.items) if (it.state === 'failed' && it.file && !it.final) this.retry(it.id);
     });
