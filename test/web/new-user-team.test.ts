@@ -1,7 +1,8 @@
 /**
  * The web app as a new user and a team's admin meet it, sixth round, each seen in Chromium:
  * leaving the page while uploads are not done asks first (the files would have to be picked
- * again).
+ * again); the Admin page shows what each user stores against their quota; the Account page
+ * counts one file as "1 file".
  */
 import { writeFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
@@ -22,6 +23,8 @@ let dir: { path: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
   t = await startTestServer({ rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 } });
   await addUser(t, 'nina', { password: 'nina-password-1' });
+  await addUser(t, 'boss', { password: 'boss-password-1', role: 'admin' });
+  await addUser(t, 'tess', { password: 'tess-password-1', quotaBytes: 1_000_000, quotaFiles: 10 });
   dir = await tempDir('ferry-web-round6-');
   browser = await launch();
 }, 120_000);
@@ -61,6 +64,44 @@ describe('leaving the page while uploading', () => {
       await page.reload();
       await page.getByRole('navigation', { name: 'Main' }).waitFor();
       expect(asked).toEqual(['beforeunload']);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
+
+/** Puts a file of `size` bytes into a user's home, as that user. */
+async function putAs(user: string, password: string, path: string, size: number): Promise<void> {
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) });
+  const { token } = (await login.json()) as { token: string };
+  const r = await fetch(`${t.url}/api/v1/files${path}`, { method: 'PUT', body: Buffer.alloc(size, 7), headers: { authorization: `Bearer ${token}` } });
+  expect(r.status, path).toBe(201);
+}
+
+describe('usage, as the admin and the user see it', () => {
+  it('the Account page says "1 of 10 files" (it said "1 files of 10"); the Users table says what each user stores and how much of the quota, with the new figures after an upload and a reload', async () => {
+    await putAs('tess', 'tess-password-1', '/report.bin', 250_000);
+    const tess = await freshContext(browser);
+    await signIn(tess.page, t.url, 'tess', 'tess-password-1');
+    await tess.page.getByRole('link', { name: 'Account' }).click();
+    await expect.poll(() => tess.page.getByRole('definition').first().textContent()).toBe('tess');
+    await expect.poll(() => tess.page.getByRole('definition').nth(2).textContent()).toBe('244 KiB of 977 KiB · 1 of 10 files');
+    expect(tess.errors).toEqual([]);
+    await tess.context.close();
+
+    const { context, page, errors } = await freshContext(browser);
+    try {
+      await signIn(page, t.url, 'boss', 'boss-password-1');
+      await page.getByRole('link', { name: 'Admin' }).click();
+      expect(await page.getByRole('columnheader', { name: 'Used' }).count()).toBe(1);
+      const usedBy = (name: string) => () => page.getByRole('row').filter({ has: page.getByRole('cell', { name, exact: true }) }).getByRole('cell').nth(4).textContent();
+      await expect.poll(usedBy('tess')).toBe('244 KiB in 1 file (25% of quota)');
+      // A user without a quota: what they store, no share of a quota.
+      await expect.poll(usedBy('boss (you)')).toBe('0 B in 0 files');
+      await putAs('tess', 'tess-password-1', '/more.bin', 250_000);
+      await page.reload();
+      await expect.poll(usedBy('tess')).toBe('488 KiB in 2 files (50% of quota)');
       expect(errors).toEqual([]);
     } finally {
       await context.close();

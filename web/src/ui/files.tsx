@@ -7,10 +7,10 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
-import { countOf, parseSize } from '../../../src/core/units.js';
+import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
-import { formatDate, formatSize } from '../format.js';
+import { formatCount, formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { RETRY_EVENT } from '../session.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
@@ -855,7 +855,7 @@ function Quota(props: { account: MeResponse }) {
       ) : (
         <>{formatSize(usage.bytes)} used</>
       )}{' '}
-      · {countOf(usage.files, 'file')}
+      · {formatCount(usage.files, 'file')}
     </p>
   );
 }
