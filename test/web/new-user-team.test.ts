@@ -2,7 +2,8 @@
  * The web app as a new user and a team's admin meet it, sixth round, each seen in Chromium:
  * leaving the page while uploads are not done asks first (the files would have to be picked
  * again); the Admin page shows what each user stores against their quota; the Account page
- * counts one file as "1 file".
+ * counts one file as "1 file"; a folder of 1,200 files draws 500 rows and the rest on demand,
+ * while sort, filter and Select all see them all.
  */
 import { writeFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
@@ -24,6 +25,7 @@ beforeAll(async () => {
   t = await startTestServer({ rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 } });
   await addUser(t, 'nina', { password: 'nina-password-1' });
   await addUser(t, 'boss', { password: 'boss-password-1', role: 'admin' });
+  await addUser(t, 'fay', { password: 'fay-password-1' });
   await addUser(t, 'tess', { password: 'tess-password-1', quotaBytes: 1_000_000, quotaFiles: 10 });
   dir = await tempDir('ferry-web-round6-');
   browser = await launch();
@@ -107,4 +109,58 @@ describe('usage, as the admin and the user see it', () => {
       await context.close();
     }
   }, 60_000);
+});
+
+describe('a folder of many files', () => {
+  const N = 1_200;
+  const name = (i: number) => `file-${String(i).padStart(5, '0')}.txt`;
+
+  it(`of ${N.toLocaleString('en')}: 500 rows drawn and "Show 500 more"; the filter, the sort and Select all see every file`, async () => {
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'fay', password: 'fay-password-1' }) });
+    const { token } = (await login.json()) as { token: string };
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < N) {
+          const i = next++;
+          const r = await fetch(`${t.url}/api/v1/files/many/${name(i)}`, { method: 'PUT', body: `file ${i}`, headers: { authorization: `Bearer ${token}` } });
+          expect(r.status).toBe(201);
+        }
+      }),
+    );
+    const { context, page, errors } = await freshContext(browser);
+    try {
+      await signIn(page, t.url, 'fay', 'fay-password-1');
+      await page.getByRole('link', { name: 'many' }).click();
+      const files = page.getByRole('button', { name: /^Open file-/ });
+      await page.getByRole('button', { name: 'Open file-00000.txt' }).waitFor();
+      expect(await files.count()).toBe(500);
+      expect(await page.getByRole('cell', { name: /of 1,200 shown/ }).textContent()).toBe('500 of 1,200 shown; the filter looks through them all. Show 500 more');
+
+      // A file past the rows drawn: the filter finds it.
+      await page.getByLabel('Filter by name').fill('file-01150');
+      await page.getByRole('button', { name: 'Open file-01150.txt' }).waitFor();
+      expect(await files.count()).toBe(1);
+      expect(await page.getByRole('button', { name: /^Show \d+ more$/ }).count()).toBe(0);
+      await page.getByLabel('Filter by name').fill('');
+
+      // The sort is of the whole folder: the last name first.
+      await page.getByRole('columnheader', { name: 'Name' }).getByRole('button').click();
+      await expect.poll(() => files.first().getAttribute('aria-label')).toBe('Open file-01199.txt');
+
+      await page.getByRole('checkbox', { name: 'Select all' }).check();
+      await expect.poll(() => page.locator('[role=status]').textContent()).toBe(' 1,200 selected');
+      await page.getByRole('checkbox', { name: 'Select all' }).uncheck();
+
+      await page.getByRole('button', { name: 'Show 500 more' }).click();
+      await expect.poll(() => files.count()).toBe(1_000);
+      await page.getByRole('button', { name: 'Show 200 more' }).click();
+      await expect.poll(() => files.count()).toBe(N);
+      expect(await page.getByRole('button', { name: /^Show \d+ more$/ }).count()).toBe(0);
+      await page.getByRole('button', { name: 'Open file-00000.txt' }).waitFor();
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
 });
