@@ -3,7 +3,8 @@
  * leaving the page while uploads are not done asks first (the files would have to be picked
  * again); the Admin page shows what each user stores against their quota; the Account page
  * counts one file as "1 file"; a folder of 1,200 files draws 500 rows and the rest on demand,
- * while sort, filter and Select all see them all.
+ * while sort, filter and Select all see them all; an upload refused by the account's limits
+ * says what to do (and Retry only where it can help).
  */
 import { writeFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
@@ -26,6 +27,7 @@ beforeAll(async () => {
   await addUser(t, 'nina', { password: 'nina-password-1' });
   await addUser(t, 'boss', { password: 'boss-password-1', role: 'admin' });
   await addUser(t, 'fay', { password: 'fay-password-1' });
+  await addUser(t, 'lou', { password: 'lou-password-1', quotaBytes: 1_000_000, maxFileSize: 600_000 });
   await addUser(t, 'tess', { password: 'tess-password-1', quotaBytes: 1_000_000, quotaFiles: 10 });
   dir = await tempDir('ferry-web-round6-');
   browser = await launch();
@@ -163,4 +165,43 @@ describe('a folder of many files', () => {
       await context.close();
     }
   }, 120_000);
+});
+
+describe("an upload refused by the account's limits", () => {
+  it('over the quota: says how to make room, and Retry goes through once there is room; over the largest file: says to ask the admin, no Retry', async () => {
+    for (const [name, size] of [['first.bin', 500_000], ['second.bin', 550_000], ['huge.bin', 700_000]] as const) await writeRandomFile(`${dir.path}/${name}`, size);
+    const { context, page, errors } = await freshContext(browser);
+    try {
+      await signIn(page, t.url, 'lou', 'lou-password-1');
+      await page.getByText('This folder is empty.').waitFor();
+      await page.getByTestId('upload-files').setInputFiles(`${dir.path}/first.bin`);
+      await page.locator('li.upload[data-state=done]').waitFor();
+
+      await page.getByTestId('upload-files').setInputFiles(`${dir.path}/second.bin`);
+      const second = page.locator('li.upload', { hasText: '/second.bin' });
+      await second.and(page.locator('[data-state=failed]')).waitFor();
+      expect(await second.getByRole('alert').textContent()).toMatch(
+        /^quota exceeded: .*\. Make room, then Retry: delete files you no longer need \(the trash does not count against your quota\), or ask your admin for a larger quota\.$/,
+      );
+      await page.getByTestId('upload-files').setInputFiles(`${dir.path}/huge.bin`);
+      const huge = page.locator('li.upload', { hasText: '/huge.bin' });
+      await huge.and(page.locator('[data-state=failed]')).waitFor();
+      expect(await huge.getByRole('alert').textContent()).toBe(
+        '/huge.bin: 684 KiB is more than the largest file allowed (586 KiB). Sending it again will not help: ask your admin to raise the largest file your account may upload.',
+      );
+      expect(await huge.getByRole('button', { name: 'Retry huge.bin' }).count()).toBe(0);
+
+      // Room made: the same upload goes through on Retry.
+      await page.getByRole('checkbox', { name: 'Select first.bin' }).check();
+      await page.getByRole('toolbar', { name: 'Files' }).getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+      await expect.poll(() => page.getByRole('button', { name: 'Open first.bin' }).count()).toBe(0);
+      await second.getByRole('button', { name: 'Retry second.bin' }).click();
+      await second.and(page.locator('[data-state=done]')).waitFor();
+      await page.getByRole('button', { name: 'Open second.bin' }).waitFor();
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 });

@@ -373,9 +373,9 @@ export class UploadManager {
       } else {
         it.state = 'failed';
         it.conflict = !this.options.dropBox && isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS');
-        const advice = this.options.dropBox ? dropBoxAdvice(err) : undefined;
-        it.final = advice !== undefined;
-        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : advice ? `${errorText(err)}. ${advice}` : errorText(err);
+        const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
+        it.final = advice?.final ?? false;
+        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : advice ? `${errorText(err)}. ${advice.text}` : errorText(err);
       }
     } finally {
       it.controller = undefined;
@@ -441,11 +441,27 @@ const DROP_BOX_FINAL: Partial<Record<FerryErrorCode, string>> = {
 };
 
 /** What to do about a drop box's refusal that a Retry cannot help, or undefined when one may. */
-export function dropBoxAdvice(err: unknown): string | undefined {
+function dropBoxAdvice(err: unknown): { text: string; final: true } | undefined {
   if (!isFerryError(err)) return undefined;
   // Too many uploads through the owner's links at once: later, the same file goes through.
   if (err.code === 'FERRY_ERR_QUOTA_EXCEEDED' && err.details?.limit === 'sessions') return undefined;
-  return DROP_BOX_FINAL[err.code];
+  const text = DROP_BOX_FINAL[err.code];
+  return text === undefined ? undefined : { text, final: true };
+}
+
+/**
+ * What a signed-in person can do about a refusal of their own upload by their account's
+ * limits (the server's message says only which limit): make room (Retry then goes through),
+ * or, for a file over the largest their account may upload, ask the admin (no Retry).
+ */
+function ownUploadAdvice(err: unknown): { text: string; final: boolean } | undefined {
+  if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') && (err.details?.limit === 'bytes' || err.details?.limit === 'files')) {
+    return { text: 'Make room, then Retry: delete files you no longer need (the trash does not count against your quota), or ask your admin for a larger quota.', final: false };
+  }
+  if (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined) {
+    return { text: 'Sending it again will not help: ask your admin to raise the largest file your account may upload.', final: true };
+  }
+  return undefined;
 }
 
 /**
