@@ -1,7 +1,7 @@
 /**
  * The web app as a new user and a team's admin meet it, sixth round, each seen in Chromium:
- * leaving the page while uploads are not done asks first (the files would have to be picked
- * again); the Admin page shows what each user stores against their quota; the Account page
+ * leaving the page or signing out while uploads are not done asks first (the files would have
+ * to be picked again), and a signed-out user's uploads stop and are not the next user's; the Admin page shows what each user stores against their quota; the Account page
  * counts one file as "1 file"; a folder of 1,200 files draws 500 rows and the rest on demand,
  * while sort, filter and Select all see them all; an upload refused by the account's limits
  * says what to do (and Retry only where it can help).
@@ -28,6 +28,8 @@ beforeAll(async () => {
   await addUser(t, 'boss', { password: 'boss-password-1', role: 'admin' });
   await addUser(t, 'fay', { password: 'fay-password-1' });
   await addUser(t, 'lou', { password: 'lou-password-1', quotaBytes: 1_000_000, maxFileSize: 600_000 });
+  await addUser(t, 'sam', { password: 'sam-password-1' });
+  await addUser(t, 'otto', { password: 'otto-password-1' });
   await addUser(t, 'tess', { password: 'tess-password-1', quotaBytes: 1_000_000, quotaFiles: 10 });
   dir = await tempDir('ferry-web-round6-');
   browser = await launch();
@@ -68,6 +70,49 @@ describe('leaving the page while uploading', () => {
       await page.reload();
       await page.getByRole('navigation', { name: 'Main' }).waitFor();
       expect(asked).toEqual(['beforeunload']);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
+
+describe('signing out while uploading', () => {
+  it('asks first; once signed out the uploads stop, the next user of the tab is not asked about them on leaving, and signing in again offers them for resuming', async () => {
+    const big = `${dir.path}/sams.bin`;
+    await writeRandomFile(big, 8 * MiB);
+    const { context, page, errors } = await freshContext(browser);
+    const asked: string[] = [];
+    page.on('dialog', (d) => {
+      asked.push(d.type());
+      void d.accept();
+    });
+    try {
+      await signIn(page, t.url, 'sam', 'sam-password-1');
+      await page.getByText('This folder is empty.').waitFor();
+      await page.route(CHUNK_REQUESTS, () => undefined);
+      await page.getByTestId('upload-files').setInputFiles(big);
+      await page.locator('li.upload[data-state=running]').waitFor();
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Sign out' });
+      expect(await dialog.getByRole('paragraph').textContent()).toBe('1 upload is not done: signing out stops it. After you sign in again, pick the same files and they go on from where they stopped.');
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      expect(await page.locator('li.upload[data-state=running]').count()).toBe(1);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await dialog.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      await page.unroute(CHUNK_REQUESTS);
+
+      await signIn(page, t.url, 'otto', 'otto-password-1');
+      await page.getByText('This folder is empty.').waitFor();
+      await page.reload();
+      await page.getByRole('navigation', { name: 'Main' }).waitFor();
+      expect(asked).toEqual([]);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+
+      await signIn(page, t.url, 'sam', 'sam-password-1');
+      await page.locator('li.upload[data-state=needs-file]', { hasText: '/sams.bin' }).waitFor();
       expect(errors).toEqual([]);
     } finally {
       await context.close();

@@ -99,6 +99,7 @@ export class UploadManager {
   /** Finished files not yet told to `onDone`, and when it was last told. */
   private unreported: UploadItem[] = [];
   private reportedAt = 0;
+  private readonly closed = new AbortController();
 
   /**
    * @param api the API to upload with (a session's, or a drop box's)
@@ -112,27 +113,55 @@ export class UploadManager {
     private readonly scope: string,
     private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
   ) {
+    const { signal } = this.closed;
     // Leaving the page (closing the tab, a reload, another address) stops the uploads, and
     // the files must then be picked again: the browser asks first while some are not done.
-    addEventListener('beforeunload', (e) => {
-      if (!this.items.some((i) => i.state === 'running' || i.state === 'queued' || i.state === 'paused')) return;
-      e.preventDefault();
-      e.returnValue = '';
-    });
-    addEventListener('online', () => {
-      for (const it of this.items) if (it.state === 'failed' && it.file && !it.final) this.retry(it.id);
-    });
+    addEventListener(
+      'beforeunload',
+      (e) => {
+        if (this.unfinished() === 0) return;
+        e.preventDefault();
+        e.returnValue = '';
+      },
+      { signal },
+    );
+    addEventListener(
+      'online',
+      () => {
+        for (const it of this.items) if (it.state === 'failed' && it.file && !it.final) this.retry(it.id);
+      },
+      { signal },
+    );
     // A restarted or unreachable server: the rate and time left of before would be shown as
     // if bytes still moved. The file's next progress clears it.
-    addEventListener(RETRY_EVENT, (e) => {
-      const path = (e as CustomEvent<string>).detail;
-      const it = this.items.find((i) => i.state === 'running' && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
-      if (!it || it.retrying) return;
-      it.retrying = true;
-      it.rate = 0;
-      it.etaSeconds = undefined;
-      this.changed();
-    });
+    addEventListener(
+      RETRY_EVENT,
+      (e) => {
+        const path = (e as CustomEvent<string>).detail;
+        const it = this.items.find((i) => i.state === 'running' && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
+        if (!it || it.retrying) return;
+        it.retrying = true;
+        it.rate = 0;
+        it.etaSeconds = undefined;
+        this.changed();
+      },
+      { signal },
+    );
+  }
+
+  /** Uploads running, queued or paused: what leaving the page or signing out would stop. */
+  unfinished(): number {
+    return this.items.filter((i) => i.state === 'running' || i.state === 'queued' || i.state === 'paused').length;
+  }
+
+  /**
+   * Stops this queue for good (its user signed out): running uploads stop where they are,
+   * nothing more starts, and the page no longer hears from it. What was sent and the saved
+   * state stay, so that signing in again offers them for resuming, as after a reload.
+   */
+  close(): void {
+    this.closed.abort();
+    for (const it of this.items) it.controller?.abort();
   }
 
   subscribe(fn: () => void): () => void {
@@ -289,6 +318,7 @@ export class UploadManager {
   }
 
   private pump(): void {
+    if (this.closed.signal.aborted) return;
     let running = this.items.filter((i) => i.state === 'running').length;
     for (const it of this.items) {
       if (running >= FILES_AT_ONCE) break;
