@@ -11,7 +11,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
-import { addUser } from '../helpers/users.js';
+import { addUser, share } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 const MiB = 1024 * 1024;
@@ -120,10 +120,14 @@ describe('signing out while uploading', () => {
   }, 60_000);
 });
 
+async function tokenOf(user: string, password: string): Promise<string> {
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) });
+  return ((await login.json()) as { token: string }).token;
+}
+
 /** Puts a file of `size` bytes into a user's home, as that user. */
 async function putAs(user: string, password: string, path: string, size: number): Promise<void> {
-  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) });
-  const { token } = (await login.json()) as { token: string };
+  const token = await tokenOf(user, password);
   const r = await fetch(`${t.url}/api/v1/files${path}`, { method: 'PUT', body: Buffer.alloc(size, 7), headers: { authorization: `Bearer ${token}` } });
   expect(r.status, path).toBe(201);
 }
@@ -249,4 +253,21 @@ describe("an upload refused by the account's limits", () => {
       await context.close();
     }
   }, 60_000);
+});
+
+describe('the Share links page, by screen reader', () => {
+  it('a link with a password reads "name password", not the two run together', async () => {
+    await putAs('otto', 'otto-password-1', '/plan.txt', 100);
+    await share(t, await tokenOf('otto', 'otto-password-1'), { path: '/plan.txt', password: 'otto-link-pass' });
+    const { context, page, errors } = await freshContext(browser);
+    try {
+      await signIn(page, t.url, 'otto', 'otto-password-1');
+      await page.getByRole('link', { name: 'Share links' }).click();
+      await page.getByRole('button', { name: 'Revoke link plan.txt (/plan.txt)' }).waitFor();
+      expect(await page.getByRole('cell', { name: 'plan.txt password', exact: true }).count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });
