@@ -1,8 +1,15 @@
 /** The web app's sizes, rates and times for people (web/src/format.ts). */
 import { describe, expect, it } from 'vitest';
-import { PACE_AFTER_MS, formatEta, formatRate, formatSize, overallPace } from '../../web/src/format.js';
+import { PACE_AFTER_MS, formatCount, formatEta, formatRate, formatSize, overallPace } from '../../web/src/format.js';
 
 describe('web format', () => {
+  it('counts: one is singular, digits grouped by thousands', () => {
+    expect(formatCount(0, 'file')).toBe('0 files');
+    expect(formatCount(1, 'file')).toBe('1 file');
+    expect(formatCount(10_000, 'file')).toBe('10,000 files');
+    expect(formatCount(2, 'entry', 'entries')).toBe('2 entries');
+  });
+
   it('sizes and rates below 1 KiB are whole bytes, larger ones one decimal under 10', () => {
     expect(formatRate(70.3674745893181)).toBe('70 B/s');
     expect(formatSize(0)).toBe('0 B');

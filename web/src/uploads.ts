@@ -99,6 +99,7 @@ export class UploadManager {
   /** Finished files not yet told to `onDone`, and when it was last told. */
   private unreported: UploadItem[] = [];
   private reportedAt = 0;
+  private readonly closed = new AbortController();
 
   /**
    * @param api the API to upload with (a session's, or a drop box's)
@@ -112,20 +113,55 @@ export class UploadManager {
     private readonly scope: string,
     private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
   ) {
-    addEventListener('online', () => {
-      for (const it of this.items) if (it.state === 'failed' && it.file && !it.final) this.retry(it.id);
-    });
+    const { signal } = this.closed;
+    // Leaving the page (closing the tab, a reload, another address) stops the uploads, and
+    // the files must then be picked again: the browser asks first while some are not done.
+    addEventListener(
+      'beforeunload',
+      (e) => {
+        if (this.unfinished() === 0) return;
+        e.preventDefault();
+        e.returnValue = '';
+      },
+      { signal },
+    );
+    addEventListener(
+      'online',
+      () => {
+        for (const it of this.items) if (it.state === 'failed' && it.file && !it.final) this.retry(it.id);
+      },
+      { signal },
+    );
     // A restarted or unreachable server: the rate and time left of before would be shown as
     // if bytes still moved. The file's next progress clears it.
-    addEventListener(RETRY_EVENT, (e) => {
-      const path = (e as CustomEvent<string>).detail;
-      const it = this.items.find((i) => i.state === 'running' && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
-      if (!it || it.retrying) return;
-      it.retrying = true;
-      it.rate = 0;
-      it.etaSeconds = undefined;
-      this.changed();
-    });
+    addEventListener(
+      RETRY_EVENT,
+      (e) => {
+        const path = (e as CustomEvent<string>).detail;
+        const it = this.items.find((i) => i.state === 'running' && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
+        if (!it || it.retrying) return;
+        it.retrying = true;
+        it.rate = 0;
+        it.etaSeconds = undefined;
+        this.changed();
+      },
+      { signal },
+    );
+  }
+
+  /** Uploads running, queued or paused: what leaving the page or signing out would stop. */
+  unfinished(): number {
+    return this.items.filter((i) => i.state === 'running' || i.state === 'queued' || i.state === 'paused').length;
+  }
+
+  /**
+   * Stops this queue for good (its user signed out): running uploads stop where they are,
+   * nothing more starts, and the page no longer hears from it. What was sent and the saved
+   * state stay, so that signing in again offers them for resuming, as after a reload.
+   */
+  close(): void {
+    this.closed.abort();
+    for (const it of this.items) it.controller?.abort();
   }
 
   subscribe(fn: () => void): () => void {
@@ -282,6 +318,7 @@ export class UploadManager {
   }
 
   private pump(): void {
+    if (this.closed.signal.aborted) return;
     let running = this.items.filter((i) => i.state === 'running').length;
     for (const it of this.items) {
       if (running >= FILES_AT_ONCE) break;
@@ -366,9 +403,9 @@ export class UploadManager {
       } else {
         it.state = 'failed';
         it.conflict = !this.options.dropBox && isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS');
-        const advice = this.options.dropBox ? dropBoxAdvice(err) : undefined;
-        it.final = advice !== undefined;
-        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : advice ? `${errorText(err)}. ${advice}` : errorText(err);
+        const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
+        it.final = advice?.final ?? false;
+        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : advice ? `${errorText(err)}. ${advice.text}` : errorText(err);
       }
     } finally {
       it.controller = undefined;
@@ -434,11 +471,27 @@ const DROP_BOX_FINAL: Partial<Record<FerryErrorCode, string>> = {
 };
 
 /** What to do about a drop box's refusal that a Retry cannot help, or undefined when one may. */
-export function dropBoxAdvice(err: unknown): string | undefined {
+function dropBoxAdvice(err: unknown): { text: string; final: true } | undefined {
   if (!isFerryError(err)) return undefined;
   // Too many uploads through the owner's links at once: later, the same file goes through.
   if (err.code === 'FERRY_ERR_QUOTA_EXCEEDED' && err.details?.limit === 'sessions') return undefined;
-  return DROP_BOX_FINAL[err.code];
+  const text = DROP_BOX_FINAL[err.code];
+  return text === undefined ? undefined : { text, final: true };
+}
+
+/**
+ * What a signed-in person can do about a refusal of their own upload by their account's
+ * limits (the server's message says only which limit): make room (Retry then goes through),
+ * or, for a file over the largest their account may upload, ask the admin (no Retry).
+ */
+function ownUploadAdvice(err: unknown): { text: string; final: boolean } | undefined {
+  if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') && (err.details?.limit === 'bytes' || err.details?.limit === 'files')) {
+    return { text: 'Make room, then Retry: delete files you no longer need (the trash does not count against your quota), or ask your admin for a larger quota.', final: false };
+  }
+  if (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined) {
+    return { text: 'Sending it again will not help: ask your admin to raise the largest file your account may upload.', final: true };
+  }
+  return undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { changePassword, me } from '../../../src/client/account-api.js';
 import type { MeResponse } from '../../../src/core/protocol.js';
-import { formatSize } from '../format.js';
+import { formatCount, formatSize } from '../format.js';
 import { fieldError, Message, useAction } from './common.js';
 import { SshKeys } from './ssh-keys.js';
 
@@ -28,8 +28,8 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
           <dt>Storage used</dt>
           <dd>
             {formatSize(account.usage.bytes)}
-            {account.limits.quotaBytes !== null && ` of ${formatSize(account.limits.quotaBytes)}`} · {account.usage.files} files
-            {account.limits.quotaFiles !== null && ` of ${account.limits.quotaFiles}`}
+            {account.limits.quotaBytes !== null && ` of ${formatSize(account.limits.quotaBytes)}`} ·{' '}
+            {account.limits.quotaFiles === null ? formatCount(account.usage.files, 'file') : `${account.usage.files.toLocaleString('en')} of ${formatCount(account.limits.quotaFiles, 'file')}`}
           </dd>
         </dl>
       )}

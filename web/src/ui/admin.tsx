@@ -1,10 +1,11 @@
 /** Administration: users (create, disable, quota, grants), the audit log, the defender's bans, server stats. */
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
-import { addUser, auditLog, bans, listUsers, me, setGrant, stats, unban, updateUser, type ServerStats } from '../../../src/client/account-api.js';
-import type { AuditEntry, PermissionName, UserInfo } from '../../../src/core/protocol.js';
+import { addUser, auditLog, bans, getUser, listUsers, me, setGrant, stats, unban, updateUser, type ServerStats } from '../../../src/client/account-api.js';
+import { forEachConcurrent } from '../../../src/client/concurrency.js';
+import type { AuditEntry, PermissionName, Usage, UserInfo } from '../../../src/core/protocol.js';
 import { parseSize } from '../../../src/core/units.js';
-import { formatDate, formatSize } from '../format.js';
+import { formatCount, formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
 import { Dialog, fieldError, Listing, Message, useAction, useId } from './common.js';
 import { trimTrailingSlashes } from '../../../src/core/path.js';
@@ -65,6 +66,16 @@ function SizeReading(props: { id: string; text: string }) {
   );
 }
 
+/** Users whose usage is asked at once (one request each: the list of users carries none). */
+const USAGE_AT_ONCE = 4;
+
+/** What a user stores against their quota: "1.2 GiB in 3,400 files", and the share of the byte quota. */
+function usageText(usage: Usage | undefined, quotaBytes: number | null): string {
+  if (!usage) return '…';
+  const text = `${formatSize(usage.bytes)} in ${formatCount(usage.files, 'file')}`;
+  return quotaBytes ? `${text} (${Math.floor((usage.bytes / quotaBytes) * 100)}% of quota)` : text;
+}
+
 function Users(props: { api: FerryApi }) {
   const { api } = props;
   const [users, setUsers] = useState<UserInfo[]>();
@@ -80,8 +91,20 @@ function Users(props: { api: FerryApi }) {
   const [quota, setQuota] = useState('');
   const ids = { name: useId('un'), pw: useId('up'), quota: useId('uq'), quotaReading: useId('ur'), error: useId('ue') };
   const [self, setSelf] = useState<string>();
+  // What each user stores, asked once the users are listed (and again after each change).
+  const [usage, setUsage] = useState<Map<string, Usage>>(new Map());
   useEffect(() => {
-    listUsers(api).then(setUsers, setError);
+    let stop = false;
+    listUsers(api).then((list) => {
+      if (stop) return;
+      setUsers(list);
+      void forEachConcurrent(list, USAGE_AT_ONCE, async (u) => {
+        if (stop) return;
+        const { usage: used } = await getUser(api, u.name);
+        if (!stop) setUsage((m) => new Map(m).set(u.name, used));
+      }).catch(() => undefined);
+    }, setError);
+    return () => void (stop = true);
   }, [reload]);
   useEffect(() => {
     me(api).then((m) => setSelf(m.user), () => undefined);
@@ -91,7 +114,7 @@ function Users(props: { api: FerryApi }) {
     <section aria-labelledby="users-h">
       <h2 id="users-h">Users</h2>
       <Message error={error ?? actionError} />
-      <Listing columns={['Name', 'Role', 'Home', 'Quota', 'Status']}>
+      <Listing columns={['Name', 'Role', 'Home', 'Quota', 'Used', 'Status']}>
         {users?.map((u) => (
           <tr key={u.id}>
             <td>
@@ -101,6 +124,7 @@ function Users(props: { api: FerryApi }) {
             <td>{u.role}</td>
             <td class="long">{u.home}</td>
             <td>{u.quotaBytes === null ? 'none' : formatSize(u.quotaBytes)}</td>
+            <td>{usageText(usage.get(u.name), u.quotaBytes)}</td>
             <td>{u.disabled ? 'disabled' : 'active'}</td>
             <td class="actions">
               {/* The server refuses to disable the signed-in admin (it would lock them out): not offered. Until /me answers, no row offers it. */}

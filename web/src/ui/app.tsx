@@ -10,6 +10,7 @@ import { FilesPage } from './files.js';
 import { SharesPage } from './shares.js';
 import { TokensPage } from './tokens.js';
 import { TrashPage } from './trash.js';
+import { Confirm } from './common.js';
 
 export function App(props: { session: Session }) {
   const { session } = props;
@@ -21,6 +22,11 @@ export function App(props: { session: Session }) {
     void m.restore();
     return m;
   }, [user.name]);
+  // Signed out (here or in another tab): this user's uploads stop, and the page no longer
+  // asks about them when it is left (the next user's does not hold them).
+  useEffect(() => () => uploads.close(), [uploads]);
+  const [signingOut, setSigningOut] = useState(false);
+  const signOut = () => void session.signOut().catch(() => undefined);
   useEffect(() => {
     if (path === '/' || path === '') navigate('/files', { replace: true });
   }, [path]);
@@ -84,12 +90,21 @@ export function App(props: { session: Session }) {
         </nav>
         <span class="who">
           {user.name}{' '}
-          <button type="button" onClick={() => void session.signOut().catch(() => undefined)}>
+          <button type="button" onClick={() => (uploads.unfinished() > 0 ? setSigningOut(true) : signOut())}>
             Sign out
           </button>
         </span>
       </header>
       {page}
+      {signingOut && (
+        <Confirm
+          title="Sign out"
+          text={`${uploads.unfinished() === 1 ? '1 upload is' : `${uploads.unfinished()} uploads are`} not done: signing out stops ${uploads.unfinished() === 1 ? 'it' : 'them'}. After you sign in again, pick the same files and they go on from where they stopped.`}
+          confirm="Sign out"
+          onConfirm={async () => signOut()}
+          onClose={() => setSigningOut(false)}
+        />
+      )}
     </>
   );
 }

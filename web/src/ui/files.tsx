@@ -7,10 +7,10 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
-import { countOf, parseSize } from '../../../src/core/units.js';
+import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
-import { formatDate, formatSize } from '../format.js';
+import { formatCount, formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { RETRY_EVENT } from '../session.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
@@ -51,6 +51,13 @@ interface VaultOpen {
   plainDir: string;
   storedDir: string;
 }
+
+/**
+ * Rows drawn at first, and more at each "Show more": every row drawn made a folder of 10,000
+ * files take 0.9 s to redraw for each checkbox ticked or sort chosen. Sort, filter and
+ * Select all still see the whole folder.
+ */
+export const ROWS_AT_ONCE = 500;
 
 /** File details read from each file's sealed header at once in a vault folder. */
 const INFO_AT_ONCE = 4;
@@ -293,7 +300,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
       />}
 
-      <UploadPanel uploads={uploads} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length} selected`) : undefined)} />
+      <UploadPanel uploads={uploads} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length.toLocaleString('en')} selected`) : undefined)} />
 
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} />}
     </div>
@@ -427,6 +434,9 @@ function Listing(props: {
 }) {
   const { shown, selected, setSelected, sort, setSort } = props;
   const chosen = shown.filter((e) => selected.has(e.name));
+  const [rows, setRows] = useState(ROWS_AT_ONCE);
+  useEffect(() => setRows(ROWS_AT_ONCE), [props.path]);
+  const drawn = shown.length > rows ? shown.slice(0, rows) : shown;
   const toggle = (name: string) => {
     const next = new Set(selected);
     if (next.has(name)) next.delete(name);
@@ -475,7 +485,7 @@ function Listing(props: {
             <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty.'}</td>
           </tr>
         )}
-        {shown.map((e) => (
+        {drawn.map((e) => (
           <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
             <td class="check">
               <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onChange={() => toggle(e.name)} />
@@ -497,6 +507,16 @@ function Listing(props: {
             <td class="num">{props.vault && e.type === 'file' && !(e as VaultEntry).exact ? <span title="when it was uploaded">{formatDate(e.mtime)} uploaded</span> : formatDate(e.mtime)}</td>
           </tr>
         ))}
+        {drawn.length < shown.length && (
+          <tr>
+            <td colSpan={4}>
+              {drawn.length.toLocaleString('en')} of {shown.length.toLocaleString('en')} shown; the filter looks through them all.{' '}
+              <button type="button" onClick={() => setRows((n) => n + ROWS_AT_ONCE)}>
+                Show {Math.min(ROWS_AT_ONCE, shown.length - drawn.length).toLocaleString('en')} more
+              </button>
+            </td>
+          </tr>
+        )}
       </tbody>
     </table>
   );
@@ -855,7 +875,7 @@ function Quota(props: { account: MeResponse }) {
       ) : (
         <>{formatSize(usage.bytes)} used</>
       )}{' '}
-      · {countOf(usage.files, 'file')}
+      · {formatCount(usage.files, 'file')}
     </p>
   );
 }

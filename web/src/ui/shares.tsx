@@ -38,7 +38,13 @@ export function SharesPage(props: { api: FerryApi }) {
           <tr key={s.id}>
             <td class="long">
               {escapeControls(s.name)}
-              {s.hasPassword && <span class="tag">password</span>}
+              {/* A space before it: the cell read "report.pdfpassword" to a screen reader. */}
+              {s.hasPassword && (
+                <>
+                  {' '}
+                  <span class="tag">password</span>
+                </>
+              )}
             </td>
             <td class="long">{s.path}</td>
             <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
