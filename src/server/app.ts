@@ -23,6 +23,7 @@ import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError,
 import { normalizePath } from '../core/path.js';
 import { API_PREFIX, REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
+import { formatSize, sizeFlagText } from '../core/units.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
 import { BanStore } from '../store/ban-store.js';
@@ -333,7 +334,7 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
 function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: BodyMemory; sendMemory: BodyMemory; ingestMemory: BodyMemory } {
   const bodies = new BodyMemory(config.bodyMemory);
   if (bodies.largestWhole < 2 * config.chunking.maxSize) {
-    throw new ConfigError(`--body-memory ${config.bodyMemory} is too small for chunks of up to ${config.chunking.maxSize} bytes: give it at least ${Math.ceil((8 / 3) * config.chunking.maxSize)}`);
+    throw new ConfigError(`--body-memory ${formatSize(config.bodyMemory)} is too small for chunks of up to ${formatSize(config.chunking.maxSize)}: give it at least ${sizeFlagText((8 / 3) * config.chunking.maxSize)}`);
   }
   // As much again for chunks read for responses: its own budget, so that uploads and
   // downloads never wait for each other.

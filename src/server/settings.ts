@@ -14,7 +14,7 @@
  */
 import { ConfigError, UsageError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
-import { parseDuration, parseSize } from '../core/units.js';
+import { parseDuration, parseSize, sizeFlagText } from '../core/units.js';
 import { DEFAULT_PORT, DEFAULT_SFTP_PORT, parseStoreSpec, type ServerConfig } from './config.js';
 import { CidrList } from './ip-filter.js';
 import { DEFAULT_DEFENDER } from './defender.js';
@@ -136,7 +136,7 @@ const sizeAtLeast = (min: number): Kind<number> => ({
   name: 'size',
   fromText: wrapText((s) => {
     const n = parseSize(s);
-    return n >= min ? n : fail(`must be at least ${min} bytes, not ${JSON.stringify(s)}`);
+    return n >= min ? n : fail(`must be at least ${sizeFlagText(min)} (${min} bytes), not ${JSON.stringify(s)}`);
   }),
   fromFile(v) {
     if (typeof v === 'number') return this.fromText(String(v));
