@@ -118,7 +118,9 @@ export function toHttpError(err: unknown): { status: number; error: FerryError }
 
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, error } = toHttpError(err);
-  if (status >= 500) request.log.error({ err, code: error.code }, error.message);
+  // A client that went away mid-body (an upload cancelled) is no failure of the server's:
+  // its access-log line says `cut`, and an error line with a stack would page an operator.
+  if (status >= 500 && !request.raw.aborted) request.log.error({ err, code: error.code }, error.message);
   else request.log.debug({ code: error.code }, error.message);
   if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
   if (reply.sent || reply.raw.headersSent) {
