@@ -189,6 +189,8 @@ export interface ServerStats {
   logicalBytes: number;
   chunks: number;
   storedBytes: number;
+  /** What the chunk objects take in the store, after compression (older servers: absent). */
+  encodedBytes?: number;
   uploads: number;
 }
 
