@@ -691,7 +691,9 @@ export function settingsMarkdown(): string {
     const off = offFlagOf(s);
     const flags = flag ? `\`${flag}\`${off ? ` (\`${off}\`)` : ''}` : 'no flag';
     const names = [`\`${s.key}\``, flags, `\`${envName(s.key)}\``].join(' · ');
-    return `| ${names} | ${s.kind.name} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${s.live ? 'yes' : 'restart'} | ${s.doc} |`;
+    // A `|` in a cell (the log levels' `fatal | error | …`) would end it and push the rest a column on.
+    const cell = (text: string) => text.replace(/\|/g, '\\|');
+    return `| ${names} | ${cell(s.kind.name)} | ${s.default === undefined ? '' : `\`${cell(s.default)}\``} | ${s.live ? 'yes' : 'restart'} | ${cell(s.doc)} |`;
   });
   return ['| setting · flag · variable | type | default | SIGHUP | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n') + '\n';
 }

@@ -122,6 +122,13 @@ describe('what the help says of each setting', () => {
     expect(JSON.stringify(filledIn)).toBe(builtIn);
   });
 
+  it('every row of the settings table has its five cells (a `|` inside one is escaped)', () => {
+    const rows = settingsMarkdown().trimEnd().split('\n');
+    expect(rows).toHaveLength(SETTINGS.length + 2);
+    for (const row of rows) expect(row.replace(/\\\|/g, '').split('|').length, row).toBe(7);
+    expect(settingsMarkdown()).toContain('| fatal \\| error \\| warn \\| info \\| debug \\| trace | `info` |');
+  });
+
   it('a size under its minimum is refused in the unit the flag takes (16M), the bytes after', () => {
     const r = resolveSettings({ flags: { bodyMemory: '12M' } });
     expect(r.problems.map((p) => p.message)).toEqual(['--body-memory: must be at least 16M (16777216 bytes), not "12M"']);
