@@ -97,3 +97,21 @@ describe('a request the client cuts short', () => {
     expect(parsed().filter((l) => l.reqId === line!.reqId && l.msg === 'request')).toHaveLength(1);
   });
 });
+
+describe('levels', () => {
+  it('a 503 (a draining node turning an upload away) is a warning without a stack, not an error', async () => {
+    t.server.ctx.draining = true;
+    let res: Response;
+    try {
+      res = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/turned-away.bin' } });
+    } finally {
+      t.server.ctx.draining = false;
+    }
+    expect(res.status).toBe(503);
+    const reqId = res.headers.get('x-request-id')!;
+    await accessLine(reqId);
+    const own = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reqId === reqId && l.msg !== 'request');
+    expect(own).toEqual([expect.objectContaining({ level: 40, code: 'FERRY_ERR_UNAVAILABLE', msg: expect.stringMatching(/shutting down/) })]);
+    expect(own[0].err).toBeUndefined();
+  });
+});
