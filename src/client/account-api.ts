@@ -26,6 +26,7 @@ import {
   type TokenInfo,
   type UpdateUserRequest,
   type UserInfo,
+  type UserLimits,
   type WebSession,
   type DownloadTicket,
   type ListPage,
@@ -89,8 +90,8 @@ export function listUsers(client: FerryApi): Promise<UserInfo[]> {
   return client.http.json<UserInfo[]>({ method: 'GET', path: `${API_PREFIX}/users` });
 }
 
-/** One user, with their current usage (for `ferry quota USER`). */
-export function getUser(client: FerryApi, name: string): Promise<UserInfo & { usage: { bytes: number; files: number } }> {
+/** One user, with their usage, limits in force and live upload sessions, as `me` has them (for `ferry quota USER`). */
+export function getUser(client: FerryApi, name: string): Promise<UserInfo & { usage: { bytes: number; files: number }; limits: UserLimits; uploadSessions: number }> {
   return client.http.json({ method: 'GET', path: `${API_PREFIX}/users/${seg(name)}` });
 }
 
@@ -188,6 +189,8 @@ export interface ServerStats {
   logicalBytes: number;
   chunks: number;
   storedBytes: number;
+  /** What the chunk objects take in the store, after compression (older servers: absent). */
+  encodedBytes?: number;
   uploads: number;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { trimTrailingSlashes } from './path.js';
-import { formatSize, parseDuration, parseRcloneSize, parseSize } from './units.js';
+import { formatSize, parseDuration, parseRcloneSize, parseSize, sizeFlagText } from './units.js';
 
 describe('units', () => {
   it('parses sizes: a bare letter or an i is binary, a B after the letter decimal', () => {
@@ -59,5 +59,14 @@ describe('units', () => {
     expect(formatSize(1023.6)).toBe('1.00 KiB');
     expect(formatSize(1023 * 1024)).toBe('1023 KiB');
     expect(formatSize(1024 ** 3 * 12.34)).toBe('12.3 GiB');
+  });
+
+  it('sizeFlagText names a minimum as a flag takes it, rounded up so that it is always enough', () => {
+    expect(sizeFlagText(16 * 1024 * 1024)).toBe('16M');
+    expect(sizeFlagText(22369622)).toBe('22M');
+    expect(sizeFlagText(1.5 * 1024 ** 3)).toBe('1536M');
+    expect(sizeFlagText(2 * 1024 ** 3)).toBe('2G');
+    expect(sizeFlagText(1000)).toBe('1000');
+    for (const n of [16 * 1024 * 1024, 22369622, 1.5 * 1024 ** 3, 5000, 1000]) expect(parseSize(sizeFlagText(n))).toBeGreaterThanOrEqual(n);
   });
 });

@@ -58,6 +58,19 @@ export function countOf(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`;
 }
 
+/**
+ * A size as a flag takes it, for messages that name a minimum: `16M` for 16777216; otherwise
+ * rounded up, in a unit that keeps the rounding under a tenth (22369622 -> `22M`, 1.5 GiB ->
+ * `1536M`), so the size the message names is always enough.
+ */
+export function sizeFlagText(bytes: number): string {
+  for (let power = LETTERS.length; power > 0; power--) {
+    const units = bytes / 1024 ** power;
+    if (Number.isInteger(units) || units >= 10) return `${Math.ceil(units)}${LETTERS[power - 1].toUpperCase()}`;
+  }
+  return String(bytes);
+}
+
 /** 1536 -> "1.5 KiB". */
 export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes)) return '?';

@@ -23,6 +23,7 @@ import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError,
 import { normalizePath } from '../core/path.js';
 import { API_PREFIX, REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
+import { formatSize, sizeFlagText } from '../core/units.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
 import { BanStore } from '../store/ban-store.js';
@@ -328,6 +329,9 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
   };
 }
 
+/** nginx's status for a request whose client went away before any answer: never sent, only logged and counted. */
+const CLIENT_CLOSED_REQUEST = 499;
+
 /**
  * The body memory budget, reported in the metrics. A compressed chunk reserves its frame and
  * the chunk (2 × the largest chunk), which must fit in what whole bodies may take.
@@ -335,7 +339,7 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
 function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: BodyMemory; sendMemory: BodyMemory; ingestMemory: BodyMemory } {
   const bodies = new BodyMemory(config.bodyMemory);
   if (bodies.largestWhole < 2 * config.chunking.maxSize) {
-    throw new ConfigError(`--body-memory ${config.bodyMemory} is too small for chunks of up to ${config.chunking.maxSize} bytes: give it at least ${Math.ceil((8 / 3) * config.chunking.maxSize)}`);
+    throw new ConfigError(`--body-memory ${formatSize(config.bodyMemory)} is too small for chunks of up to ${formatSize(config.chunking.maxSize)}: give it at least ${sizeFlagText((8 / 3) * config.chunking.maxSize)}`);
   }
   // As much again for chunks read for responses: its own budget, so that uploads and
   // downloads never wait for each other.
@@ -639,6 +643,7 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
  */
 function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: AddressChecks): void {
   const { auth, metrics, reportAuthFailure } = ctx;
+  addAccessLog(app, metrics); // first: a request refused or cut in the hooks below is logged too
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
     const refused = addresses.refusal(request.ip);
@@ -687,11 +692,22 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     return payload;
   });
 
-  // One access-log line per request (pino JSON). The request's logger carries `reqId`
-  // already (a second one made every line hold the key twice).
-  app.addHook('onResponse', async (request, reply) => {
+}
+
+/**
+ * One access-log line per request (pino JSON), counted in the metrics. The request's logger
+ * carries `reqId` already (a second one made every line hold the key twice). A response the
+ * client cut short (an upload or download cancelled, a connection dropped) never finishes, so
+ * Fastify's onResponse does not run for it: its line is written when the response closes,
+ * with `cut: true` and, when no answer had begun, nginx's 499 (client closed request).
+ */
+function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
+  const logged = new WeakSet<FastifyRequest>();
+  const write = (request: FastifyRequest, reply: FastifyReply, cut: boolean): void => {
+    if (logged.has(request)) return;
+    logged.add(request);
     const route = request.routeOptions.url ?? 'unknown';
-    const status = reply.statusCode;
+    const status = cut && !reply.raw.headersSent ? CLIENT_CLOSED_REQUEST : reply.statusCode;
     const seconds = reply.elapsedTime / 1000;
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
@@ -711,13 +727,20 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
         method: request.method,
         route,
         status,
+        ...(cut ? { cut: true } : {}),
         bytesIn,
         bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },
       'request',
     );
+  };
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) write(request, reply, true);
+    });
   });
+  app.addHook('onResponse', async (request, reply) => write(request, reply, false));
 }
 
 export interface RunningServer {

@@ -118,8 +118,13 @@ export function toHttpError(err: unknown): { status: number; error: FerryError }
 
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, error } = toHttpError(err);
-  if (status >= 500) request.log.error({ err, code: error.code }, error.message);
-  else request.log.debug({ code: error.code }, error.message);
+  // A client that went away mid-body (an upload cancelled) is no failure of the server's:
+  // its access-log line says `cut`, and an error line with a stack would page an operator.
+  // Nor is a 503, the server's own choice to turn a request away for now (draining for a
+  // stop, too busy to take more): a warning, without the stack of where it was decided.
+  if (request.raw.aborted || status < 500) request.log.debug({ code: error.code }, error.message);
+  else if (status === 503) request.log.warn({ code: error.code }, error.message);
+  else request.log.error({ err, code: error.code }, error.message);
   if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
   if (reply.sent || reply.raw.headersSent) {
     // Headers are out: the only honest signal left is to cut the connection.

@@ -57,7 +57,7 @@ export class QuotaGuard {
   ) {}
 
   /** The largest file this user may store (the lower of the server's and the user's limits). */
-  maxFileSize(auth: AuthContext): number | null {
+  maxFileSize(auth: Pick<AuthContext, 'limits'>): number | null {
     const a = this.config.maxFileSize;
     const b = auth.limits.maxFileSize;
     if (a === null) return b;

@@ -14,7 +14,7 @@
  */
 import { ConfigError, UsageError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
-import { parseDuration, parseSize } from '../core/units.js';
+import { parseDuration, parseSize, sizeFlagText } from '../core/units.js';
 import { DEFAULT_PORT, DEFAULT_SFTP_PORT, parseStoreSpec, type ServerConfig } from './config.js';
 import { CidrList } from './ip-filter.js';
 import { DEFAULT_DEFENDER } from './defender.js';
@@ -136,7 +136,7 @@ const sizeAtLeast = (min: number): Kind<number> => ({
   name: 'size',
   fromText: wrapText((s) => {
     const n = parseSize(s);
-    return n >= min ? n : fail(`must be at least ${min} bytes, not ${JSON.stringify(s)}`);
+    return n >= min ? n : fail(`must be at least ${sizeFlagText(min)} (${min} bytes), not ${JSON.stringify(s)}`);
   }),
   fromFile(v) {
     if (typeof v === 'number') return this.fromText(String(v));
@@ -691,7 +691,9 @@ export function settingsMarkdown(): string {
     const off = offFlagOf(s);
     const flags = flag ? `\`${flag}\`${off ? ` (\`${off}\`)` : ''}` : 'no flag';
     const names = [`\`${s.key}\``, flags, `\`${envName(s.key)}\``].join(' · ');
-    return `| ${names} | ${s.kind.name} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${s.live ? 'yes' : 'restart'} | ${s.doc} |`;
+    // A `|` in a cell (the log levels' `fatal | error | …`) would end it and push the rest a column on.
+    const cell = (text: string) => text.replace(/\|/g, '\\|');
+    return `| ${names} | ${cell(s.kind.name)} | ${s.default === undefined ? '' : `\`${cell(s.default)}\``} | ${s.live ? 'yes' : 'restart'} | ${cell(s.doc)} |`;
   });
   return ['| setting · flag · variable | type | default | SIGHUP | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n') + '\n';
 }

@@ -1,7 +1,10 @@
 /** The access log: one pino JSON line per request, each key once, the file path on file routes. */
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { waitFor } from '../helpers/e2e.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
 const lines: string[] = [];
@@ -54,5 +57,61 @@ describe('access log', () => {
     const me = JSON.parse(await accessLine(other.headers.get('x-request-id')!)) as Record<string, unknown>;
     expect(me.path).toBeUndefined();
     expect(me.route).toBe('/api/v1/me');
+  });
+});
+
+describe('a request the client cuts short', () => {
+  const parsed = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  it('a download cancelled half way has its line, cut: true, and no error line', async () => {
+    expect((await uploadBuffer(t, '/big.bin', randomBytes(16 * 1024 * 1024))).status).toBe(200);
+    const reqId = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(`${t.url}/api/v1/files/big.bin`, { headers: { authorization: `Bearer ${t.token}` } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve(String(res.headers['x-request-id']));
+        });
+      });
+      req.on('error', (err) => (err.message === 'socket hang up' ? undefined : reject(err)));
+      req.end();
+    });
+    const line = JSON.parse(await accessLine(reqId)) as Record<string, unknown>;
+    expect(line).toMatchObject({ route: '/api/v1/files/*', path: '/big.bin', status: 200, cut: true, user: 'admin' });
+    expect(parsed().filter((l) => l.reqId === reqId && Number(l.level) >= 50)).toEqual([]);
+  });
+
+  it('an upload cancelled half way is logged 499 cut: true at info, with no error line and its stack', async () => {
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(`${t.url}/api/v1/files/cancelled.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${t.token}`, 'content-length': String(64 * 1024 * 1024) },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(randomBytes(1024 * 1024), () => setImmediate(() => req.destroy()));
+    });
+    let line: Record<string, unknown> | undefined;
+    await waitFor(() => (line = parsed().find((l) => l.msg === 'request' && l.path === '/cancelled.bin')) !== undefined, 20_000);
+    expect(line).toMatchObject({ level: 30, method: 'PUT', route: '/api/v1/files/*', status: 499, cut: true, user: 'admin' });
+    expect(parsed().filter((l) => l.reqId === line!.reqId && Number(l.level) >= 50)).toEqual([]);
+    expect(parsed().filter((l) => l.reqId === line!.reqId && l.msg === 'request')).toHaveLength(1);
+  });
+});
+
+describe('levels', () => {
+  it('a 503 (a draining node turning an upload away) is a warning without a stack, not an error', async () => {
+    t.server.ctx.draining = true;
+    let res: Response;
+    try {
+      res = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/turned-away.bin' } });
+    } finally {
+      t.server.ctx.draining = false;
+    }
+    expect(res.status).toBe(503);
+    const reqId = res.headers.get('x-request-id')!;
+    await accessLine(reqId);
+    const own = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reqId === reqId && l.msg !== 'request');
+    expect(own).toEqual([expect.objectContaining({ level: 40, code: 'FERRY_ERR_UNAVAILABLE', msg: expect.stringMatching(/shutting down/) })]);
+    expect(own[0].err).toBeUndefined();
   });
 });

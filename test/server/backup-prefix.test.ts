@@ -5,7 +5,7 @@
  * One that expires makes one without the session key (eleventh round): the key signs every
  * web session, so whoever reads the backup could sign in long after the token ended.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,36 @@ describe('a backup', () => {
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stderr).toContain('left out session-key: made with a credential that expires');
     expect(readdirSync(join(work, 'expiring-cli'))).not.toContain('session-key');
+  });
+
+  it('without the session key, restores, says so, and the restored server starts with a new key', async () => {
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    expect((await t.api('/api/v1/users', { method: 'POST', json: { name: 'kept' } })).status).toBe(201);
+    const backup = join(work, 'expiring-restore');
+    expect((await runFerry(['admin', 'backup', backup], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: expiring } })).code).toBe(0);
+
+    const fresh = join(work, 'restored-fresh');
+    const restored = await runFerry(['admin', 'restore', backup, '--data', fresh]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/^restored 1 file from the backup of /);
+    expect(restored.stderr).toBe('not in the backup: session-key, made with a credential that expires: the key signs every web session, and would outlive it (a restored server makes a new one; web sessions then end)\n');
+    expect(readdirSync(fresh)).not.toContain('session-key');
+    const started = await startTestServer({ dataDir: fresh });
+    try {
+      expect(readdirSync(fresh)).toContain('session-key');
+      expect((await started.api('/api/v1/users/kept')).status).toBe(200);
+    } finally {
+      await started.close();
+    }
+
+    // Over a data directory that has a key, that key stays, and the restore says so.
+    const keyed = join(work, 'restored-keyed');
+    mkdirSync(keyed, { mode: 0o700 });
+    writeFileSync(join(keyed, 'session-key'), 'the key already there', { mode: 0o600 });
+    const again = await runFerry(['admin', 'restore', backup, '--data', keyed]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^not in the backup: session-key, .*; the one already in .*restored-keyed is kept\n$/);
+    expect(readFileSync(join(keyed, 'session-key'), 'utf8')).toBe('the key already there');
   });
 
   it('is made with an admin token without one', async () => {

@@ -107,6 +107,35 @@ describe('the settings table', () => {
   });
 });
 
+describe('what the help says of each setting', () => {
+  it("each setting's default, as --help and `ferry config docs` write it, is what the server uses without it", () => {
+    const builtIn = JSON.stringify(defaultConfig());
+    const withDefaults = defaultConfig();
+    for (const s of SETTINGS) {
+      if (s.default === undefined) continue;
+      const r = resolveSettings({ file: fileOf(`${s.key}: ${yamlValueOf(s, s.default)}\n`) });
+      expect(r.problems, s.key).toEqual([]);
+      applySettings(withDefaults, r.resolved);
+    }
+    // Settings that read `false` or `local` as their default fill in a field left undefined.
+    const filledIn = { ...withDefaults, sftpPasswordAuth: undefined, tlsSelfSigned: undefined, store: undefined };
+    expect(JSON.stringify(filledIn)).toBe(builtIn);
+  });
+
+  it('every row of the settings table has its five cells (a `|` inside one is escaped)', () => {
+    const rows = settingsMarkdown().trimEnd().split('\n');
+    expect(rows).toHaveLength(SETTINGS.length + 2);
+    for (const row of rows) expect(row.replace(/\\\|/g, '').split('|').length, row).toBe(7);
+    expect(settingsMarkdown()).toContain('| fatal \\| error \\| warn \\| info \\| debug \\| trace | `info` |');
+  });
+
+  it('a size under its minimum is refused in the unit the flag takes (16M), the bytes after', () => {
+    const r = resolveSettings({ flags: { bodyMemory: '12M' } });
+    expect(r.problems.map((p) => p.message)).toEqual(['--body-memory: must be at least 16M (16777216 bytes), not "12M"']);
+    expect(resolveSettings({ flags: { bodyMemory: '16M' } }).problems).toEqual([]);
+  });
+});
+
 describe('boolean settings that are on by default', () => {
   it('say how to turn them off: `--no-x` in `ferry serve --help` and the table, and it resolves to false', async () => {
     const { buildProgram } = await import('../../src/cli/main.js');

@@ -22,6 +22,17 @@ describe('ServerMetrics default metrics', () => {
     for (const name of DEFAULTS) expect(second.split(`# HELP ${name} `).length).toBe(2);
   });
 
+  it("counts the process's CPU seconds from its start, not from the first scrape", async () => {
+    const m = new ServerMetrics();
+    const before = process.cpuUsage();
+    const text = await m.scrape();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('ferry_process_cpu_user_seconds_total')).toBeGreaterThanOrEqual(before.user / 1e6);
+    expect(value('ferry_process_cpu_system_seconds_total')).toBeGreaterThanOrEqual(before.system / 1e6);
+    expect(value('ferry_process_cpu_seconds_total')).toBeGreaterThanOrEqual((before.user + before.system) / 1e6);
+    expect(value('ferry_process_cpu_seconds_total')).toBeLessThanOrEqual((process.cpuUsage().user + process.cpuUsage().system) / 1e6 + 0.01);
+  });
+
   it('keeps two servers in one process apart (each its own registry)', async () => {
     const [a, b] = [new ServerMetrics(), new ServerMetrics()];
     await a.scrape();

@@ -38,6 +38,19 @@ async function restoreChunksNote(backup: string, data: string): Promise<string> 
   return `chunks are not in a backup: put the chunk store back in ${join(resolve(data), 'store')} if it was lost, ${then}\n`;
 }
 
+/** After a restore, what the backup left out (`session-key` when made with a token that expires) and what takes its place. */
+async function leftOutNote(leftOut: ReadonlyArray<{ path: string; reason: string }>, data: string): Promise<string> {
+  const { stat } = await import('node:fs/promises');
+  const { join, resolve } = await import('node:path');
+  const lines = [];
+  for (const l of leftOut) {
+    const kept = (await stat(join(resolve(data), l.path)).catch(() => undefined)) !== undefined;
+    const instead = kept ? `; the one already in ${data} is kept` : '';
+    lines.push(`not in the backup: ${terminalSafe(l.path)}, ${terminalSafe(l.reason)}${instead}\n`);
+  }
+  return lines.join('');
+}
+
 export function registerMaintenance(admin: Command): void {
   const backup = admin
     .command('backup')
@@ -63,7 +76,7 @@ Examples:
       const manifest = await admin.backup(client, dir);
       if (opts.json) return printJson(manifest);
       const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
-      process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\n${chunkStoreNote(manifest.chunkStores, dir)}`);
+      process.stdout.write(`backed up ${countOf(manifest.files.length, 'file')} (${bytes} bytes) into ${dir}\n${chunkStoreNote(manifest.chunkStores, dir)}`);
       for (const l of manifest.leftOut ?? []) process.stderr.write(`left out ${terminalSafe(l.path)}: ${terminalSafe(l.reason)}; a token that does not expire (made in the web app) backs it up too\n`);
     });
   });
@@ -88,7 +101,8 @@ Example:
     .action(async (dir: string, opts: MaintenanceOpts) => {
       const { restoreServer } = await import('../../server/backup.js');
       const manifest = await restoreServer(dir, opts.data!, { force: opts.force === true });
-      process.stdout.write(`restored ${manifest.files.length} files from the backup of ${manifest.createdAt} into ${opts.data}\n${await restoreChunksNote(dir, opts.data!)}`);
+      process.stdout.write(`restored ${countOf(manifest.files.length, 'file')} from the backup of ${manifest.createdAt} into ${opts.data}\n${await restoreChunksNote(dir, opts.data!)}`);
+      process.stderr.write(await leftOutNote(manifest.leftOut ?? [], opts.data!));
     });
 
   const check = admin

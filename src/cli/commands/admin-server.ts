@@ -40,8 +40,10 @@ export function registerAdminServer(program: Command): void {
       const s = await read(client);
       if (opts.json) return printJson(s);
       const saved = dedupNote(s.logicalBytes, s.storedBytes);
+      // What the disk (or bucket) holds, when compression makes it less than the chunks' bytes.
+      const encoded = s.encodedBytes !== undefined && s.encodedBytes < s.storedBytes ? `, ${formatSize(s.encodedBytes)} in the chunk store after compression` : '';
       process.stdout.write(
-        `${countOf(s.files, 'file')}, ${formatSize(s.logicalBytes)} logical\n${countOf(s.chunks, 'chunk')}, ${formatSize(s.storedBytes)} stored${saved}\n${countOf(s.uploads, 'upload session')} open\n`,
+        `${countOf(s.files, 'file')}, ${formatSize(s.logicalBytes)} logical\n${countOf(s.chunks, 'chunk')}, ${formatSize(s.storedBytes)} stored${saved}${encoded}\n${countOf(s.uploads, 'upload session')} open\n`,
       );
     });
   });

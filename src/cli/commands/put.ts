@@ -4,7 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { TransferResult } from '../../client/transfer.js';
 import { FileSessionMemo } from '../../client/session-memo-file.js';
-import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
+import { UsageError, ferryErrorOf, fromSystemError, isFerryError, type FerryError } from '../../core/errors.js';
 import { joinPath } from '../../core/path.js';
 import { formatSize } from '../../core/units.js';
 import { MAX_TTL_SECONDS } from '../../core/option-values.js';
@@ -176,6 +176,26 @@ async function putThroughStores(sources: string[], destLoc: Location, destArg: s
   else if (!opts.quiet) process.stderr.write(describeResult('put', total, opts.dryRun) + '\n');
 }
 
+/** Upload sessions remembered, so that a failure can say whether there is one to resume. */
+class BegunSessions extends FileSessionMemo {
+  begun = 0;
+
+  override async remember(key: string, saved: Parameters<FileSessionMemo['remember']>[1]): Promise<void> {
+    this.begun++;
+    await super.remember(key, saved);
+  }
+}
+
+/** Failures of the server or the way to it, after which the server keeps the session and what it received. */
+const RESUMABLE = new Set(['FERRY_ERR_NO_SPACE', 'FERRY_ERR_NETWORK', 'FERRY_ERR_UNAVAILABLE', 'FERRY_ERR_TIMEOUT', 'FERRY_ERR_SERVER']);
+
+/** `err` with the next step a user needs after a put cut off mid-way: the same command resumes it. */
+function withResumeHint(err: unknown): unknown {
+  if (!isFerryError(err) || !RESUMABLE.has(err.code)) return err;
+  const e = err as FerryError;
+  return ferryErrorOf(e.code, `${e.message}; run the same command again to resume (what reached the server is kept)`, { cause: e, details: e.details, retryAfterMs: e.retryAfterMs });
+}
+
 /** The server's own path: chunks, dedup, resume, --ttl. */
 async function putToServer(sources: string[], destLoc: Extract<Location, { kind: 'server' }>, destArg: string, opts: PutOpts): Promise<void> {
   const dest = destLoc.path;
@@ -188,11 +208,11 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
     const size = await stat(sources[0]).then((s) => (s.isFile() ? s.size : 0), () => 0);
     if (size > 0) (await import('../../algo/chunk-file.js')).warmChunkWorkers(size);
   }
+  // A put killed mid-way, run again, continues its upload session (not one more at the user's limit).
+  const sessions = new BegunSessions();
   try {
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
-      // A put killed mid-way, run again, continues its upload session (not one more at the user's limit).
-      const sessions = new FileSessionMemo();
       const into = async (src: string, isDir = (p: string) => isRemoteDir(client, p, signal)) => (sources.length > 1 || destArg.endsWith('/') || (await isDir(dest)) ? joinPath(dest, basename(src)) : dest);
       const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
       const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
@@ -240,7 +260,8 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
         }
       }
     }), warn);
-  } catch (err) {
+  } catch (caught) {
+    const err = sessions.begun > 0 ? withResumeHint(caught) : caught;
     if (opts.json && isFerryError(err)) printJson({ ok: false, error: errorJson(err), ...summarize(results) });
     throw err;
   }

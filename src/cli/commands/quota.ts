@@ -28,7 +28,7 @@ export function registerQuota(program: Command): void {
         out = { user: m.user, usage: m.usage, limits: m.limits, uploadSessions: m.uploadSessions };
       } else {
         const u = await account.getUser(client, user);
-        out = { user: u.name, usage: u.usage, limits: { quotaBytes: u.quotaBytes, quotaFiles: u.quotaFiles, maxFileSize: u.maxFileSize, maxSessions: u.maxSessions } };
+        out = { user: u.name, usage: u.usage, limits: u.limits, uploadSessions: u.uploadSessions };
       }
       if (opts.json) return printJson(out);
       process.stdout.write(

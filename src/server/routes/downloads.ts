@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ChunkCorruptError, EncodingInvalidError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
+import { ChunkCorruptError, EncodingInvalidError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError, isFerryError } from '../../core/errors.js';
 import { assertSha256Hex, chunkAt, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
@@ -182,7 +182,7 @@ async function writeEncodedFile(
     target.end();
     return result();
   } catch (err) {
-    log.error({ err }, 'download cut short');
+    logCutShort(log, err, res);
     zip?.destroy();
     res.destroy();
     return result();
@@ -282,7 +282,7 @@ async function writeFileBytes(
     res.end();
     return end - start + 1;
   } catch (err) {
-    log.error({ err }, 'download cut short');
+    logCutShort(log, err, res);
     res.destroy();
     return end - start + 1 - left;
   } finally {
@@ -309,6 +309,16 @@ function checkChunkSize(chunk: LentChunk, ref: ChunkRef): void {
  * (a download manager's parallel ranges, a closed tab), until their downloads waited for
  * memory for good.
  */
+/**
+ * A download that stopped mid-way: the client leaving (its response gone, the chunk reads
+ * aborted with it) is no failure of the server's, and the access log says `cut` already; a
+ * chunk that failed on the way out is an error.
+ */
+function logCutShort(log: FastifyRequest['log'], err: unknown, res: FastifyReply['raw']): void {
+  if (responseGone(res) || isFerryError(err, 'FERRY_ERR_ABORTED')) log.debug({ err }, 'download cut short: the client went away');
+  else log.error({ err }, 'download cut short');
+}
+
 function responseGone(res: FastifyReply['raw']): boolean {
   const socket = res.socket;
   return res.destroyed || !socket || socket.destroyed || !socket.writable;

@@ -181,7 +181,16 @@ async function getUser(ctx: ServerContext, request: FastifyRequest) {
   const params = request.params as { name: string };
   admin(request);
   const u = await find(ctx, params.name);
-  return { ...(await info(ctx, u)), usage: await ctx.meta.usage(u.home) };
+  const user = await info(ctx, u);
+  // `limits` and `uploadSessions` as the user's own GET /api/v1/me has them (the server's
+  // defaults filled in), so `ferry quota NAME` shows an admin what the user sees.
+  const own = { quotaBytes: user.quotaBytes, quotaFiles: user.quotaFiles, maxFileSize: user.maxFileSize, maxSessions: user.maxSessions };
+  return {
+    ...user,
+    usage: await ctx.meta.usage(u.home),
+    limits: { ...own, maxFileSize: ctx.quota.maxFileSize({ limits: own }), maxSessions: own.maxSessions ?? ctx.config.maxUploadSessions },
+    uploadSessions: await ctx.meta.countUploads(u.id),
+  };
 }
 
 async function updateUser(ctx: ServerContext, request: FastifyRequest) {

@@ -60,6 +60,8 @@ export class SshConnection {
   private keyUser: { name: string; exists: boolean } | undefined;
   private readonly client: Connection;
   private readonly ip: string;
+  /** When the login succeeded (performance.now()). */
+  private since = 0;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -75,6 +77,9 @@ export class SshConnection {
     this.client.on('close', () => {
       clearTimeout(grace);
       this.closed();
+      // The SFTP counterpart of the access log's line: who, from where, for how long (the
+      // files it moved are in the audit log).
+      if (this.login) o.log.info({ ip: this.ip, user: this.login.known.userName, ms: Math.round(performance.now() - this.since) }, 'sftp: connection closed');
     });
     this.client.on('authentication', (auth: Ssh2AuthContext) => {
       void this.authenticate(auth).catch((err: unknown) => {
@@ -84,6 +89,7 @@ export class SshConnection {
     });
     this.client.on('ready', () => {
       clearTimeout(grace);
+      this.since = performance.now();
       o.log.info({ ip: this.ip, user: this.login?.known.userName }, 'sftp: logged in');
     });
     this.client.on('session', (accept, reject) => {
