@@ -116,9 +116,16 @@ export function toHttpError(err: unknown): { status: number; error: FerryError }
   return { status: 500, error: new InternalError('internal error', { cause: err }) };
 }
 
+/**
+ * 5xx answers that are the client's doing, not a failure here: logged at debug as other
+ * refusals are, not at error (a WebDAV client naming a Destination on another host paged
+ * whoever watches the server's error log).
+ */
+const CLIENTS_5XX = new Set<FerryErrorCode>(['FERRY_ERR_DESTINATION_FOREIGN']);
+
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, error } = toHttpError(err);
-  if (status >= 500) request.log.error({ err, code: error.code }, error.message);
+  if (status >= 500 && !CLIENTS_5XX.has(error.code)) request.log.error({ err, code: error.code }, error.message);
   else request.log.debug({ code: error.code }, error.message);
   if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
   if (reply.sent || reply.raw.headersSent) {
