@@ -121,6 +121,21 @@ for (const dialect of ['postgresql', 'sqlite'] as const) {
       expect(await text('/race/new.txt')).toBe(`new ${won[0]}`);
     });
 
+    it('moves and copies onto one file from its ETag at once: one lands, the others 412 and keep their source', async () => {
+      for (const op of ['move', 'copy']) {
+        const dir = `/race/${op}`;
+        expect((await put(`${dir}/dst.txt`, 'the destination')).status).toBe(201);
+        for (let i = 0; i < WRITERS; i++) expect((await put(`${dir}/s${i}.txt`, `source ${i}`)).status).toBe(201);
+        const etag = await etagOf(`${dir}/dst.txt`);
+        const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => api(`/api/v1/${op}`, { method: 'POST', json: { from: `${dir}/s${i}.txt`, to: `${dir}/dst.txt` }, headers: { 'if-match': etag } }).then(answerOf)));
+        const won = answers.flatMap((a, i) => (a.status === 200 ? [i] : []));
+        expect(won, op).toHaveLength(1);
+        expect(answers.filter((a) => a.status !== 200)).toEqual(refused(WRITERS - 1));
+        expect(await text(`${dir}/dst.txt`)).toBe(`source ${won[0]}`);
+        for (let i = 0; i < WRITERS; i++) expect((await api(`/api/v1/files${dir}/s${i}.txt`)).status).toBe(op === 'move' && i === won[0] ? 404 : 200);
+      }
+    });
+
     it('a delete and a commit racing from one ETag: one of them happens, the other gets 412', async () => {
       for (let round = 0; round < 4; round++) {
         const path = `/race/del${round}.txt`;
