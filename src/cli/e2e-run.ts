@@ -47,7 +47,7 @@ export async function putEndToEnd(
   sources: string[],
   dest: string,
   into: (src: string, isDir?: (path: string) => Promise<boolean>) => Promise<string>,
-  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
+  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean; ifMatch?: string },
   common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
   const vault = await vaultOf(client, dest, common.signal);
@@ -57,6 +57,7 @@ export async function putEndToEnd(
     if (named) throw new UsageError(`${terminalSafe(dest)} is not in an end-to-end folder, so ${named} alone encrypts nothing: add --encrypt to encrypt here, put into a folder made with ferry mkdir --e2e, or leave out ${named} to upload in the clear`);
     return undefined;
   }
+  if (opts.ifMatch !== undefined) throw new UsageError('--if-match is not for end-to-end puts: put without it');
   const secret = secretOf(opts);
   if (sources.includes('-')) {
     // Without a terminal a prompt would read the passphrase from stdin, which is the data here.

@@ -96,6 +96,13 @@ export interface MoveOptions {
   /** Replace an existing destination file (the server's default: true). */
   overwrite?: boolean;
   /**
+   * The destination's ETag as last read (`"<hash>"`, {@link etagOfHash}): the move or copy
+   * replaces it only if it still holds that, else FERRY_ERR_PRECONDITION_FAILED
+   * (`details.etag`: its ETag now, null when nothing is there). Decided by the server in
+   * the move's own transaction. Only if nothing is there: `overwrite: false` (FERRY_ERR_ALREADY_EXISTS).
+   */
+  ifMatch?: string;
+  /**
    * This client gives every name below an end-to-end folder its new encrypted name after
    * the move (src/client/e2e/rename.ts); without it the server refuses moves and copies in
    * a vault (FERRY_ERR_E2E_NEEDS_KEY).
@@ -118,6 +125,9 @@ export interface FerryApiOptions {
 }
 
 const seg = (s: string): string => encodeURIComponent(s);
+
+/** The If-Match header of a conditional write (src/core/write-conditions.ts), none without an ETag. */
+const ifMatchHeader = (etag: string | undefined): Record<string, string> | undefined => (etag === undefined ? undefined : { 'if-match': etag });
 
 /** Where a ranged run of {@link FerryApi.getChunkRun} stands, across its attempts. */
 interface RunState {
@@ -306,6 +316,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         method: 'POST',
         path: `${API_PREFIX}/move`,
         json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite, ...(options.reencrypt ? { reencrypt: true } : {}) },
+        headers: ifMatchHeader(options.ifMatch),
         signal: options.signal,
       }),
     );
@@ -318,18 +329,23 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         method: 'POST',
         path: `${API_PREFIX}/copy`,
         json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite, ...(options.reencrypt ? { reencrypt: true } : {}) },
+        headers: ifMatchHeader(options.ifMatch),
         signal: options.signal,
       }),
     );
   }
 
-  /** Removes a file, an empty directory, or (with `recursive`) a tree. */
-  async remove(path: string, options: { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Removes a file, an empty directory, or (with `recursive`) a tree. With `ifMatch` (the
+   * file's ETag as last read), only if it still holds that: FERRY_ERR_PRECONDITION_FAILED otherwise.
+   */
+  async remove(path: string, options: { recursive?: boolean; ifMatch?: string; signal?: AbortSignal } = {}): Promise<void> {
     await this.call(() =>
       this.http.json<void>({
         method: 'DELETE',
         path: route('files', path),
         query: { recursive: options.recursive ? 'true' : undefined },
+        headers: ifMatchHeader(options.ifMatch),
         retry: 'unprocessed',
         signal: options.signal,
       }),
@@ -568,13 +584,18 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     return this.call(() => this.http.json<UploadStatus>({ method: 'GET', path: `${API_PREFIX}/uploads/${seg(id)}`, signal: options.signal }));
   }
 
-  /** Commits a session. Only retried when the server surely did not act; see upload-flow.ts for the rest. */
-  commitUpload(id: string, body: CommitRequest = {}, options: { signal?: AbortSignal } = {}): Promise<CommitResponse> {
+  /**
+   * Commits a session. Only retried when the server surely did not act; see upload-flow.ts for
+   * the rest. `ifMatch` (a one-file session): only if the file still has that ETag, else
+   * FERRY_ERR_PRECONDITION_FAILED, and the session stays open.
+   */
+  commitUpload(id: string, body: CommitRequest = {}, options: { signal?: AbortSignal; ifMatch?: string } = {}): Promise<CommitResponse> {
     return this.call(() =>
       this.http.json<CommitResponse>({
         method: 'POST',
         path: `${API_PREFIX}/uploads/${seg(id)}/commit`,
         json: body,
+        headers: ifMatchHeader(options.ifMatch),
         retry: 'unprocessed',
         signal: options.signal,
       }),

@@ -87,6 +87,8 @@ export interface BlobUploadOptions extends TransferOptions, UploadHooks {
   /** Modification time to record, ms (default: the File's lastModified, else now). */
   mtime?: number;
   noOverwrite?: boolean;
+  /** Replace the file there only if it still has this ETag (PutFileOptions.ifMatch). */
+  ifMatch?: string;
   ttlSeconds?: number;
 }
 
@@ -97,6 +99,6 @@ export async function uploadBlob(api: FerryApi, blob: Blob, remotePath: string, 
   ctx.progress.addTotals(blob.size, 1);
   const path = normalizePath(remotePath);
   const lastModified = (blob as Blob & { lastModified?: number }).lastModified;
-  const entry = await uploadFile(ctx, blobSource(blob, path, api.sha), { path, mtime: options.mtime ?? lastModified ?? Date.now(), noOverwrite: options.noOverwrite, ttlSeconds: options.ttlSeconds }, options);
+  const entry = await uploadFile(ctx, blobSource(blob, path, api.sha), { path, mtime: options.mtime ?? lastModified ?? Date.now(), noOverwrite: options.noOverwrite, ...(options.ifMatch !== undefined ? { ifMatch: options.ifMatch } : {}), ttlSeconds: options.ttlSeconds }, options);
   return { entry, result: ctx.finish() };
 }

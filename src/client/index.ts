@@ -16,6 +16,8 @@ export type { ClientNamespaces, GetDestination, GetOptions, PutOptions, PutSourc
 export * from '../core/errors.js';
 // The shapes the client's calls return (`Entry` of `stat` and `list`, `ShareInfo`, `TokenInfo`, ...).
 export type * from '../core/protocol.js';
+// Conditional writes: the ETag a file has (`ifMatch` of putFile, putStream, move, copy, remove).
+export { etagOfHash } from '../core/write-conditions.js';
 export { HttpClient, errorFromResponse, errorFromTransport, type HttpClientOptions, type RequestSpec, type RetryMode } from './http.js';
 export { parseRate } from './bandwidth.js';
 export { TokenBucket } from '../core/token-bucket.js';

@@ -32,6 +32,13 @@ import { checkUploadMeta } from '../core/option-values.js';
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
   noOverwrite?: boolean;
+  /**
+   * Replace the remote file only if it still has this ETag (`"<hash>"` as downloads and
+   * `stat` give it: {@link etagOfHash}), decided by the server in the commit's transaction:
+   * FERRY_ERR_PRECONDITION_FAILED otherwise (`details.etag`: its ETag now, null when it is
+   * gone), and nothing is replaced. Only if nothing is there: {@link noOverwrite}.
+   */
+  ifMatch?: string;
   /** The server deletes the file this many seconds after the upload (`ferry put --ttl`): an integer from 1 to ten years. */
   ttlSeconds?: number;
   /** Modification time to record, ms since the epoch, an integer of at least 0 (default: the local file's). */
@@ -50,6 +57,8 @@ export interface PutFileOptions extends TransferOptions {
 
 export interface PutStreamOptions extends TransferOptions {
   noOverwrite?: boolean;
+  /** See {@link PutFileOptions.ifMatch}. */
+  ifMatch?: string;
   ttlSeconds?: number;
   /** Default: now. */
   mtime?: number;
@@ -209,6 +218,7 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
       mtime: options.mtime ?? Math.round(st.mtimeMs),
       mode: options.mode ?? st.mode & 0o777,
       noOverwrite: options.noOverwrite,
+      ...(options.ifMatch !== undefined ? { ifMatch: options.ifMatch } : {}),
       ttlSeconds: options.ttlSeconds,
     };
     return await uploadFile(ctx, source, target, options.sessions ? { resume: await resumeSpec(ctx, options.sessions, localPath, st, target) } : {});
@@ -311,6 +321,7 @@ async function streamInto(
       return e && e.hash === hash ? { files: [e] } : undefined;
     },
     signal,
+    options.ifMatch,
   );
   ctx.result.files = 1;
   ctx.result.bytes = size;

@@ -52,6 +52,8 @@ export interface UploadTarget {
   mtime: number;
   mode?: number;
   noOverwrite?: boolean;
+  /** Replace the file only if it still has this ETag (the commit's If-Match; src/core/write-conditions.ts). */
+  ifMatch?: string;
   ttlSeconds?: number;
 }
 
@@ -73,6 +75,9 @@ export interface UploadHooks {
 const SPENT_BY = new Set(['FERRY_ERR_ALREADY_EXISTS', 'FERRY_ERR_NOT_A_DIRECTORY', 'FERRY_ERR_IS_A_DIRECTORY', 'FERRY_ERR_PATH_INVALID', 'FERRY_ERR_FORBIDDEN']);
 
 function isSpent(err: unknown): boolean {
+  // A commit's If-Match refused by the server (`details.condition`; not a file that changed
+  // here while it was read, which a rerun sends again): this session will not be committed.
+  if (isFerryError(err, 'FERRY_ERR_PRECONDITION_FAILED')) return err.details?.condition !== undefined;
   return isFerryError(err) && SPENT_BY.has(err.code);
 }
 
@@ -133,6 +138,7 @@ export async function commitSafely(
   body: CommitRequest,
   verify: () => Promise<CommitResponse | undefined>,
   signal?: AbortSignal,
+  ifMatch?: string,
 ): Promise<CommitResponse> {
   return retry(
     async (attempt) => {
@@ -147,7 +153,7 @@ export async function commitSafely(
           throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err });
         }
       }
-      return client.commitUpload(id, body, { signal });
+      return client.commitUpload(id, body, { signal, ...(ifMatch !== undefined ? { ifMatch } : {}) });
     },
     { policy: client.http.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
   );
@@ -166,6 +172,7 @@ async function commitRounds(
   path: string,
   resend: (hash: string) => void,
   signal: AbortSignal,
+  ifMatch?: string,
 ): Promise<CommitResponse> {
   const ours = async () => {
     const e = await client.statIfExists(path, { signal });
@@ -173,7 +180,7 @@ async function commitRounds(
   };
   for (let round = 0; ; round++) {
     try {
-      return await commitSafely(client, id, facts, ours, signal);
+      return await commitSafely(client, id, facts, ours, signal, ifMatch);
     } catch (err) {
       if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
       const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
@@ -422,7 +429,7 @@ async function uploadAttempt(
       if (r) active!.add({ hash: r.hash, size: r.size, load: load(r), sent }, { force: true });
     };
     const facts = { size: source.size, hash: fileHash, mtime: meta.mtime, mode: meta.mode };
-    const res = await commitRounds(client, active, session.id, facts, target.path, resend, signal);
+    const res = await commitRounds(client, active, session.id, facts, target.path, resend, signal, target.ifMatch);
     await keeper?.forget();
     return { entry: res.files[0], records: records.length, sent: sentBytes };
   } catch (err) {

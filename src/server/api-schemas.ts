@@ -114,10 +114,10 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/uploads/:id/packs': r({ tag: 'uploads', summary: 'Many small chunks in one body of frames (hash | u32 size | bytes)', params: Id('id', 'upload session id') }),
   'POST /api/v1/uploads/:id/commit': r({
     tag: 'uploads',
-    summary: 'Commit the session atomically (the pre-upload hook may reject it: 422 FERRY_ERR_UPLOAD_REJECTED)',
+    summary: 'Commit the session atomically (the pre-upload hook may reject it: 422 FERRY_ERR_UPLOAD_REJECTED); a one-file session takes `If-Match: "<hash>"` / `If-None-Match: *`, decided in the commit (412 FERRY_ERR_PRECONDITION_FAILED)',
     params: Id('id', 'upload session id'),
     body: Type.Optional(Type.Union([Obj({ size: OptInt(), hash: Type.Optional(HashField), mtime: OptInt(), mode: OptInt() }), Type.Null()])),
-    response: { 200: Obj({ files: Type.Array(Entry) }), 409: Error, 413: Error, 422: Error },
+    response: { 200: Obj({ files: Type.Array(Entry) }), 409: Error, 412: Error, 413: Error, 422: Error },
   }),
   'DELETE /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'Abort a session', params: Id('id', 'upload session id'), response: { 204: NoBody('aborted'), 404: Error } }),
 
@@ -128,7 +128,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)', response: { 200: Zip } }),
   'POST /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip', body: Obj({ paths: Strings, name: Type.Optional(Type.String()) }), response: { 200: Zip } }),
   // The body is the file (never parsed): no body schema.
-  'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`', params: Wild, response: { 201: Entry, 409: Error, 413: Error, 415: Error } }),
+  'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`; `If-Match: "<hash>"` / `If-None-Match: *` decided in the commit (412)', params: Wild, response: { 201: Entry, 409: Error, 412: Error, 413: Error, 415: Error } }),
   'POST /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload of a multipart form (`curl -F file=@x`) into a directory', params: Wild, response: { 201: Any('the file, or `{files}` for several') } }),
   'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory', response: { 201: Any('the file, or `{files}` for several') } }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
@@ -143,9 +143,9 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/list': r({ tag: 'namespace', summary: 'List your root', querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }) }),
   'GET /api/v1/list/*': r({ tag: 'namespace', summary: 'List a directory (paged; recursive=true for a tree)', params: Wild, querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }), response: { 200: Obj({ path: Type.String(), entries: Type.Array(Entry), next: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }) } }),
   'POST /api/v1/mkdir/*': r({ tag: 'namespace', summary: 'Make a directory (parents=true for the chain)', params: Wild, querystring: Obj({ parents: Type.Optional(Type.String()) }), response: { 201: Entry } }),
-  'POST /api/v1/move': r({ tag: 'namespace', summary: 'Move a file or a tree (no bytes copied)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
-  'POST /api/v1/copy': r({ tag: 'namespace', summary: 'Copy by reference (manifests shared)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
-  'DELETE /api/v1/files/*': r({ tag: 'namespace', summary: 'Delete (to the trash when the server keeps one)', params: Wild, querystring: Obj({ recursive: Type.Optional(Type.String()) }), response: { 204: NoBody('deleted'), 404: Error, 409: Error } }),
+  'POST /api/v1/move': r({ tag: 'namespace', summary: 'Move a file or a tree (no bytes copied); `If-Match` / `If-None-Match: *` on the destination (412)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error, 412: Error } }),
+  'POST /api/v1/copy': r({ tag: 'namespace', summary: 'Copy by reference (manifests shared); `If-Match` / `If-None-Match: *` on the destination (412)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error, 412: Error } }),
+  'DELETE /api/v1/files/*': r({ tag: 'namespace', summary: 'Delete (to the trash when the server keeps one); `If-Match: "<hash>"` decided in the delete (412)', params: Wild, querystring: Obj({ recursive: Type.Optional(Type.String()) }), response: { 204: NoBody('deleted'), 404: Error, 409: Error, 412: Error } }),
 
   // ---------------------------------------------------------------- auth
   'POST /api/v1/auth/login': r({ tag: 'auth', summary: 'Password login that creates an API token', public: true, body: Obj({ user: Type.String(), password: Type.String(), tokenName: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken'), 401: Error } }),

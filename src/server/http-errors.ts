@@ -116,13 +116,21 @@ export function toHttpError(err: unknown): { status: number; error: FerryError }
   return { status: 500, error: new InternalError('internal error', { cause: err }) };
 }
 
+/**
+ * 5xx answers that are the client's doing, not a failure here: logged at debug as other
+ * refusals are, not at error (a WebDAV client naming a Destination on another host paged
+ * whoever watches the server's error log).
+ */
+const CLIENTS_5XX = new Set<FerryErrorCode>(['FERRY_ERR_DESTINATION_FOREIGN']);
+
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, error } = toHttpError(err);
   // A client that went away mid-body (an upload cancelled) is no failure of the server's:
   // its access-log line says `cut`, and an error line with a stack would page an operator.
   // Nor is a 503, the server's own choice to turn a request away for now (draining for a
   // stop, too busy to take more): a warning, without the stack of where it was decided.
-  if (request.raw.aborted || status < 500) request.log.debug({ code: error.code }, error.message);
+  // The 5xx that answer a client's error (CLIENTS_5XX) are logged as 4xx are.
+  if (request.raw.aborted || status < 500 || CLIENTS_5XX.has(error.code)) request.log.debug({ code: error.code }, error.message);
   else if (status === 503) request.log.warn({ code: error.code }, error.message);
   else request.log.error({ err, code: error.code }, error.message);
   if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));

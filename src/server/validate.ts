@@ -4,11 +4,30 @@ import { HashMismatchError, PathInvalidError, SizeMismatchError, ValidationError
 import { assertSha256Hex, checkChunkEntries, fileHashOf, validateChunkList } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
 import type { UploadFileSpec } from '../core/protocol.js';
+import { parseEtagList, type WriteCondition } from '../core/write-conditions.js';
 
 /** The Ferry path of a `/prefix/*` route (Fastify has already percent-decoded it). */
 export function wildcardPath(request: FastifyRequest): string {
   const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
   return normalizePath('/' + raw);
+}
+
+/**
+ * The request's If-Match and If-None-Match (../core/write-conditions.ts), undefined when it
+ * carries neither; FERRY_ERR_VALIDATION for a value that is not `*` or quoted entity tags.
+ */
+export function writeConditionOf(request: FastifyRequest): WriteCondition | undefined {
+  const header = (name: 'if-match' | 'if-none-match'): string | undefined => {
+    const v = request.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+  const ifMatch = header('if-match');
+  const ifNoneMatch = header('if-none-match');
+  if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
+  const condition: WriteCondition = {};
+  if (ifMatch !== undefined) condition.ifMatch = parseEtagList(ifMatch, 'If-Match');
+  if (ifNoneMatch !== undefined) condition.ifNoneMatch = parseEtagList(ifNoneMatch, 'If-None-Match');
+  return condition;
 }
 
 export function bodyPath(value: unknown, what: string): string {

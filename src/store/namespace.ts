@@ -187,6 +187,12 @@ export interface RemoveOptions {
   recursive?: boolean;
   /** Rows one step of a recursive delete takes at most (default {@link DELETE_STEP_ROWS} on SQLite, the whole tree on PostgreSQL; tests lower it). */
   stepRows?: number;
+  /**
+   * A condition on what the path holds (the native API's If-Match): called in the delete's
+   * transaction once the name is locked (as a commit locks it), with the entry there now
+   * (undefined: nothing); throwing refuses the delete. Not with the database (CommitOptions.expect).
+   */
+  expect?: (current: Entry | undefined) => void;
 }
 
 /** What {@link Namespace.place} made at the destination, and whether it replaced something there. */
@@ -214,6 +220,13 @@ export interface MoveOptions {
   reencrypt?: boolean;
   /** A copy of more files and folders than this is refused (default {@link MAX_COPY_ENTRIES}; tests lower it). */
   maxEntries?: number;
+  /**
+   * A condition on what the destination holds (the native API's If-Match / If-None-Match):
+   * called in the move's or copy's transaction once the destination's name is locked, with
+   * the entry there now (undefined: nothing, or an expired file), before `overwrite` is
+   * looked at; throwing refuses the move or copy. Not with the database (CommitOptions.expect).
+   */
+  expect?: (current: Entry | undefined) => void;
   /**
    * A copy's check (the quota's), run first in its transaction: what it reads cannot change
    * before the rows are written, as a check before the transaction's could (copies at once).
@@ -390,6 +403,11 @@ export class Namespace {
     if (this.meta.dialect === 'sqlite') return;
     const keys = [...new Set([...paths].filter((p) => p !== '/').map(nameLockKey))].sort();
     for (const key of keys) await sql`select pg_advisory_xact_lock(${key}::bigint)`.execute(trx);
+  }
+
+  /** An expired file is gone for readers at once; the sweeper removes its row later. */
+  private expired(row: Pick<FilesTable, 'expires_at'>): boolean {
+    return row.expires_at !== null && Number(row.expires_at) <= this.now();
   }
 
   /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
@@ -838,7 +856,8 @@ export class Namespace {
   private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', options: MoveOptions): Promise<boolean> {
     const overwrite = options.overwrite ?? true;
     await this.lockNames(trx, [to]);
-    const dst = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', to).executeTakeFirst();
+    const dst = await trx.selectFrom('files').selectAll().where('path', '=', to).executeTakeFirst();
+    options.expect?.(dst && !this.expired(dst) ? toEntry(dst) : undefined);
     if (!dst) return false;
     const fileOverFile = dst.type === 'file' && type === 'file' && overwrite;
     if (!fileOverFile && !(overwrite && options.replaceFolders)) {
@@ -878,6 +897,11 @@ export class Namespace {
   async remove(path: string, options: RemoveOptions = {}): Promise<{ files: number; dirs: number }> {
     if (path === '/') throw new ValidationError('the root cannot be deleted');
     const removed = await this.guarded(() => this.durable(async (trx): Promise<{ files: number; dirs: number } | undefined> => {
+      if (options.expect) {
+        // Locked as a commit locks it: a commit replacing the file meanwhile is seen whole.
+        await this.lockNames(trx, [path]);
+        options.expect(await this.stat(path, trx).catch((err: unknown) => (err instanceof NotFoundError ? undefined : Promise.reject(err))));
+      }
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
         await this.guard.checkMarkerRemoval(trx, path);

@@ -116,6 +116,21 @@ const CALLS: Record<string, [() => Promise<Response>, string?]> = {
     expect((await hooked.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body: bytes, headers: octets })).status).toBe(200);
     return hooked.api(`/api/v1/uploads/${id}/commit`, json('POST', {}));
   }, 'FERRY_ERR_UPLOAD_REJECTED'],
+  'POST /api/v1/uploads/{id}/commit 412': [async () => {
+    expect((await uploadBuffer(t, '/matched.txt', Buffer.from('first'))).status).toBe(200);
+    const bytes = Buffer.from('second');
+    const { id, hash } = await session(t, '/matched.txt', bytes);
+    expect((await t.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body: bytes, headers: octets })).status).toBe(200);
+    return t.api(`/api/v1/uploads/${id}/commit`, { ...json('POST', {}), headers: { 'if-match': `"${'0'.repeat(64)}"` } });
+  }, 'FERRY_ERR_PRECONDITION_FAILED'],
+  'PUT /api/v1/files/{path} 412': [async () => {
+    expect((await t.api('/api/v1/files/cond.txt', { method: 'PUT', body: 'cond' })).status).toBe(201);
+    return t.api('/api/v1/files/cond.txt', { method: 'PUT', body: 'again', headers: { 'if-none-match': '*' } });
+  }, 'FERRY_ERR_PRECONDITION_FAILED'],
+  'DELETE /api/v1/files/{path} 412': [async () => {
+    expect((await t.api('/api/v1/files/cond-del.txt', { method: 'PUT', body: 'cond' })).status).toBe(201);
+    return t.api('/api/v1/files/cond-del.txt', { method: 'DELETE', headers: { 'if-match': `"${'0'.repeat(64)}"` } });
+  }, 'FERRY_ERR_PRECONDITION_FAILED'],
   'GET /api/v1/files/{path} 304': [async () => {
     const put = await t.api('/api/v1/files/etag.txt', { method: 'PUT', body: 'etag' });
     expect(put.status).toBe(201);
@@ -151,6 +166,14 @@ const CALLS: Record<string, [() => Promise<Response>, string?]> = {
     expect((await t.api('/api/v1/files/cp/dir/b.txt', { method: 'PUT', body: 'b' })).status).toBe(201);
     return t.api('/api/v1/copy', json('POST', { from: '/cp/a.txt', to: '/cp/dir' }));
   }, 'FERRY_ERR_ALREADY_EXISTS'],
+  'POST /api/v1/move 412': [async () => {
+    expect((await t.api('/api/v1/files/mv412/a.txt', { method: 'PUT', body: 'a' })).status).toBe(201);
+    return t.api('/api/v1/move', { ...json('POST', { from: '/mv412/a.txt', to: '/mv412/b.txt' }), headers: { 'if-match': '*' } });
+  }, 'FERRY_ERR_PRECONDITION_FAILED'],
+  'POST /api/v1/copy 412': [async () => {
+    expect((await t.api('/api/v1/files/cp412/a.txt', { method: 'PUT', body: 'a' })).status).toBe(201);
+    return t.api('/api/v1/copy', { ...json('POST', { from: '/cp412/a.txt', to: '/cp412/a.txt.bak' }), headers: { 'if-match': `"${'0'.repeat(64)}"` } });
+  }, 'FERRY_ERR_PRECONDITION_FAILED'],
   'POST /api/v1/auth/login 401': [() => t.api('/api/v1/auth/login', { ...json('POST', { user: 'admin', password: 'not the password' }), token: null }), 'FERRY_ERR_AUTH_INVALID'],
   'POST /api/v1/auth/session 401': [() => t.api('/api/v1/auth/session', { ...json('POST', { user: 'admin', password: 'not the password' }), token: null }), 'FERRY_ERR_AUTH_INVALID'],
   'POST /api/v1/auth/refresh 401': [() => t.api('/api/v1/auth/refresh', { ...json('POST', { refreshToken: 'ferry_0000000000000000_nope' }), token: null }), 'FERRY_ERR_AUTH_INVALID'],

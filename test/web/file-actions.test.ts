@@ -2,7 +2,8 @@
  * What the web app shows when an action goes wrong partway or cannot do what it says:
  * a move, copy or delete of several items that fails on one of them (the listing shows what
  * was done, the dialog what is left), a Copy button whose clipboard refuses, a server that
- * cannot be reached, an upload over a file of the same name (asked, never silent), and a
+ * cannot be reached, an upload over a file of the same name (asked, never silent; asked again
+ * when that file changed before the answer), and a
  * folder of new files uploaded without a request the browser logs as an error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -212,6 +213,34 @@ describe('uploading over a file of the same name', () => {
     await expect.poll(() => page.locator('li.upload[data-state=failed]').count()).toBe(0);
     expect(await page.locator('.uploads p.total').textContent()).toBe(' 23 B of 23 B · 1 cancelled');
     expect(await (await api('/api/v1/files/dup/other.txt')).text()).toBe('another original');
+    expect(errors).toEqual([]);
+    await context.close();
+    await local.cleanup();
+  });
+});
+
+describe('replacing a file that changed after the question', () => {
+  it('Replace replaces the file the user was asked about: changed meanwhile, it asks again (nothing replaced), and a second Replace replaces the new version', async () => {
+    await put('/edit/doc.txt', 'version the page listed');
+    const local = await tempDir('ferry-web-edit-');
+    writeFileSync(`${local.path}/doc.txt`, 'my edit');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'edit' }).click();
+    await page.getByRole('checkbox', { name: 'Select doc.txt' }).waitFor();
+    await page.getByTestId('upload-files').setInputFiles(`${local.path}/doc.txt`);
+    const doc = page.locator('li.upload', { hasText: '/edit/doc.txt' });
+    await expect.poll(() => doc.getByRole('alert').textContent()).toBe('doc.txt already exists here: replace it, or cancel this upload.');
+    // Someone else saves the file while the question is on the screen.
+    await put('/edit/doc.txt', "a colleague's version");
+    await page.getByRole('button', { name: 'Replace /edit/doc.txt' }).click();
+    await expect.poll(() => doc.getByRole('alert').textContent()).toBe('doc.txt changed since you chose to replace it: replace the new version, or cancel this upload.');
+    expect(await (await api('/api/v1/files/edit/doc.txt')).text()).toBe("a colleague's version");
+    // No upload session left open by the refused one.
+    expect(await t.server.ctx.meta.db.selectFrom('uploads').select('id').execute()).toEqual([]);
+    await page.getByRole('button', { name: 'Replace /edit/doc.txt' }).click();
+    await page.locator('li.upload[data-state=done]').waitFor();
+    expect(await (await api('/api/v1/files/edit/doc.txt')).text()).toBe('my edit');
     expect(errors).toEqual([]);
     await context.close();
     await local.cleanup();

@@ -13,6 +13,7 @@ import { baseName, isWithin, parentPath } from '../../src/core/path.js';
 import { Semaphore } from '../../src/client/concurrency.js';
 import { AbortedError, AlreadyExistsError, isFerryError, type FerryErrorCode } from '../../src/core/errors.js';
 import type { Entry } from '../../src/core/protocol.js';
+import { etagOfHash } from '../../src/core/write-conditions.js';
 import { errorText, overallPace } from './format.js';
 import { pendingUploads, type PendingUpload } from './idb.js';
 import { RETRY_EVENT } from './session.js';
@@ -52,6 +53,11 @@ export interface UploadItem {
   final?: boolean;
   /** Replace was chosen: the file there is overwritten. */
   replace?: boolean;
+  /**
+   * The ETag of the file there when the user was asked (when the listing showed it): Replace
+   * replaces that file only, and asks again if it changed meanwhile (the commit's If-Match).
+   */
+  replaces?: string;
   /** What is at the destinations of the files added with this one (asked once for them all). */
   destinations?: Destinations;
 }
@@ -369,6 +375,7 @@ export class UploadManager {
         slots: this.slots,
         parallel: CHUNKS_IN_FLIGHT,
         noOverwrite: this.options.dropBox || !it.replace,
+        ...(it.replace && it.replaces !== undefined ? { ifMatch: it.replaces } : {}),
         onSession: (id: string) => {
           it.sessionId = id;
           saved.sessionId = id;
@@ -402,10 +409,25 @@ export class UploadManager {
         if (it.state === 'running') it.state = 'paused';
       } else {
         it.state = 'failed';
-        it.conflict = !this.options.dropBox && isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS');
+        // The file to replace changed since the user said Replace: asked again, about the file there now.
+        const changed = it.replace === true && isFerryError(err, 'FERRY_ERR_PRECONDITION_FAILED') && err.details?.condition !== undefined;
+        it.conflict = !this.options.dropBox && (changed || isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS'));
+        if (it.conflict) {
+          const etag = (err as { details?: Record<string, unknown> }).details?.etag;
+          it.replaces = typeof etag === 'string' ? etag : undefined;
+          it.replace = false;
+        }
         const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
         it.final = advice?.final ?? false;
-        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : advice ? `${errorText(err)}. ${advice.text}` : errorText(err);
+        it.error = changed
+          ? it.replaces !== undefined
+            ? `${it.name} changed since you chose to replace it: replace the new version, or cancel this upload.`
+            : `${it.name} was deleted or moved since you chose to replace it: upload yours (Replace), or cancel this upload.`
+          : it.conflict
+            ? `${it.name} already exists here: replace it, or cancel this upload.`
+            : advice
+              ? `${errorText(err)}. ${advice.text}`
+              : errorText(err);
       }
     } finally {
       it.controller = undefined;
@@ -429,7 +451,8 @@ export class UploadManager {
   private async refuseTaken(it: UploadItem, signal: AbortSignal): Promise<void> {
     // An upload resumed after a reload has no batch: its folder alone is listed.
     it.destinations ??= new Destinations(this.api);
-    if (await it.destinations.taken(it.e2e?.serverPath ?? it.path, signal)) throw new AlreadyExistsError(`${it.path}: already exists`);
+    const there = await it.destinations.at(it.e2e?.serverPath ?? it.path, signal);
+    if (there !== undefined) throw new AlreadyExistsError(`${it.path}: already exists`, { details: { path: it.path, etag: there.hash === undefined ? null : etagOfHash(there.hash) } });
   }
 
   /**
@@ -502,8 +525,8 @@ function ownUploadAdvice(err: unknown): { text: string; final: boolean } | undef
  * The answer may be old by the time a file is sent; the commit refuses a name taken since.
  */
 export class Destinations {
-  /** Names in each folder asked about; undefined for a folder that is not there. */
-  private readonly folders = new Map<string, Promise<Set<string> | undefined>>();
+  /** The entries of each folder asked about, by name; undefined for a folder that is not there. */
+  private readonly folders = new Map<string, Promise<Map<string, Entry> | undefined>>();
 
   /**
    * @param into the folder the batch went into (it exists, so it is listed rather than
@@ -515,12 +538,17 @@ export class Destinations {
   ) {}
 
   async taken(path: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.at(path, signal)) !== undefined;
+  }
+
+  /** The entry at `path` as the folder's listing showed it (its `hash`: what a Replace replaces), undefined when free. */
+  async at(path: string, signal?: AbortSignal): Promise<Entry | undefined> {
     const names = await abortable(this.names(parentPath(path)), signal);
-    return names?.has(baseName(path)) ?? false;
+    return names?.get(baseName(path));
   }
 
   /** The listing is shared by the batch's files, so one file's pause does not abort it. */
-  private names(dir: string): Promise<Set<string> | undefined> {
+  private names(dir: string): Promise<Map<string, Entry> | undefined> {
     let got = this.folders.get(dir);
     if (!got) {
       got = this.lookUp(dir);
@@ -530,14 +558,14 @@ export class Destinations {
     return got;
   }
 
-  private async lookUp(dir: string): Promise<Set<string> | undefined> {
+  private async lookUp(dir: string): Promise<Map<string, Entry> | undefined> {
     if (this.into !== undefined && dir !== this.into && isWithin(dir, this.into)) {
       const inParent = await this.names(parentPath(dir));
       if (!inParent?.has(baseName(dir))) return undefined;
     }
     try {
-      const names = new Set<string>();
-      for await (const e of this.api.list(dir)) names.add(e.name);
+      const names = new Map<string, Entry>();
+      for await (const e of this.api.list(dir)) names.set(e.name, e);
       return names;
     } catch (err) {
       // Only the batch's own folder, gone since it was shown, or a folder with no batch.

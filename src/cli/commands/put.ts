@@ -8,6 +8,7 @@ import { UsageError, ferryErrorOf, fromSystemError, isFerryError, type FerryErro
 import { joinPath } from '../../core/path.js';
 import { formatSize } from '../../core/units.js';
 import { MAX_TTL_SECONDS } from '../../core/option-values.js';
+import { etagOfHash } from '../../core/write-conditions.js';
 import { formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, durationArg, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
@@ -22,6 +23,7 @@ interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   ttl?: number;
   recursive?: boolean;
   clobber?: boolean;
+  ifMatch?: string;
   checksum?: boolean;
   ignoreTimes?: boolean;
 }
@@ -64,6 +66,20 @@ export function summarize(results: TransferResult[]): TransferResult & { seconds
   return { ...sum, seconds: Math.round(sum.elapsedMs) / 1000 };
 }
 
+/** `--if-match`: an ETag as `stat --json` gives it (`"<hash>"`), or the hash alone (quotes are awkward in a shell). */
+function etagArg(value: string): string {
+  if (/^[0-9a-f]{64}$/.test(value)) return etagOfHash(value);
+  if (!/^"[0-9a-f]{64}(-[a-z0-9]+)?"$/.test(value)) throw new InvalidArgumentError('give the file\'s ETag as `ferry stat --json` shows it ("<hash>"), or its hash');
+  return value;
+}
+
+/** `--if-match` is about one file replaced on a Ferry server. */
+function refuseIfMatchWith(sources: string[], dest: Location, opts: PutOpts): void {
+  if (opts.clobber === false) throw new UsageError('--if-match needs the file to be there and --no-clobber needs it not to be: give one of them');
+  if (sources.length !== 1 || opts.recursive) throw new UsageError('--if-match is about one file: give one source (a file or -), without -r');
+  if (dest.kind !== 'server' || opts.dryRun || hasFilters(opts)) throw new UsageError('--if-match is for a put to a Ferry server (no dry run or filters)');
+}
+
 async function isRemoteDir(client: FerryClient, path: string, signal: AbortSignal): Promise<boolean> {
   const e = await client.statIfExists(path, { signal });
   return e?.type === 'dir';
@@ -77,6 +93,7 @@ export function registerPut(program: Command): void {
     .argument('<paths...>', 'local sources (or - for stdin), then DEST: a server path (/x, ferry:/x), NAME:path, s3:bucket/x, sftp://host/x')
     .option('-r, --recursive', 'upload directories (their contents go into DEST)')
     .option('--no-clobber', 'fail instead of replacing an existing remote file')
+    .option('--if-match <etag>', 'replace the remote file only if it still has this ETag (as ferry stat --json gives it; the hash alone works too): fail (exit 6) if it changed or went away meanwhile', etagArg)
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
     .option('--ttl <duration>', 'the server deletes the uploaded files this long after the upload (90s, 24h, 7d)', (v: string) => {
@@ -110,6 +127,7 @@ Examples:
   $ ferry put -r ./photos /backup/photos --parallel 8 --bwlimit 20M
   $ tar c ./src | ferry put - /backups/src.tar
   $ ferry put --ttl 7d ./report.pdf /outbox/
+  $ ferry put --if-match "$(ferry stat --json /notes.md | jq -r .etag)" ./notes.md /notes.md
   $ ferry put -rn ./photos work:/photos        # dry run, to the server named work
 ${E2E_HELP}
   $ ferry put --encrypt ./taxes.pdf /docs/          (asks for the passphrase)
@@ -131,6 +149,7 @@ With stdin (-) the secret must come from --passphrase-file, FERRY_E2E_PASSPHRASE
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
     const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
     const [destLoc] = await resolveLocations([destArg], 'server');
+    if (opts.ifMatch !== undefined) refuseIfMatchWith(sources, destLoc, opts);
     // --encrypt takes filters itself (for -r); only a dry run or another store goes through the stores.
     if (destLoc.kind !== 'server' || opts.dryRun || (hasFilters(opts) && !opts.encrypt)) {
       if (opts.encrypt) throw new UsageError('--encrypt uploads to a Ferry server (no dry run)');
@@ -213,6 +232,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
   try {
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
+      const ifMatch = opts.ifMatch !== undefined ? { ifMatch: opts.ifMatch } : {};
       const into = async (src: string, isDir = (p: string) => isRemoteDir(client, p, signal)) => (sources.length > 1 || destArg.endsWith('/') || (await isDir(dest)) ? joinPath(dest, basename(src)) : dest);
       const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
       const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
@@ -229,7 +249,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
         const bar = createProgressBar({ enabled: progressWanted(opts), label: sources.length > 1 ? basename(src) : undefined });
         try {
           if (src === '-') {
-            results.push(await client.putStream(process.stdin, dest, { ...common, onProgress: bar.onProgress }));
+            results.push(await client.putStream(process.stdin, dest, { ...common, ...ifMatch, onProgress: bar.onProgress }));
             continue;
           }
           let st;
@@ -253,7 +273,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
             );
           } else {
             const target = intoDir || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest;
-            results.push(await client.putFile(src, target, { ...common, sessions, onProgress: bar.onProgress }));
+            results.push(await client.putFile(src, target, { ...common, ...ifMatch, sessions, onProgress: bar.onProgress }));
           }
         } finally {
           bar.stop();

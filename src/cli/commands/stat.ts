@@ -9,13 +9,14 @@ import { addConnectionOptions, withServer, printJson, withInterrupt, type Connec
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { baseName } from '../../core/path.js';
 import { terminalSafe } from '../terminal-text.js';
+import { etagOfHash } from '../../core/write-conditions.js';
 
 export function registerStat(program: Command): void {
   const cmd = program
     .command('stat')
     .description('show files or directories on the server or any remote: type, size, times, mode, hash')
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
-    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}; path is the location as given (a server path on a server); mtime is null where the store keeps no time (a folder outside a Ferry server)');
+    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, etag, chunks, expiresAt}; path is the location as given (a server path on a server); mtime is null where the store keeps no time (a folder outside a Ferry server); etag (a file on a Ferry server) is what put --if-match takes');
   addConnectionOptions(cmd);
   addE2eOptions(cmd);
   cmd.addHelpText(
@@ -26,7 +27,9 @@ unless given), so that the server never sees its plain names; the entry is the s
 (its size and hash those of the ciphertext) under the plain path.
 
 On a Ferry server the hash is the file's sha256-tree-v1; elsewhere what the store keeps
-(an S3 object's mtime and size, a local file's mtime and size).
+(an S3 object's mtime and size, a local file's mtime and size). A file on a Ferry server
+also shows its ETag, the hash in quotes: put --if-match replaces the file only if it
+still has it.
 
 With several locations, one that fails is reported (on stderr) and the others are still
 shown, a blank line between entries; the exit status is then that of the failures. With
@@ -56,7 +59,7 @@ Examples:
         reportError(err, { json: opts.json, debug: debugWanted() });
         continue;
       }
-      if (opts.json) printJson(loc.kind === 'server' ? e : placeEntryJson(e));
+      if (opts.json) printJson(loc.kind === 'server' ? withEtag(e) : placeEntryJson(e));
       else process.stdout.write((i > 0 ? '\n' : '') + entryLines(e, loc.kind === 'server'));
     }
     if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed));
@@ -81,6 +84,11 @@ async function statOne(loc: Location, opts: StatOpts): Promise<Entry> {
   return withPlaces([loc.spec], ([place]) => withInterrupt(async (signal) => entryAtLocation(place, await statPlace(place, { signal }))));
 }
 
+/** A server file's entry with its ETag (the download's, what `put --if-match` and the API's If-Match take). */
+function withEtag(e: Entry): Entry & { etag?: string } {
+  return e.type === 'file' && e.hash ? { ...e, etag: etagOfHash(e.hash) } : e;
+}
+
 function entryLines(e: Entry, onServer: boolean): string {
   const lines: Array<[string, string]> = [
     ['path', e.path],
@@ -90,6 +98,7 @@ function entryLines(e: Entry, onServer: boolean): string {
     ['mode', e.mode === undefined ? '-' : `${formatMode(e.mode, e.type === 'dir')} (${e.mode.toString(8).padStart(4, '0')})`],
   ];
   if (e.hash) lines.push(['hash', onServer ? `${e.hash} (sha256-tree-v1)` : `${e.hash} (sha256)`]);
+  if (e.hash && onServer && e.type === 'file') lines.push(['etag', `${etagOfHash(e.hash)} (put --if-match)`]);
   if (e.chunks !== undefined) lines.push(['chunks', String(e.chunks)]);
   if (e.expiresAt !== undefined) lines.push(['expires', `${formatTime(e.expiresAt)} (${e.expiresAt}; deleted then, --ttl)`]);
   return lines.map(([k, v]) => `${(k + ':').padEnd(9)}${terminalSafe(v)}`).join('\n') + '\n';

@@ -13,20 +13,22 @@
  * The server cuts the stream into chunks itself (../ingest.ts): the file dedups against
  * every other upload, is verified chunk by chunk and appears atomically once the body has
  * ended; a request cut in the middle leaves nothing visible. Options: `overwrite=false`
- * (409 instead of replacing), `mtime=MS`, `ttl=7d` (the server deletes the file then).
+ * (409 instead of replacing), `mtime=MS`, `ttl=7d` (the server deletes the file then). A PUT
+ * takes If-Match / If-None-Match (../../core/write-conditions.ts), decided by the commit.
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { NotADirectoryError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { NotADirectoryError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, normalizePath, pathSegments } from '../../core/path.js';
 import { API_PREFIX, type Entry } from '../../core/protocol.js';
 import { parseDuration } from '../../core/units.js';
+import { checkWriteCondition } from '../../core/write-conditions.js';
 import type { ShareRow } from '../../store/share-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toUserEntry, type AuthContext } from '../authz.js';
 import { abortOnHangUp, ingestStream, refuseEncodedBody } from '../ingest.js';
-import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
+import { optionalQueryInt, queryFlag, wildcardPath, writeConditionOf } from '../validate.js';
 import { linkExpiresAt, MAX_SHARE_SECONDS, publicBase, shareKeyHash } from './shares.js';
 import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { onFirstUse } from '../lazy.js';
@@ -132,6 +134,10 @@ async function putFile(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   const header = request.headers['content-length'];
   const declared = header === undefined ? undefined : Number(header);
   if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
+  const condition = writeConditionOf(request);
+  // Checked now to fail before a large body streams in; the commit decides, in its
+  // transaction: of writers racing from one ETag, one replaces the file.
+  if (condition) checkWriteCondition(condition, path, await ctx.meta.stat(server).catch((err: unknown) => (err instanceof NotFoundError ? undefined : Promise.reject(err))));
   const entry = await ingestStream(ctx, {
     auth,
     path: server,
@@ -140,6 +146,7 @@ async function putFile(ctx: ServerContext, request: FastifyRequest, reply: Fasti
     noOverwrite: options.noOverwrite,
     mtime: options.mtime,
     ttlMs: options.ttlMs,
+    ...(condition ? { expect: (_server: string, current: Entry | undefined) => checkWriteCondition(condition, path, current) } : {}),
     signal: abortOnHangUp(request.raw),
     request,
   });
@@ -152,6 +159,7 @@ async function postForm(ctx: ServerContext, request: FastifyRequest, reply: Fast
   const dir = wildcardPath(request);
   const options = uploadOptions(request.query);
   const type = String(request.headers['content-type'] ?? '');
+  if (writeConditionOf(request)) throw new ValidationError('If-Match and If-None-Match apply to one file: PUT it to its path');
   if (!/^multipart\/form-data/i.test(type)) throw new ValidationError('POST to a directory takes a multipart form (curl -F file=@x); PUT a file to its path instead');
   refuseEncodedBody(request);
   const existing = await ctx.meta.stat(authorize(auth, 'write', dir)).catch(() => undefined);

@@ -5,11 +5,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isFerryError, ValidationError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
-import { API_PREFIX, type ListResponse } from '../../core/protocol.js';
+import { API_PREFIX, type Entry, type ListResponse } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeMove, authorizeTree, can, toServerPath, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
 import { TreeDigestBuilder } from '../../core/tree-digest.js';
-import { bodyPath, wildcardPath } from '../validate.js';
+import { checkWriteCondition } from '../../core/write-conditions.js';
+import { bodyPath, wildcardPath, writeConditionOf } from '../validate.js';
 
 type Query = Record<string, string | undefined>;
 
@@ -121,7 +122,10 @@ async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move
   if (op === 'copy') await ctx.quota.checkCopy(auth, src);
   // Checked again in the copy's transaction: copies at once all passed the check before it.
   const within = op === 'copy' ? ctx.quota.copyCheck(auth, src) : undefined;
-  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt, maxEntries: ctx.config.maxCopyEntries, ...(within ? { within } : {}) });
+  // If-Match / If-None-Match are about the destination (what the move or copy replaces), decided in its transaction.
+  const condition = writeConditionOf(request);
+  const expect = condition ? { expect: (current: Entry | undefined) => checkWriteCondition(condition, to, current) } : {};
+  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt, ...expect }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt, maxEntries: ctx.config.maxCopyEntries, ...(within ? { within } : {}), ...expect });
   // The path is the source: "what happened to /x" finds the move that took it away.
   await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return toUserEntry(auth, entry);
@@ -133,7 +137,8 @@ async function remove(ctx: ServerContext, request: FastifyRequest, reply: Fastif
   if (path === '/') throw new ValidationError('your root cannot be deleted');
   const server = authorizeTree(auth, 'delete', path);
   const recursive = flag(request.query as Query, 'recursive');
-  const removed = await ctx.meta.remove(server, { recursive });
+  const condition = writeConditionOf(request);
+  const removed = await ctx.meta.remove(server, { recursive, ...(condition ? { expect: (current: Entry | undefined) => checkWriteCondition(condition, path, current) } : {}) });
   await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive, ...removed } });
   return reply.status(204).send();
 }

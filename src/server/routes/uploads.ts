@@ -38,9 +38,11 @@ import {
   type ChunkFramesResponse,
   type ChunkPutResponse,
   type CommitResponse,
+  type Entry,
   type UploadFileSpec,
   type UploadStatus,
 } from '../../core/protocol.js';
+import { checkWriteCondition, type WriteCondition } from '../../core/write-conditions.js';
 import { distinctHashes, sessionProver, type SelfProvingKind, type UploadInfo } from '../../store/meta-store.js';
 import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
@@ -52,7 +54,7 @@ import { isLimitRefusal } from '../quota.js';
 import { checkLinkBytes } from '../link-bytes.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { partyOf, readWholeBody } from '../chunk-bodies.js';
-import { optionalInt, validateFileSpec } from '../validate.js';
+import { optionalInt, validateFileSpec, writeConditionOf } from '../validate.js';
 import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { ChunkFrameReader } from '../chunk-frames.js';
 
@@ -487,6 +489,9 @@ async function commit(ctx: ServerContext, request: FastifyRequest): Promise<Comm
   const params = request.params as IdParams;
   const auth = authOf(request);
   const up = await ownUpload(ctx, auth, params.id);
+  const condition = writeConditionOf(request);
+  if (condition && auth.share) throw new ValidationError('a drop box never replaces a file: its uploads take no If-Match or If-None-Match');
+  if (condition && up.files !== 1) throw new ValidationError(`If-Match and If-None-Match apply to one file: this session holds ${up.files}`);
   // A drop box counts one use per file received; given back if the commit fails.
   const uses = auth.share ? up.files : 0;
   for (let i = 0; i < uses; i++) {
@@ -496,7 +501,7 @@ async function commit(ctx: ServerContext, request: FastifyRequest): Promise<Comm
     }
   }
   try {
-    return await commitFiles(ctx, request, auth, uses);
+    return await commitFiles(ctx, request, auth, uses, condition);
   } catch (err) {
     for (let j = 0; j < uses; j++) await ctx.shares.refundUse(auth.share!.id);
     throw err;
@@ -504,7 +509,7 @@ async function commit(ctx: ServerContext, request: FastifyRequest): Promise<Comm
 }
 
 /** The commit proper: the final size, hash, mtime and mode checked, then {@link commitSession}. */
-async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, uses: number): Promise<CommitResponse> {
+async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, uses: number, condition: WriteCondition | undefined): Promise<CommitResponse> {
   const { meta } = ctx;
   const params = request.params as IdParams;
   const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
@@ -527,6 +532,8 @@ async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: Au
       for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
       await quotaCheck(trx, candidates);
     },
+    // Once the path's name is locked: of commits racing from one ETag, one replaces the file.
+    ...(condition ? { expect: (path: string, current: Entry | undefined) => checkWriteCondition(condition, toUserPath(auth, path), current) } : {}),
   }).catch(async (err: unknown) => {
     // Refused for a limit: the session could only wait for its expiry, holding a
     // session slot and its quota reservation. It goes; its chunks stay the user's

@@ -31,14 +31,13 @@ import { AbortedError, PreconditionFailedError, UnsupportedMediaTypeError, Valid
 import { API_PREFIX } from '../../core/protocol.js';
 import { authOf, type RoutePlugin } from '../context.js';
 import type { TusRow } from '../../store/tus-store.js';
-import type { Checksum, TusMetadata, TusUploads } from './uploads.js';
+import { parseMetadata, type Checksum, type TusUploads } from './uploads.js';
 import { refuseEncodedBody } from '../ingest.js';
 
 export const TUS_PATH = `${API_PREFIX}/tus`;
 const VERSION = '1.0.0';
 const EXTENSIONS = 'creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,concatenation';
 const OFFSET_TYPE = 'application/offset+octet-stream';
-const MAX_METADATA = 16 * 1024;
 const EXPOSED = 'Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Expires, Upload-Concat, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm';
 const ALLOWED_HEADERS = 'Authorization, Content-Type, Upload-Length, Upload-Offset, Upload-Defer-Length, Upload-Metadata, Upload-Concat, Upload-Checksum, Tus-Resumable, X-HTTP-Method-Override, X-Requested-With';
 
@@ -53,21 +52,6 @@ function sizeHeader(request: FastifyRequest, name: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d{1,16}$/.test(v.trim()) || !Number.isSafeInteger(Number(v))) throw new ValidationError(`${name} must be a number of bytes`);
   return Number(v);
-}
-
-/** `key base64,key2 base64,flag` -> {key: value, flag: ''}. */
-export function parseMetadata(raw: string | undefined): TusMetadata {
-  const out: TusMetadata = {};
-  if (raw === undefined || raw.trim() === '') return out;
-  if (raw.length > MAX_METADATA) throw new ValidationError(`Upload-Metadata may have at most ${MAX_METADATA} characters`);
-  for (const pair of raw.split(',')) {
-    const [key, value, extra] = pair.trim().split(' ');
-    if (!key || extra !== undefined || !/^[\x21-\x7e]+$/.test(key)) throw new ValidationError('Upload-Metadata must be "key base64value" pairs separated by commas');
-    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw new ValidationError(`Upload-Metadata ${key}: the value is not base64`);
-    if (Object.hasOwn(out, key)) throw new ValidationError(`Upload-Metadata names ${key} twice`);
-    out[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8');
-  }
-  return out;
 }
 
 /**

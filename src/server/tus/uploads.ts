@@ -38,6 +38,9 @@ import { ChecksumMismatchError, ForbiddenError, IsADirectoryError, LockedError, 
 import { fileHashOf, type ChunkRef } from '../../core/manifest.js';
 import { MAX_TTL_SECONDS } from '../../core/option-values.js';
 import { isWithin, joinPath, normalizePath, parentPath } from '../../core/path.js';
+import type { Entry } from '../../core/protocol.js';
+import { checkWriteCondition, parseEtagList, type WriteCondition } from '../../core/write-conditions.js';
+import type { CommitOptions } from '../../store/meta-store.js';
 import { KeyedLock } from '../../store/keyed-lock.js';
 import { TusStore, type TusRow } from '../../store/tus-store.js';
 import type { ServerContext } from '../context.js';
@@ -87,6 +90,40 @@ export interface AppendOptions {
 export interface UploadState {
   row: TusRow;
   offset: number;
+}
+
+const MAX_METADATA = 16 * 1024;
+
+/** `key base64,key2 base64,flag` -> {key: value, flag: ''}. */
+export function parseMetadata(raw: string | undefined): TusMetadata {
+  const out: TusMetadata = {};
+  if (raw === undefined || raw.trim() === '') return out;
+  if (raw.length > MAX_METADATA) throw new ValidationError(`Upload-Metadata may have at most ${MAX_METADATA} characters`);
+  for (const pair of raw.split(',')) {
+    const [key, value, extra] = pair.trim().split(' ');
+    if (!key || extra !== undefined || !/^[\x21-\x7e]+$/.test(key)) throw new ValidationError('Upload-Metadata must be "key base64value" pairs separated by commas');
+    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw new ValidationError(`Upload-Metadata ${key}: the value is not base64`);
+    if (Object.hasOwn(out, key)) throw new ValidationError(`Upload-Metadata names ${key} twice`);
+    out[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8');
+  }
+  return out;
+}
+
+/**
+ * Upload-Metadata `ifMatch` / `ifNoneMatch`: the conditions a one-request PUT takes as
+ * If-Match / If-None-Match (docs/protocol.md, "Conditional writes"), for tus clients, which
+ * set metadata but no headers of their own. Undefined without them.
+ */
+function conditionOf(metadata: TusMetadata): WriteCondition | undefined {
+  const condition: WriteCondition = {};
+  if (metadata.ifMatch !== undefined) condition.ifMatch = parseEtagList(metadata.ifMatch, 'If-Match');
+  if (metadata.ifNoneMatch !== undefined) condition.ifNoneMatch = parseEtagList(metadata.ifNoneMatch, 'If-None-Match');
+  return condition.ifMatch === undefined && condition.ifNoneMatch === undefined ? undefined : condition;
+}
+
+/** The commit's check of `condition` (in its transaction, CommitOptions.expect), none without one. */
+function expectOf(auth: AuthContext, condition: WriteCondition | undefined): Pick<CommitOptions, 'expect'> {
+  return condition ? { expect: (path: string, current: Entry | undefined) => checkWriteCondition(condition, toUserPath(auth, path), current) } : {};
 }
 
 /** Where a file lands: `path` (a directory, or the whole path without a name), then `relativePath`, `filename` or `name`. */
@@ -139,6 +176,8 @@ export class TusUploads {
     if (spec.concat?.kind === 'final') return this.concatenate(auth, spec, spec.concat.parts);
     const partial = spec.concat?.kind === 'partial';
     let server: string;
+    const condition = conditionOf(spec.metadata);
+    if (partial && condition) throw new ValidationError('a partial upload is never committed itself: give ifMatch / ifNoneMatch to the final upload');
     if (partial) {
       // Never committed: a name so that quota and chunk routing have a path, at the root of
       // what the creating token may write (its path prefix, or the home): the prefix check of
@@ -148,6 +187,8 @@ export class TusUploads {
       server = authorize(auth, 'write', destinationOf(spec.metadata));
       const existing = await this.ctx.meta.stat(server).catch(() => undefined);
       if (existing?.type === 'dir') throw new IsADirectoryError(`${toUserPath(auth, server)} is a directory`);
+      // Checked now so that no byte is sent in vain; the commit decides (complete).
+      if (condition) checkWriteCondition(condition, toUserPath(auth, server), existing);
     }
     const ttlSeconds = partial ? undefined : intMeta(spec.metadata, 'ttlSeconds', 1, MAX_TTL_SECONDS);
     const mtime = partial ? undefined : intMeta(spec.metadata, 'mtime', 0, 8.64e15);
@@ -207,7 +248,7 @@ export class TusUploads {
       ttlMs: this.ctx.config.uploadTtlMs,
     });
     try {
-      await commitSession(this.ctx, spec.request ?? null, auth, up.id, {}, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
+      await commitSession(this.ctx, spec.request ?? null, auth, up.id, {}, { check: this.ctx.quota.commitCheck(auth), ...expectOf(auth, conditionOf(spec.metadata)) }, 'tus');
     } catch (err) {
       await this.ctx.meta.abortUpload(up.id).catch(() => undefined);
       throw err;
@@ -469,7 +510,8 @@ export class TusUploads {
       // The target again at the commit, with the request that completes it (own() checked its prefix).
       authorize(auth, 'write', toUserPath(auth, row.path!));
       try {
-        await commitSession(this.ctx, request ?? null, auth, row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
+        const condition = conditionOf(parseMetadata(row.metadata ?? undefined));
+        await commitSession(this.ctx, request ?? null, auth, row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth), ...expectOf(auth, condition) }, 'tus');
       } catch (err) {
         // Over for good: a complete offset must never stand for a file that was not stored.
         await this.discard(row);
