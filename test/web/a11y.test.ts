@@ -255,7 +255,8 @@ describe('page titles, by screen reader', () => {
     }
     await page.goto(t.url + '/nowhere');
     await page.getByRole('heading', { name: 'Not found' }).waitFor();
-    expect(await page.title()).toBe('Not found · Ferry');
+    // The title follows the page's first paint (an effect): polled as the others are.
+    await expect.poll(() => page.title()).toBe('Not found · Ferry');
     expect(errors).toEqual([]);
     await context.close();
   });
