@@ -33,6 +33,15 @@ describe('ServerMetrics default metrics', () => {
     expect(value('ferry_process_cpu_seconds_total')).toBeLessThanOrEqual((process.cpuUsage().user + process.cpuUsage().system) / 1e6 + 0.01);
   });
 
+  it('reads event-loop lag from samples on the first scrape (an empty monitor reads min 9.2e9 s and mean NaN)', async () => {
+    const text = await new ServerMetrics().scrape();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    for (const name of ['ferry_nodejs_eventloop_lag_min_seconds', 'ferry_nodejs_eventloop_lag_mean_seconds', 'ferry_nodejs_eventloop_lag_max_seconds']) {
+      expect(Number.isFinite(value(name)), name).toBe(true);
+      expect(value(name), name).toBeLessThan(60);
+    }
+  });
+
   it('keeps two servers in one process apart (each its own registry)', async () => {
     const [a, b] = [new ServerMetrics(), new ServerMetrics()];
     await a.scrape();
