@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,11 +6,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // Two test files at a time even on two cores: vitest's default (cores - 1) ran one at a
-    // time there, and the machine sat at a load of about 1 for the whole run, the suites
-    // mostly waiting on the servers, browsers and clients they start. `--maxWorkers 1` runs
-    // them one by one again.
-    maxWorkers: Math.max(2, availableParallelism() - 1),
     globalSetup: ['test/global-setup.ts'],
     // expect.poll waits for a condition to hold (a page's alert, a row gone): vitest's default
     // of 1 s is less than a browser round trip can take on a busy two-core machine. Polls that
