@@ -14,10 +14,11 @@
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
 // `ferry serve` starts with TurboFan and Sparkplug off (./serve-start.js says why); every other
-// command has V8 optimize only the functions that stay hot from the start (./interrupt-budget.js).
-// The command is the first argument but --debug, as src/cli/main.ts reads it.
-if (process.argv.slice(2).find((a) => a !== '--debug') === 'serve') require('./serve-start.js').compilersOffForStart();
-else require('./interrupt-budget.js').laterOptimization();
+// command has V8 optimize only the functions that stay hot from the start (./interrupt-budget.js),
+// set below once the import of the bundle has begun. The command is the first argument but
+// --debug, as src/cli/main.ts reads it.
+const serve = process.argv.slice(2).find((a) => a !== '--debug') === 'serve';
+if (serve) require('./serve-start.js').compilersOffForStart();
 
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
@@ -37,7 +38,11 @@ process.once('beforeExit', () => {
   process.exitCode = 70;
 });
 
-import(pathToFileURL(entry).href)
+const loading = import(pathToFileURL(entry).href);
+// Node's ES module loader is loaded now (synchronously, by import()), from Node's code cache;
+// the bundle is read and compiled later, after the flag (./interrupt-budget.js says why).
+if (!serve) require('./interrupt-budget.js').laterOptimization();
+loading
   .then(({ main }) => main(process.argv))
   .then(
     (code) => {

@@ -10,13 +10,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FERRY_BIN } from '../helpers/cli.js';
+import { startServer } from '../helpers/server.js';
 
-const budget = createRequire(import.meta.url)('../../bin/interrupt-budget.js') as { FERRY_INTERRUPT_BUDGET: number; BUDGET_FLAG: string; CLIENT_FLAGS_KEY: symbol };
+const budget = createRequire(import.meta.url)('../../bin/interrupt-budget.js') as { FERRY_INTERRUPT_BUDGET: number; BUDGET_FLAG: string; CLIENT_FLAGS_KEY: symbol; CLIENT_BUILTINS: string[] };
 const dir = mkdtempSync(join(tmpdir(), 'ferry-v8-flags-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -26,29 +27,49 @@ writeFileSync(
   `const v8 = require('node:v8');
 const fs = require('node:fs');
 const set = [];
+// Node's built-in modules loaded when the interrupt budget was set, and at the end.
+let atBudget = null;
 const write = () => {
   const said = globalThis[Symbol.for('ferry.client.v8Flags')];
-  fs.writeFileSync(process.env.RECORD_FLAGS_TO + '.tmp', JSON.stringify({ set, said: said ?? null }));
+  fs.writeFileSync(process.env.RECORD_FLAGS_TO + '.tmp', JSON.stringify({ set, said: said ?? null, atBudget, atEnd: process.moduleLoadList }));
   fs.renameSync(process.env.RECORD_FLAGS_TO + '.tmp', process.env.RECORD_FLAGS_TO);
 };
 const original = v8.setFlagsFromString;
 // Written at each call too: a server may end by its signal, which runs no exit handler.
-v8.setFlagsFromString = (flag) => { set.push(String(flag)); write(); return original(flag); };
+v8.setFlagsFromString = (flag) => {
+  set.push(String(flag));
+  if (String(flag).startsWith('--interrupt-budget') && atBudget === null) atBudget = [...process.moduleLoadList];
+  write();
+  return original(flag);
+};
 write();
 process.on('exit', write);
 `,
 );
 
+interface Recorded {
+  set: string[];
+  said: string[] | null;
+  /** process.moduleLoadList when the budget was set (null: never), and at the end. */
+  atBudget: string[] | null;
+  atEnd: string[];
+}
+
 let runs = 0;
 /** Runs bin/ferry.js with `args` (node flags before it), returning the V8 flags it set. */
-function flagsOf(args: string[], nodeFlags: string[] = []): { set: string[]; said: string[] | null } {
+function flagsOf(args: string[], nodeFlags: string[] = [], env: Record<string, string> = {}): Recorded {
   const out = join(dir, `flags-${runs++}.json`);
   execFileSync(process.execPath, [...nodeFlags, '--require', RECORDER, FERRY_BIN, ...args], {
-    env: { ...process.env, RECORD_FLAGS_TO: out, FERRY_CONFIG: join(dir, 'no-config.json') },
+    env: { ...process.env, RECORD_FLAGS_TO: out, FERRY_CONFIG: join(dir, 'no-config.json'), ...env },
+    cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return JSON.parse(readFileSync(out, 'utf8')) as { set: string[]; said: string[] | null };
+  return JSON.parse(readFileSync(out, 'utf8')) as Recorded;
 }
+
+/** Names of the public built-in modules in a moduleLoadList (`NativeModule http` -> `http`). */
+const publicBuiltins = (list: string[]) =>
+  list.filter((m) => m.startsWith('NativeModule ') && !m.includes('internal/') && !m.startsWith('NativeModule _')).map((m) => m.slice('NativeModule '.length));
 
 const BUDGET_FLAG = `--interrupt-budget=${budget.FERRY_INTERRUPT_BUDGET}`;
 const budgets = (set: string[]) => set.filter((f) => f.startsWith('--interrupt-budget'));
@@ -108,4 +129,33 @@ describe('V8 interrupt budget (bin/interrupt-budget.js)', () => {
       expect(r.said).toBeNull();
     }
   });
+});
+
+describe("the budget and Node's code cache for its built-in modules (bin/interrupt-budget.js)", () => {
+  it('sets the budget only after the built-ins a client command loads, so they come from the cache', async () => {
+    const server = await startServer({ dataDir: join(dir, 'server-data') });
+    try {
+      const env = { FERRY_SERVER: server.url, FERRY_TOKEN: server.adminToken };
+      mkdirSync(join(dir, 'tree/sub'), { recursive: true });
+      writeFileSync(join(dir, 'small.txt'), 'a small file\n');
+      writeFileSync(join(dir, 'tree/sub/one.txt'), 'one\n');
+      const commands = [['put', 'small.txt', '/small.txt'], ['get', '/small.txt', 'back.txt'], ['ls', '/'], ['sync', 'tree', '/tree'], ['--version']];
+      for (const args of commands) {
+        const r = flagsOf(args, [], env);
+        expect(budgets(r.set)).toEqual([BUDGET_FLAG]);
+        const before = new Set(r.atBudget);
+        const after = r.atEnd.filter((m) => !before.has(m));
+        // No public built-in compiled without the cache, and few of Node's internal ones (lazy
+        // parts such as crypto.webcrypto: a handful, against ~90 when the budget came first).
+        expect({ args, loadedAfter: publicBuiltins(after) }).toEqual({ args, loadedAfter: [] });
+        expect(after.length).toBeLessThan(12);
+      }
+      // The list holds nothing these commands would not load without it (node's own budget: no list loaded).
+      const loaded = new Set<string>();
+      for (const args of commands.slice(0, 4)) for (const m of publicBuiltins(flagsOf(args, ['--interrupt-budget=100000'], env).atEnd)) loaded.add(m);
+      expect(budget.CLIENT_BUILTINS.filter((m) => !loaded.has(m))).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  }, 300_000); // nine CLI runs and a server: seconds each on a busy 2-core machine
 });
