@@ -23,9 +23,9 @@
 // (bin/ferry.js calls this right after it starts importing the bundle: `import()` loads the
 // loader synchronously, the bundle's files are read and compiled later), and the public
 // built-ins a client command loads later are loaded first, from the cache (CLIENT_BUILTINS).
-// Measured (CPU of the whole process, chrt, 12 runs each, alternating, load ~29): a small
-// `ferry put` 239 -> 210 ms, `ferry --version` 120 -> 111 ms
-// (benchmarks/results/issue-15-speed.md, branch delta8b, 2026-12-06 evening).
+// Measured (CPU of the whole process, chrt, four sets of 12-30 runs each, alternating, load
+// 25-34): a small `ferry put` 5-30 ms less (median ~24 ms of ~240), `ferry --version` about the
+// same (benchmarks/results/issue-15-speed.md, branch delta8b, 2026-12-06 evening).
 
 /** Eight times V8's default (67,584 on Node 20, V8 11.3). */
 const FERRY_INTERRUPT_BUDGET = 8 * 67_584;
