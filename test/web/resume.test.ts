@@ -186,20 +186,28 @@ describe('resumable browser uploads', () => {
     let refused = 0;
     let startRefusing = () => {};
     const refusing = new Promise<void>((resolve) => (startRefusing = resolve));
+    // Requests let through and not yet answered: the answer of one would be the file's next
+    // progress, which rightly clears "trying again" (with two test files at a time, one came
+    // in after the first refusal and the row showed a rate again).
+    const passing = new Set<unknown>();
+    page.on('requestfinished', (r) => passing.delete(r));
+    page.on('requestfailed', (r) => passing.delete(r));
     const start = await received();
     await page.route(CHUNK_REQUESTS, async (route) => {
       if (!refuse && (await reached(start, 6 * MiB))) await refusing;
+      if (!refuse) await new Promise((r) => setTimeout(r, 40));
       if (refuse) {
         refused++;
         return route.abort('connectionrefused');
       }
-      await new Promise((r) => setTimeout(r, 40));
+      passing.add(route.request());
       await route.continue();
     });
     await page.getByTestId('upload-files').setInputFiles(file);
     const row = page.locator('li.upload').filter({ hasText: '/unanswered.bin' });
     await expect.poll(() => row.innerText(), { timeout: 60_000 }).toMatch(/\/s · /);
     await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 6 * MiB);
+    await expect.poll(() => passing.size, { timeout: 60_000 }).toBe(0);
     refuse = true;
     startRefusing();
     await expect.poll(() => row.innerText(), { timeout: 60_000 }).toContain('the server does not answer: trying again');
