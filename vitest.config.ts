@@ -1,8 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Suites that drive Chromium or start clusters of servers: they run one file at a time, after
+ * the rest, with the machine to themselves. Beside another suite a browser's pace changes the
+ * most, and these suites take the most memory.
+ */
+const ALONE = ['test/web/**/*.test.ts', 'test/deploy/**/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
@@ -11,5 +17,13 @@ export default defineConfig({
     // of 1 s is less than a browser round trip can take on a busy two-core machine. Polls that
     // need longer still say so; a condition that never holds fails as before.
     expect: { poll: { timeout: 30_000 } },
+    projects: [
+      // Two files at a time even on two cores: one at a time (vitest's default there, cores - 1)
+      // left a CI machine at a load of about 1 for the whole run, the suites mostly waiting on
+      // the servers and clients they start. Every server, sshd and PostgreSQL cluster a suite
+      // starts takes a free loopback port and a fresh temporary directory.
+      { extends: true, test: { name: 'shared', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], exclude: ALONE, maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'alone', include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

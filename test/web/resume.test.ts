@@ -59,25 +59,29 @@ async function withoutChunkFrames(page: import('playwright-core').Page): Promise
 const received = () => readMetric(admin(), 'ferry_chunk_body_bytes_received_total');
 const stored = () => readMetric(admin(), 'ferry_chunk_bytes_received_total');
 
+/**
+ * Whether the server has counted `bytes` of file content since `start`: asked by each chunk
+ * request before it is let through, so that the requests stop at that mark whatever the pace
+ * of the page and the machine. (A poll beside the upload that flipped a flag let a loaded
+ * machine's page send the whole file before the flag turned: three tests failed so with two
+ * test files at a time.) Only the requests already on their way pass the mark, five at most.
+ */
+const reached = async (start: number, bytes: number) => (await received()) - start >= bytes;
+
 describe('resumable browser uploads', () => {
   it('a reload in the middle of a 100 MiB upload: after picking the file again, less than the whole file is sent a second time', { timeout: 180_000 }, async () => {
     const file = join(dir.path, 'video.bin');
     await writeRandomFile(file, SIZE);
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');
-    // Every chunk request waits here: a little (so that the reload lands in the middle), and
-    // for ever once 30 MiB have arrived (so that the upload cannot finish before the reload
-    // on a busy machine, whatever the browser's pace; the reload then cuts those requests).
-    let hold = false;
-    await page.route(CHUNK_REQUESTS, async (route) => {
-      if (hold) return;
-      await new Promise((r) => setTimeout(r, 60));
-      if (!hold) await route.continue();
-    });
+    // Chunk requests pass until 30 MiB have arrived; later ones wait here for ever (so that the
+    // upload cannot finish before the reload, whatever the pace; the reload then cuts them).
     const start = await received();
+    await page.route(CHUNK_REQUESTS, async (route) => {
+      if (!(await reached(start, 30 * MiB))) await route.continue();
+    });
     await page.getByTestId('upload-files').setInputFiles(file);
     await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 30 * MiB);
-    hold = true;
     await page.reload();
     await page.getByRole('navigation', { name: 'Main' }).waitFor();
     // What the first attempt got through before the reload (requests cut by it count nothing).
@@ -142,14 +146,12 @@ describe('resumable browser uploads', () => {
     await signIn(page, t.url, 'dana', 'dana-password-1');
     // Chunk requests pass until 6 MiB have arrived, then wait (the upload cannot finish
     // before the pause, whatever the machine's pace).
-    let hold = false;
     const start = await received();
     await page.route(CHUNK_REQUESTS, async (route) => {
-      if (!hold) await route.continue();
+      if (!(await reached(start, 6 * MiB))) await route.continue();
     });
     await page.getByTestId('upload-files').setInputFiles(file);
     await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 6 * MiB);
-    hold = true;
     const bar = page.getByRole('progressbar', { name: 'Progress of paused.bin' });
     await expect.poll(async () => Number(await bar.getAttribute('value'))).toBeGreaterThan(0);
     await page.getByRole('button', { name: 'Pause paused.bin' }).click();
@@ -177,24 +179,37 @@ describe('resumable browser uploads', () => {
     await writeRandomFile(file, HELD_SIZE);
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');
-    // Chunk requests pass (a little slowed, for a rate to show) until 6 MiB have arrived; then
-    // the connection is refused, as by a server restarting, until the test lets them through.
+    // Chunk requests pass (a little slowed, for a rate to show) until 6 MiB have arrived; later
+    // ones wait until the test has seen the rate, then the connection is refused, as by a
+    // server restarting, until the test lets them through.
     let refuse = false;
     let refused = 0;
+    let startRefusing = () => {};
+    const refusing = new Promise<void>((resolve) => (startRefusing = resolve));
+    // Requests let through and not yet answered: the answer of one would be the file's next
+    // progress, which rightly clears "trying again" (with two test files at a time, one came
+    // in after the first refusal and the row showed a rate again).
+    const passing = new Set<unknown>();
+    page.on('requestfinished', (r) => passing.delete(r));
+    page.on('requestfailed', (r) => passing.delete(r));
     const start = await received();
     await page.route(CHUNK_REQUESTS, async (route) => {
+      if (!refuse && (await reached(start, 6 * MiB))) await refusing;
+      if (!refuse) await new Promise((r) => setTimeout(r, 40));
       if (refuse) {
         refused++;
         return route.abort('connectionrefused');
       }
-      await new Promise((r) => setTimeout(r, 40));
+      passing.add(route.request());
       await route.continue();
     });
     await page.getByTestId('upload-files').setInputFiles(file);
     const row = page.locator('li.upload').filter({ hasText: '/unanswered.bin' });
     await expect.poll(() => row.innerText(), { timeout: 60_000 }).toMatch(/\/s · /);
     await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 6 * MiB);
+    await expect.poll(() => passing.size, { timeout: 60_000 }).toBe(0);
     refuse = true;
+    startRefusing();
     await expect.poll(() => row.innerText(), { timeout: 60_000 }).toContain('the server does not answer: trying again');
     expect(refused).toBeGreaterThan(0);
     expect(await row.innerText()).not.toMatch(/\/s|left/);
