@@ -681,8 +681,11 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     // API answers hold tokens, share links' keys, listings and account details: no shared
     // proxy nor the browser's disk cache may keep them (a shared computer's cache outlives the
     // sign-out). Answers that are content, cached by ETag as docs/protocol.md promises (files,
-    // manifests, chunks, archives), set their own Cache-Control first and keep it.
-    if (reply.getHeader('cache-control') === undefined && request.url.startsWith(API_PREFIX + '/')) reply.header('cache-control', 'no-store');
+    // manifests, chunks, archives), set their own Cache-Control first and keep it. WebDAV's
+    // answers alike (PROPFIND listings, lock tokens; a file's GET is the API's download):
+    // a browser may be the client, and a proxy between need not know the methods.
+    const holdsPrivate = request.url.startsWith(API_PREFIX + '/') || request.routeOptions.config?.front === 'webdav';
+    if (reply.getHeader('cache-control') === undefined && holdsPrivate) reply.header('cache-control', 'no-store');
     // A draining node closes each HTTP/1.1 connection as its response ends. Node's close() ends
     // the connections idle at that moment only: a load balancer's keep-alive connection, busy
     // at the SIGTERM and idle after, stayed open, and every drain behind nginx lasted until its

@@ -15,6 +15,9 @@
  *   second held its connection for as long as it liked (a second's HTTP/1.1 head was cut at
  *   the limit). So an HTTP/2 connection whose client sends anything (a WINDOW_UPDATE, a PING)
  *   after its last answer is closed that long after, as an idle one is by the session timeout.
+ *   With requests in flight, each stream's headers must be complete within that time of
+ *   their first frame (nghttp2 opens the stream then; Node shows it once they are whole):
+ *   before, a HEADERS frame trickled beside a slow download held its connection for ever.
  *   (Idle keep-alive connections are closed by Fastify's keep-alive timeout; idle HTTP/2
  *   sessions by its session timeout.)
  * - Request bodies (HTTP/1.x and HTTP/2 streams): over every window of `bodyTimeoutMs`, at
@@ -100,6 +103,16 @@ interface Waiting {
   fresh: boolean;
 }
 
+/** An HTTP/2 connection as the guard sees it. */
+interface SessionState {
+  open: number;
+  waiting?: Waiting;
+  /** The highest stream id whose headers were complete (a request). */
+  seen: number;
+  /** A stream nghttp2 opened whose headers are not yet complete, and since when (at a tick). */
+  heading?: { id: number; since: number };
+}
+
 /** `::ffff:1.2.3.4` and `1.2.3.4` are one address; so is every address of one IPv6 /64 (addressKey). */
 function addressOf(socket: Socket): string {
   return addressKey(socket.remoteAddress ?? 'unknown');
@@ -118,7 +131,7 @@ export class SlowClientGuard {
   private readonly answers = new Set<Answer>();
   private readonly waiting = new Map<Socket, Waiting>();
   /** HTTP/2 connections: their requests in flight, and while there are none, since when. */
-  private readonly sessions = new Map<ServerHttp2Session, { open: number; waiting?: Waiting }>();
+  private readonly sessions = new Map<ServerHttp2Session, SessionState>();
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -178,11 +191,12 @@ export class SlowClientGuard {
     if (this.limits.headersTimeoutMs <= 0) return;
     const socket = session.socket as unknown as Socket;
     // Fresh: the connection preface counts as the first bytes of a head.
-    const state: { open: number; waiting?: Waiting } = { open: 0, waiting: { since: this.now(), bytesAtStart: 0, fresh: true } };
+    const state: SessionState = { open: 0, seen: 0, waiting: { since: this.now(), bytesAtStart: 0, fresh: true } };
     this.sessions.set(session, state);
     // 'stream' comes once a stream's headers are complete: a request, not a head under way.
     session.on('stream', (stream) => {
       state.open++;
+      state.seen = Math.max(state.seen, stream.id ?? 0);
       state.waiting = undefined;
       stream.once('close', () => {
         if (--state.open === 0 && !session.destroyed) state.waiting = { since: this.now(), bytesAtStart: socket.bytesRead, fresh: false };
@@ -196,6 +210,26 @@ export class SlowClientGuard {
     if (w.headSeen === undefined && bytesRead > w.bytesAtStart) w.headSeen = now;
     const since = w.headSeen ?? (w.fresh ? w.since : undefined);
     return since !== undefined && now - since >= this.limits.headersTimeoutMs;
+  }
+
+  /**
+   * Whether a stream's headers have been under way too long beside requests in flight.
+   * nghttp2 opens a stream when its HEADERS frame begins (`lastProcStreamID`), Node shows
+   * it only once its header block is complete: an id above the last complete one is a head
+   * under way. Closes the connection, as an HTTP/1.1 head overdue does: while a header block
+   * arrives no other frame can (RFC 9113 §6.10), so the requests beside it are stalled anyway.
+   * A header block nghttp2 refused (too large, malformed) leaves such an id behind too, until
+   * the client's next request; it counts the same, as bytes after it would on an idle connection.
+   */
+  private streamHeadOverdue(session: ServerHttp2Session, state: SessionState, now: number): boolean {
+    if (state.open === 0) return false; // the waiting clock above covers it
+    const id = session.state.lastProcStreamID ?? 0;
+    if (id <= state.seen) {
+      state.heading = undefined;
+      return false;
+    }
+    if (state.heading?.id !== id) state.heading = { id, since: now };
+    return now - state.heading.since >= this.limits.headersTimeoutMs;
   }
 
   private onRequest(req: AnyRequest, res: AnyResponse): void {
@@ -285,7 +319,7 @@ export class SlowClientGuard {
           continue;
         }
         const socket = session.socket as unknown as Socket;
-        if (state.waiting && this.headOverdue(state.waiting, socket.bytesRead, now)) {
+        if ((state.waiting && this.headOverdue(state.waiting, socket.bytesRead, now)) || this.streamHeadOverdue(session, state, now)) {
           this.sessions.delete(session);
           this.events.cut?.(addressOf(socket), 'head');
           session.destroy();

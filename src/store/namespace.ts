@@ -26,6 +26,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  PathInvalidError,
   PayloadTooLargeError,
   SizeMismatchError,
   UploadIncompleteError,
@@ -33,7 +34,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
-import { MAX_SEGMENT_BYTES, ancestors, baseName, isWithin, joinPath, parentPath, refuseDirectionControls } from '../core/path.js';
+import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES, ancestors, baseName, isWithin, joinPath, parentPath, refuseDirectionControls, utf8Length } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
@@ -737,6 +738,7 @@ export class Namespace {
       const src = await this.stat(from, trx);
       await this.guard.checkMarkerRemoval(trx, from);
       await this.guardDestination(trx, src, from, to, options);
+      if (src.type === 'dir') await this.refuseLongPaths(trx, from, to);
       const now = this.now();
       const replaced = await this.clearDestination(trx, to, src.type, options);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
@@ -785,6 +787,28 @@ export class Namespace {
     );
   }
 
+  /**
+   * FERRY_ERR_PATH_INVALID when a path below the folder `from` would be longer than any path
+   * may be (MAX_PATH_BYTES) once at `to`. Every path a request names is checked so
+   * (normalizePath); a deep folder moved under a longer name made paths no route then took:
+   * listed, never read, downloaded or deleted by name (twelfth security round).
+   */
+  private async refuseLongPaths(trx: Db, from: string, to: string): Promise<void> {
+    const growth = utf8Length(to) - utf8Length(from);
+    if (growth <= 0) return;
+    // octet_length: bytes, as MAX_PATH_BYTES counts them, in SQLite (3.43+) and PostgreSQL alike.
+    const row = await trx
+      .selectFrom('files')
+      .select(sql<number | null>`max(octet_length(path))`.as('longest'))
+      .where('path', '>', subtreeStart(from))
+      .where('path', '<', subtreeEnd(from))
+      .executeTakeFirst();
+    const longest = Number(row?.longest ?? 0) + growth;
+    if (longest > MAX_PATH_BYTES) {
+      throw new PathInvalidError(`${to}: the paths below it would be longer than ${MAX_PATH_BYTES} bytes (${longest}): choose a shorter name, or move the folders inside one at a time`, { details: { path: to } });
+    }
+  }
+
   /** FERRY_ERR_PAYLOAD_TOO_LARGE when `from` and what lies below it are more than `max` rows (read no further than that). */
   private async refuseLargeCopy(trx: Db, from: string, max: number): Promise<void> {
     const { n } = await trx
@@ -810,6 +834,7 @@ export class Namespace {
       await options.within?.(trx);
       const src = await this.stat(from, trx);
       await this.guardDestination(trx, src, from, to, options);
+      if (src.type === 'dir') await this.refuseLongPaths(trx, from, to);
       const now = this.now();
       const replaced = await this.clearDestination(trx, to, src.type, options);
       await this.ensureDirs(trx, parentPath(to), now, new Set());

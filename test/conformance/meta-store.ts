@@ -246,6 +246,21 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       await expectCode(store.move('/archive', '/archive/x'), 'FERRY_ERR_VALIDATION');
     });
 
+    it('refuses a move or copy that would make a path below it longer than 4,096 bytes (counted in bytes), and moves nothing', async () => {
+      // 2 + 19 × 201 + 6 = 3,827 bytes; under a name 300 bytes longer (150 two-byte letters),
+      // 4,127 bytes, though 3,977 characters: counting characters would let it through.
+      const deep = '/t' + `/${'d'.repeat(200)}`.repeat(19);
+      await upload(`${deep}/f.txt`, [chunk('deep')]);
+      const longer = '/' + 'é'.repeat(150) + 't';
+      await expectCode(store.move('/t', longer), 'FERRY_ERR_PATH_INVALID');
+      await expectCode(store.copy('/t', longer), 'FERRY_ERR_PATH_INVALID');
+      await expectCode(store.stat(longer), 'FERRY_ERR_NOT_FOUND');
+      expect((await store.stat(`${deep}/f.txt`)).type).toBe('file');
+      // A name 150 bytes longer: 3,977 bytes, within the limit.
+      await store.move('/t', '/' + 'é'.repeat(75) + 't');
+      expect((await store.stat('/' + 'é'.repeat(75) + 't' + deep.slice(2) + '/f.txt')).type).toBe('file');
+    });
+
     describe('trees whose names hold LIKE wildcards, backslashes, non-ASCII, and siblings that share their prefix', () => {
       // Below /s/a: names a LIKE pattern or an escaping bug would mistake; beside it: names that
       // start like it and sort around its range (`a-b`, `a.txt` before `a/`, `a0` right after `a/`'s range, `ab`).

@@ -142,3 +142,42 @@ describe("a share link's unlock cookie", () => {
     expect(await download('ferry_share=planted.by.a.sibling')).toBe(401);
   });
 });
+
+describe('Cache-Control of WebDAV and tus answers (twelfth round)', () => {
+  it('PROPFIND listings, LOCK tokens and the other WebDAV answers are no-store; a file keeps its ETag caching', async () => {
+    const t = plain;
+    const basic = 'Basic ' + Buffer.from('ada:ada-password-1').toString('base64');
+    const dav = (path: string, method: string, headers: Record<string, string> = {}, body?: string) => fetch(t.url + path, { method, headers: { authorization: basic, ...headers }, body });
+    const put = await dav('/dav/private.txt', 'PUT', {}, 'a secret');
+    expect(put.status).toBe(201);
+    expect(put.headers.get('cache-control')).toBe('no-store');
+    const answers = [
+      await dav('/dav/', 'PROPFIND', { depth: '1' }),
+      await dav('/dav/private.txt', 'PROPFIND', { depth: '0' }),
+      await dav('/', 'PROPFIND', { depth: '1' }),
+      await dav('/dav/private.txt', 'LOCK', { 'content-type': 'application/xml' }, '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>'),
+      await dav('/dav/folder', 'MKCOL'),
+      await dav('/dav/nope.txt', 'GET'),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([207, 207, 207, 200, 201, 404]);
+    for (const r of answers) {
+      await r.arrayBuffer();
+      expect(r.headers.get('cache-control'), r.url).toBe('no-store');
+    }
+    const file = await dav('/dav/private.txt', 'GET');
+    expect(await file.text()).toBe('a secret');
+    expect(file.headers.get('cache-control')).toBe('private, no-cache');
+  });
+
+  it('tus answers (offsets, upload URLs) are no-store', async () => {
+    const t = plain;
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ada', password: 'ada-password-1' }) });
+    const bearer = 'Bearer ' + ((await login.json()) as { token: string }).token;
+    const create = await fetch(t.url + '/api/v1/tus', { method: 'POST', headers: { authorization: bearer, 'tus-resumable': '1.0.0', 'upload-length': '3', 'upload-metadata': 'filename ' + Buffer.from('tus.txt').toString('base64') } });
+    expect(create.status).toBe(201);
+    expect(create.headers.get('cache-control')).toBe('no-store');
+    const head = await fetch(new URL(create.headers.get('location')!, t.url), { method: 'HEAD', headers: { authorization: bearer, 'tus-resumable': '1.0.0' } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('cache-control')).toBe('no-store');
+  });
+});

@@ -344,6 +344,60 @@ describe('slow request heads over HTTP/2 (tenth security round)', () => {
   });
 });
 
+/** An HTTP/2 frame: its 9-byte header (RFC 9113 §4.1) and payload. */
+function h2frame(type: number, flags: number, stream: number, payload: Buffer, length = payload.length): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** A GET's header block in HPACK (RFC 7541): static-table method and scheme, literal path and authority. */
+function h2get(path: string): Buffer {
+  return Buffer.concat([Buffer.from([0x82, 0x87, 0x04, path.length]), Buffer.from(path), Buffer.from([0x01, 9]), Buffer.from('localhost')]);
+}
+
+describe('slow request heads beside a request in flight (twelfth security round)', () => {
+  it("a stream's HEADERS trickled beside an answer in flight close the connection at the head limit; whole ones do not", async () => {
+    // The answer limit is off: the GET below stands for a lawful slow download.
+    const t = await startTestServer({ tlsCert: join(dir, 'server.crt'), tlsKey: join(dir, 'server.key'), connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 0, bodyMinRate: 1 } });
+    const url = new URL(t.url);
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: ca.certPem, servername: 'localhost', ALPNProtocols: ['h2'] });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      let closed = false;
+      const whenClosed = new Promise<void>((resolve) => socket.once('close', () => ((closed = true), resolve())));
+      socket.on('error', () => undefined);
+      let received = 0;
+      socket.on('data', (d: Buffer) => (received += d.length));
+      await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+      expect(socket.alpnProtocol).toBe('h2');
+      // SETTINGS with a 1 KiB stream window: the answer to stream 1 (the API description,
+      // far larger) stays in flight, waiting for a WINDOW_UPDATE that never comes.
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2frame(0x4, 0, 0, Buffer.from([0x00, 0x04, 0, 0, 0x04, 0x00]))]));
+      socket.write(h2frame(0x1, 0x4 | 0x1, 1, h2get('/api/v1/openapi.json')));
+      while (received < 1024) await new Promise((r) => setTimeout(r, 50));
+      // A whole request beside it is served, and the connection lives on past the head limit.
+      socket.write(h2frame(0x1, 0x4 | 0x1, 3, h2get('/healthz')));
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(closed).toBe(false);
+      // Stream 5's HEADERS announce 16,384 bytes of header block, sent a byte every 100 ms.
+      // Before, the connection stayed open for as long as the bytes came (the head limit held
+      // only while no request was in flight).
+      socket.write(h2frame(0x1, 0x4, 5, Buffer.alloc(0), 16_384));
+      timer = setInterval(() => !socket.destroyed && socket.write(Buffer.from([0x82])), 100);
+      await Promise.race([whenClosed, new Promise((r) => setTimeout(r, 10_000))]);
+      expect(closed).toBe(true);
+    } finally {
+      if (timer) clearInterval(timer);
+      socket.destroy();
+      await t.close();
+    }
+  });
+});
+
 describe('the self-signed local CA', () => {
   const names = (caPem: string): string => {
     const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: caPem, encoding: 'utf8' });
