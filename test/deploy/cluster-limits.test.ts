@@ -6,7 +6,7 @@
  *
  * - a defender ban made by one node refuses the address on the other (shared through the
  *   database), and an admin's unban through either node lifts it on both; failures are
- *   scored over both nodes (one on each reaches the threshold of two);
+ *   scored over both nodes (one on each reaches a threshold worth two failures);
  * - request rate limits are per node: a client over its budget on one node is still served
  *   by the other, as the documentation says;
  * - a node refuses to start without the shared session key, is not ready while its database
