@@ -151,10 +151,11 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const app = createFastify(options, metrics, addresses);
   // Route schemas (validation) and the OpenAPI document, before any route is added.
   await installApiSchemas(app);
-  const ctx = serverContext(options, app, { now, metrics, defender, addresses });
-  // Nodes sharing PostgreSQL share their bans; on SQLite one process holds them all.
-  if (options.meta.dialect === 'postgres') {
-    const shared = new SharedBans(defender, new BanStore(options.meta.db), app.log, now);
+  // Nodes sharing PostgreSQL share their bans and scores; on SQLite one process holds them all.
+  const shared = options.meta.dialect === 'postgres' ? new SharedBans(defender, new BanStore(options.meta.db), app.log, now) : undefined;
+  const scoreFailure: ServerContext['scoreFailure'] = shared ? (ip, event) => shared.record(ip, event) : async (ip, event) => defender.record(ip, event);
+  const ctx = serverContext(options, app, { now, metrics, defender, scoreFailure, addresses });
+  if (shared) {
     shared.start();
     app.addHook('onClose', () => shared.close());
   }
@@ -301,19 +302,20 @@ function chunkStoreOf(options: BuildOptions, app: FastifyInstance, metrics: Serv
 }
 
 /** The rate limiters of `config.rateLimit`; hitting one counts for the defender (which may ban). */
-function rateLimiters(config: ServerConfig, now: () => number, defender: Defender, audit: AuditLog): RateLimiters {
+function rateLimiters(config: ServerConfig, now: () => number, scoreFailure: ServerContext['scoreFailure'], audit: AuditLog): RateLimiters {
   return createRateLimiters(config.rateLimit, now, (request) => {
-    const ban = defender.record(request.ip, 'limit');
-    if (!ban) return;
-    // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
-    const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
-    const http = 'raw' in request ? (request as FastifyRequest) : null;
-    void audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
+    void scoreFailure(request.ip, 'limit').then((ban) => {
+      if (!ban) return;
+      // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
+      const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
+      const http = 'raw' in request ? (request as FastifyRequest) : null;
+      return audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
+    });
   });
 }
 
 /** ServerContext.reportAuthFailure: audits an authentication failure and scores it for the defender (maybe banning). */
-function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext['reportAuthFailure'] {
+function authFailureReporter(audit: AuditLog, scoreFailure: ServerContext['scoreFailure']): ServerContext['reportAuthFailure'] {
   return async (request, err, who = {}) => {
     const event = defenderEventOf(err);
     if (!event && !isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return; // no credentials at all is not an attack
@@ -324,7 +326,7 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
       details: { reason: err instanceof Error ? err.message : String(err), ...(isFerryError(err) ? err.details : {}) },
     });
     if (!event) return;
-    const ban = defender.record(request.ip, event);
+    const ban = await scoreFailure(request.ip, event);
     if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
   };
 }
@@ -357,10 +359,10 @@ function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: B
 function serverContext(
   options: BuildOptions,
   app: FastifyInstance,
-  parts: { now: () => number; metrics: ServerMetrics; defender: Defender; addresses: AddressChecks },
+  parts: { now: () => number; metrics: ServerMetrics; defender: Defender; scoreFailure: ServerContext['scoreFailure']; addresses: AddressChecks },
 ): ServerContext {
   const { config, meta } = options;
-  const { now, metrics, defender } = parts;
+  const { now, metrics, defender, scoreFailure } = parts;
   const chunks = chunkStoreOf(options, app, metrics);
   const { bodies, sendMemory, ingestMemory } = bodyMemoryOf(config, metrics);
   const users = new AuthStore(meta);
@@ -425,10 +427,11 @@ function serverContext(
     davStore: new DavStore(meta),
     webApp: new WebApp(),
     defender,
+    scoreFailure,
     quota: new QuotaGuard(meta, config),
-    limiters: rateLimiters(config, now, defender, audit),
+    limiters: rateLimiters(config, now, scoreFailure, audit),
     now,
-    reportAuthFailure: authFailureReporter(audit, defender),
+    reportAuthFailure: authFailureReporter(audit, scoreFailure),
     endpoints,
     expireSessions: () => expireSessions(ctx, abandoned),
     abandonUpload: (id) => ctx.meta.abortUpload(id).catch(() => void abandoned.add(id)),
@@ -574,7 +577,7 @@ function applyLive(ctx: ServerContext, app: FastifyInstance, addresses: AddressC
   // A server with nowhere to log stays silent (its level is never one of the settings' levels).
   if (keys.includes('logLevel') && app.log.level !== 'silent') app.log.level = config.logLevel;
   if (keys.includes('ipAllow') || keys.includes('ipDeny')) addresses.setLists(config);
-  if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = rateLimiters(config, ctx.now, ctx.defender, ctx.audit);
+  if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = rateLimiters(config, ctx.now, ctx.scoreFailure, ctx.audit);
   ctx.limits = limitsOf(config);
   ctx.capabilities = capabilitiesOf(config);
 }

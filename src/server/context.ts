@@ -26,7 +26,7 @@ import type { AuditLog, Front } from './audit.js';
 import type { Authenticator } from './auth.js';
 import type { AuthContext } from './authz.js';
 import type { limitsOf, ServerConfig } from './config.js';
-import type { Defender } from './defender.js';
+import type { BanInfo, Defender, DefenderEvent } from './defender.js';
 import type { DownloadAudit } from './download-audit.js';
 import type { CommandHooks } from './hooks.js';
 import type { RateLimiters } from './limits.js';
@@ -85,6 +85,11 @@ export interface ServerContext {
   auditStore: AuditStore;
   audit: AuditLog;
   defender: Defender;
+  /**
+   * Scores a failure for the defender; the ban it tipped the address into, if any. Alone:
+   * Defender.record; on nodes sharing PostgreSQL, over every node (SharedBans.record).
+   */
+  scoreFailure(ip: string, event: DefenderEvent): Promise<BanInfo | undefined>;
   quota: QuotaGuard;
   limiters: RateLimiters;
   /** How share links are found, checked and unlocked (./share-gate.ts). */

@@ -15,9 +15,9 @@
  *   (`maxBanMs`) keeps a forgotten cron job from being locked out for ever.
  *
  * State is in memory, per node (SFTPGo's `memory` driver): a restart lifts every ban. Nodes
- * that share PostgreSQL share their bans (not their scores) through ./shared-bans.ts, which
- * hears of each ban made or lifted here ({@link Defender.onChange}) and brings in those of
- * the other nodes ({@link Defender.adopt}).
+ * that share PostgreSQL share their bans and their scores through ./shared-bans.ts, which
+ * scores failures over all of them (SharedBans.record), hears of each ban made or lifted here
+ * ({@link Defender.onChange}) and brings in those of the other nodes ({@link Defender.adopt}).
  * An IPv6 client is scored and banned by its /64 (ip-filter.ts, addressKey): one subscriber
  * holds a whole /64 and could otherwise start afresh from each of its addresses.
  * Entries are bounded (`maxEntries`, oldest dropped first). Addresses on the safe list are
@@ -103,28 +103,40 @@ export class Defender {
 
   /** Records a failure; returns the new ban when this one tipped the address over. */
   record(ip: string, event: DefenderEvent): BanInfo | undefined {
-    if (!this.options.enabled) return undefined;
-    const key = addressKey(ip);
-    if (this.safe.has(ip)) return undefined;
-    const now = this.now();
-    if (this.banned.has(key)) return undefined; // a banned address has no score (as SFTPGo)
-    const score = event === 'invalid' ? this.options.scoreInvalid : event === 'valid' ? this.options.scoreValid : this.options.scoreLimitExceeded;
+    const score = this.scoreOf(ip, event);
     if (score <= 0) return undefined;
+    const key = addressKey(ip);
+    const now = this.now();
     const cutoff = now - this.options.observationMs;
     const events = (this.hosts.get(key) ?? []).filter((e) => e.at > cutoff);
     events.push({ at: now, score });
     // Re-insert: Map order is insertion order, so the first key is the least recently seen.
     this.hosts.delete(key);
     const total = events.reduce((a, e) => a + e.score, 0);
-    if (total >= this.options.threshold) {
-      this.banned.set(key, { until: now + this.options.banMs, since: now });
-      this.trim(this.banned);
-      for (const l of this.listeners) l({ kind: 'ban', ip: key, since: now, until: now + this.options.banMs });
-      return { ip: key, until: now + this.options.banMs };
-    }
+    if (total >= this.options.threshold) return this.ban(key);
     this.hosts.set(key, events);
     this.trim(this.hosts);
     return undefined;
+  }
+
+  /**
+   * What a failure `event` of `ip` scores: 0 when the defender is off, the address is safe,
+   * or it is banned here already (a banned address has no score, as in SFTPGo).
+   */
+  scoreOf(ip: string, event: DefenderEvent): number {
+    if (!this.options.enabled || this.safe.has(ip) || this.banned.has(addressKey(ip))) return 0;
+    return Math.max(0, event === 'invalid' ? this.options.scoreInvalid : event === 'valid' ? this.options.scoreValid : this.options.scoreLimitExceeded);
+  }
+
+  /** Bans `ip` from now for `banMs` (its score reached the threshold: here, or on the nodes together), told to the listeners. */
+  ban(ip: string): BanInfo {
+    const key = addressKey(ip);
+    const now = this.now();
+    this.hosts.delete(key);
+    this.banned.set(key, { until: now + this.options.banMs, since: now });
+    this.trim(this.banned);
+    for (const l of this.listeners) l({ kind: 'ban', ip: key, since: now, until: now + this.options.banMs });
+    return { ip: key, until: now + this.options.banMs };
   }
 
   /** Lifts a ban (an admin's `unban`): told to the listeners, so other nodes lift it too. */

@@ -14,6 +14,10 @@
  * - an object a writer on another node is storing is never deleted: writers register in
  *   `chunk_writes` under the chunk's lock, and collection deletes an object only under that
  *   lock, when no write is registered and no row points at it (see {@link ChunkIndex.guard}).
+ *   Packs are registered under their id the same way. A registration older than the grace
+ *   time is taken for a dead node's; a node that was only stalled that long finds, when it
+ *   indexes its pack, its registration gone, and indexes the pack only if the object is still
+ *   there (ChunkIndex.addPacks), so the index never points at a pack a sweep deleted.
  */
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
@@ -68,6 +72,8 @@ export interface NewPack {
   store: string | null;
   /** The user who sent it: every chunk is recorded as theirs. */
   owner?: string;
+  /** Its write's registration (ChunkIndex.beginWrite with the pack id), ended by the index. */
+  registration?: string;
 }
 
 /** A loose chunk object durably stored, to be indexed (ChunkIndex.addChunks). */
@@ -93,6 +99,11 @@ export interface LooseChunkIndexed {
 export interface PackIndexed {
   fresh: number;
   wasLoose: { hash: string; store: string | null }[];
+  /**
+   * Not indexed: its write's registration had lapsed (its node stalled past the grace time),
+   * so another node's sweep could delete its object, and the object was gone. Nothing points at it.
+   */
+  lapsed?: true;
 }
 
 export interface GcVictims {
@@ -206,8 +217,9 @@ export class ChunkIndex {
   }
 
   /**
-   * Registers a write of `hash` in progress on this node, for {@link guard} on every node;
-   * returns its id for {@link endWrite}. SQLite has one process (the data directory lock):
+   * Registers a write of `hash` (a chunk's hash, or a pack's id) in progress on this node,
+   * for {@link guard} on every node; returns its id for {@link endWrite} (a pack's is ended
+   * by {@link addPacks}, which indexes the pack). SQLite has one process (the data directory lock):
    * the chunk store's own bookkeeping covers it, and nothing is written (undefined).
    * Registration takes the chunk's lock, so it happens entirely before or after a guarded
    * deletion, never during one.
@@ -360,13 +372,31 @@ export class ChunkIndex {
    * writes each page it changed once to SQLite's WAL however often it changed it (a 10,000
    * file sync's 28 packs, one transaction each: 74 MB of WAL for an 11 MB database).
    */
-  async addPacks(packs: readonly NewPack[]): Promise<PackIndexed[]> {
+  async addPacks(packs: readonly NewPack[], stored?: (pack: NewPack) => Promise<boolean>): Promise<PackIndexed[]> {
     const now = this.meta.sharedNow();
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       const out: PackIndexed[] = [];
-      for (const p of packs) out.push(await this.insertPack(trx, p, now));
+      for (const p of packs) {
+        if (p.registration !== undefined && !(await this.endPackWrite(trx, p, stored))) out.push({ fresh: 0, wasLoose: [], lapsed: true });
+        else out.push(await this.insertPack(trx, p, now));
+      }
       return out;
     }));
+  }
+
+  /**
+   * Ends a pack write's registration inside the transaction that indexes the pack, under the
+   * pack's lock (the one the sweep of unreferenced objects deletes under: {@link guard}), and
+   * says whether the pack may be indexed. A registration gone was taken for a dead node's
+   * (its node stalled longer than the grace time), so a sweep may have deleted the object:
+   * then only an object still there (asked of the store with `stored`) is indexed, and no sweep
+   * can delete it meanwhile, the lock held until the row is in.
+   */
+  private async endPackWrite(trx: Transaction<Database>, pack: NewPack, stored?: (pack: NewPack) => Promise<boolean>): Promise<boolean> {
+    await sql`select pg_advisory_xact_lock(${lockKey(pack.id)}::bigint)`.execute(trx);
+    const ended = await trx.deleteFrom('chunk_writes').where('id', '=', pack.registration!).executeTakeFirst();
+    if (Number(ended.numDeletedRows) > 0) return true;
+    return stored !== undefined && (await stored(pack));
   }
 
   private async insertPack(trx: Transaction<Database>, { id, size, entries, store, owner }: NewPack, now: number): Promise<PackIndexed> {

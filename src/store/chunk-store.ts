@@ -47,6 +47,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   SizeMismatchError,
+  UnavailableError,
   ValidationError,
   isFerryError,
 } from '../core/errors.js';
@@ -348,7 +349,7 @@ export class ChunkStore {
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
     this.buffers = new ChunkBuffers(LENT_BUFFERS);
-    this.packIndex = new WriteGroups((packs) => this.meta.addPacks(packs), PACKS_PER_TRANSACTION);
+    this.packIndex = new WriteGroups((packs) => this.meta.addPacks(packs, (p) => this.packStored(p)), PACKS_PER_TRANSACTION);
   }
 
   /** Pack index transactions so far (each indexing one or more packs), for tests and benchmarks. */
@@ -639,30 +640,39 @@ export class ChunkStore {
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(options.encoding === 'zstd' ? Readable.from([await decodedPack(body, maxBytes)]) : body, parser);
     const { store, backend } = this.route(options.path);
-    // Kept from the sweep of unreferenced objects until indexed (or dropped): it has no row till then.
+    // Kept from the sweep of unreferenced objects until indexed (or dropped): it has no row
+    // till then. In this process by packsWriting, on other nodes by its registration.
     this.packsWriting.add(id);
+    let registration: string | undefined;
+    const unregister = (): Promise<void> => this.meta.chunkIndex.endWrite(registration).catch(() => undefined);
     try {
+      registration = await this.meta.chunkIndex.beginWrite(id);
       await backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
     } catch (err) {
       this.packsWriting.delete(id);
+      await unregister();
       throw err;
     }
     const unique = new Map<string, { hash: string; size: number; offset: number }>();
     for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
     const bytes = parser.entries.reduce((a, e) => a + e.size, 0);
+    const discard = async (): Promise<void> => {
+      await backend.delete(ChunkStore.packKey(id)).finally(() => this.packsWriting.delete(id));
+      await unregister();
+    };
     try {
       await accept?.([...unique.values()].map((e) => ({ hash: e.hash, size: e.size })));
     } catch (err) {
-      await backend.delete(ChunkStore.packKey(id)).finally(() => this.packsWriting.delete(id));
+      await discard();
       throw err;
     }
     if (unique.size === 0) {
-      await backend.delete(ChunkStore.packKey(id)).finally(() => this.packsWriting.delete(id));
+      await discard();
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
     // As for put: every chunk's row points at its copy here, known before or not. Indexed
     // only now that the pack is durable.
-    const pack: NewPack = { id, size: bytes, entries: [...unique.values()], store, ...(options.owner !== undefined ? { owner: options.owner } : {}) };
+    const pack: NewPack = { id, size: bytes, entries: [...unique.values()], store, ...(options.owner !== undefined ? { owner: options.owner } : {}), ...(registration !== undefined ? { registration } : {}) };
     // Only where this process is the only writer of the index (SQLite): on a database other
     // nodes share, the commit may reach another node, which cannot flush this one's packs
     // (it would find their chunks missing and have them sent again); there they are indexed
@@ -690,9 +700,14 @@ export class ChunkStore {
       indexed = await this.packIndex.add(pack);
     } catch (err) {
       await this.dropUnindexedPack(pack.id, pack.store);
+      // Its registration (rolled back with the index) lapses if this fails too: see ChunkIndex.guard.
+      await this.meta.chunkIndex.endWrite(pack.registration).catch(() => undefined);
       throw err;
     } finally {
       this.packsWriting.delete(pack.id);
+    }
+    if (indexed.lapsed) {
+      throw new UnavailableError('this server stalled longer than the garbage-collection grace time while storing a pack, and another node deleted it as a leftover: send the pack again', { retryAfterMs: 1000 });
     }
     for (const l of indexed.wasLoose) this.retire(l.hash, l.store);
     return indexed.fresh;
@@ -1219,7 +1234,7 @@ export class ChunkStore {
       if (options.remove) {
         // Object times are the store's; writes in progress are registered on the shared clock.
         const staleBefore = this.meta.sharedNow() - age.ms;
-        const removed = kind === 'chunks' ? await this.removeIfUnreferenced(name, store, staleBefore) : await this.removePackIfUnindexed(name, store);
+        const removed = kind === 'chunks' ? await this.removeIfUnreferenced(name, store, staleBefore) : await this.removePackIfUnindexed(name, store, staleBefore);
         if (!removed) continue;
       }
       found.count++;
@@ -1228,11 +1243,25 @@ export class ChunkStore {
     return found;
   }
 
-  /** Deletes a pack object the index does not record and this node is not writing; whether it did. */
-  private async removePackIfUnindexed(id: string, store: string | null): Promise<boolean> {
-    if (this.packsWriting.has(id) || (await this.meta.chunkIndex.indexedPacks([id])).has(id)) return false;
-    await this.backendOf(store).delete(ChunkStore.packKey(id));
-    return true;
+  /**
+   * Deletes a pack object the index does not record and no node is writing (a registration
+   * since `staleBefore` on another: ChunkIndex.guard, under the pack's lock); whether it did.
+   */
+  private async removePackIfUnindexed(id: string, store: string | null, staleBefore: number): Promise<boolean> {
+    if (this.packsWriting.has(id)) return false;
+    return this.meta.chunkIndex.guard(id, staleBefore, async ({ writing }) => {
+      if (writing || (await this.meta.chunkIndex.indexedPacks([id])).has(id)) return false;
+      await this.backendOf(store).delete(ChunkStore.packKey(id));
+      return true;
+    });
+  }
+
+  /** Whether the object of `pack` is in its store (asked when its write's registration had lapsed: ChunkIndex.addPacks). */
+  private async packStored(pack: NewPack): Promise<boolean> {
+    return this.backendOf(pack.store).stat(ChunkStore.packKey(pack.id)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**

@@ -379,6 +379,7 @@ export interface Database {
   leases: LeasesTable;
   chunk_writes: ChunkWritesTable;
   bans: BansTable;
+  defender_failures: DefenderFailuresTable;
 }
 
 /** Work one node at a time does (src/store/leases.ts): who holds it, until when. */
@@ -397,6 +398,14 @@ export interface ChunkWritesTable {
 }
 
 /** A defender ban, shared by the nodes of one database (src/store/ban-store.ts). */
+/** A failure that scores toward a defender ban, on whichever node it happened (src/store/ban-store.ts). */
+export interface DefenderFailuresTable {
+  /** The address, normalized as a ban's. */
+  ip: string;
+  at: number;
+  score: number;
+}
+
 export interface BansTable {
   /** The address, normalized (src/server/ip-filter.ts). */
   ip: string;

@@ -460,8 +460,8 @@ export class MetaStore {
     return this.chunkIndex.addPack(id, size, entries, store, owner);
   }
 
-  addPacks(packs: Parameters<ChunkIndex['addPacks']>[0]): ReturnType<ChunkIndex['addPacks']> {
-    return this.chunkIndex.addPacks(packs);
+  addPacks(...args: Parameters<ChunkIndex['addPacks']>): ReturnType<ChunkIndex['addPacks']> {
+    return this.chunkIndex.addPacks(...args);
   }
 
   addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {

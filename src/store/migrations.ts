@@ -118,6 +118,10 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // listing a batch (`GET /api/v1/trash?batch=B`, restore all of a folder) read the whole
     // trash without it. (batch, id): the listing goes newest first within the batch.
     '0027-trash-batch': forward((db) => db.schema.createIndex('trash_batch').ifNotExists().on('trash').columns(['batch', 'id']).execute()),
+    // The defender's failures, scored across the nodes sharing PostgreSQL (cluster, fourth
+    // round): counted per node, an address spreading its guesses over N nodes had N times
+    // the threshold before a ban. Only adds: nodes of the version before go on without it.
+    '0028-defender-failures': forward((db) => defenderFailuresSchema(db)),
   };
 }
 
@@ -590,4 +594,16 @@ async function indexWritesSchema(db: Kysely<any>, { dialect }: ColumnTypes): Pro
   await db.schema.createIndex('files_name_fold').on('files').columns(['name_fold', 'parent']).where('name_fold', 'is not', null).execute();
   await db.schema.dropIndex('files_expires').ifExists().execute();
   await db.schema.createIndex('files_expires').on('files').column('expires_at').where('expires_at', 'is not', null).execute();
+}
+
+/** 0028: failures that count toward a defender ban, by address and time (src/store/ban-store.ts). If absent only: as 0027, a database whose migration list was put back (the upgrade tests) keeps it. */
+async function defenderFailuresSchema(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('defender_failures')
+    .ifNotExists()
+    .addColumn('ip', 'text', (c) => c.notNull())
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .addColumn('score', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('defender_failures_ip_at').ifNotExists().on('defender_failures').columns(['ip', 'at']).execute();
 }

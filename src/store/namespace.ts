@@ -186,7 +186,7 @@ function toEntry(row: FilesTable): Entry {
 export interface RemoveOptions {
   /** Remove a folder that is not empty, and everything in it. */
   recursive?: boolean;
-  /** Rows one step of a recursive delete takes at most (default {@link DELETE_STEP_ROWS} on SQLite, the whole tree on PostgreSQL; tests lower it). */
+  /** Rows one step of a recursive delete takes at most (default {@link DELETE_STEP_ROWS}; tests lower it). */
   stepRows?: number;
   /**
    * A condition on what the path holds (the native API's If-Match): called in the delete's
@@ -283,10 +283,11 @@ export async function addSpanManifestRefs(trx: Db, span: PathSpan, sign: 1 | -1)
 }
 
 /**
- * Rows a step of a recursive delete takes at most on SQLite (in its own transaction). A
+ * Rows a step of a recursive delete takes at most (in its own transaction). On SQLite a
  * delete of 2^18 files and their 2^19 folders in one transaction held the whole server
  * 7–19 s; in steps of this many rows other requests run between steps (a writer waited
- * 0.65 s at most).
+ * 0.65 s at most). On PostgreSQL one transaction held the rows of every file, manifest and
+ * chunk of the tree until the end.
  */
 export const DELETE_STEP_ROWS = 10_000;
 
@@ -950,10 +951,10 @@ export class Namespace {
       }
       return undefined;
     }));
-    // PostgreSQL locks the tree's rows, not the database: other writers do not wait for one
-    // transaction there, and steps cost more (each one's range scan walks the index entries
-    // of the rows earlier steps deleted, until vacuum: 2^16 files took 11.7 s instead of 1.5).
-    return removed ?? this.removeTree(path, options.stepRows ?? (this.meta.dialect === 'sqlite' ? DELETE_STEP_ROWS : undefined));
+    // In steps on PostgreSQL too: it locks the tree's rows, not the database, but one
+    // transaction held them, and the rows of the manifests and chunks its files share with
+    // files elsewhere (whose commits, overwrites and deletes waited), for the whole tree.
+    return removed ?? this.removeTree(path, options.stepRows ?? DELETE_STEP_ROWS);
   }
 
   /**
@@ -969,18 +970,23 @@ export class Namespace {
     const below = spanBelow(path);
     const batch = randomBytes(8).toString('hex');
     const total = { files: 0, dirs: 0 };
+    // Rows from here up went in earlier steps. Each step but the last looks only below it:
+    // on PostgreSQL the index entries of deleted rows stay until vacuum, and steps that each
+    // scanned from the top walked all of them again (2^16 files took 11.7 s instead of 1.5).
+    // A row made up there meanwhile is in a folder still below: the last step takes it.
+    let ceiling = below.to;
     for (;;) {
       // Counted once the step committed (PostgreSQL may run a transaction again: retry-conflicts.ts).
       const step = await this.durable(async (trx) => {
         // Moved away or deleted by another request between two steps: what was deleted stays so.
         const root = await trx.selectFrom('files').select('type').where('path', '=', path).executeTakeFirst();
         if (root?.type !== 'dir') return { files: 0, dirs: 0, last: true };
-        const rows = () => trx.selectFrom('files').select('path').where('path', '>=', below.from).where('path', '<', below.to);
-        const edge = stepRows === undefined ? undefined : await rows().orderBy('path', 'desc').offset(stepRows - 1).limit(1).executeTakeFirst();
+        const rows = (to: string) => trx.selectFrom('files').select('path').where('path', '>=', below.from).where('path', '<', to);
+        const edge = stepRows === undefined ? undefined : await rows(ceiling).orderBy('path', 'desc').offset(stepRows - 1).limit(1).executeTakeFirst();
+        if (edge) return { ...(await this.removeSpan(trx, { from: edge.path, to: ceiling }, batch)), last: false, edge: edge.path };
         // Fewer rows than a step left: they go with the folder.
-        const lowest = edge ?? (await rows().orderBy('path').limit(1).executeTakeFirst());
+        const lowest = await rows(below.to).orderBy('path').limit(1).executeTakeFirst();
         const removed = lowest ? await this.removeSpan(trx, { from: lowest.path, to: below.to }, batch) : { files: 0, dirs: 0 };
-        if (edge) return { ...removed, last: false };
         await trx.deleteFrom('files').where('path', '=', path).execute();
         // What writers made in it meanwhile (see leftBelow) goes with it.
         for (let left = await this.leftBelow(trx, path); left !== undefined; left = await this.leftBelow(trx, path)) {
@@ -994,6 +1000,7 @@ export class Namespace {
       total.files += step.files;
       total.dirs += step.dirs;
       if (step.last) return total;
+      if ('edge' in step && step.edge !== undefined) ceiling = step.edge;
       // better-sqlite3 answers at once, so one step's promise continues straight into the next
       // without the event loop getting a turn: waiting for the next turn is what lets other
       // requests (their sockets, their timers) run between steps on SQLite.

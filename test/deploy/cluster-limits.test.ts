@@ -5,7 +5,8 @@
  * request naming its client in X-Forwarded-For as nginx does.
  *
  * - a defender ban made by one node refuses the address on the other (shared through the
- *   database), and an admin's unban through either node lifts it on both;
+ *   database), and an admin's unban through either node lifts it on both; failures are
+ *   scored over both nodes (one on each reaches a threshold worth two failures);
  * - request rate limits are per node: a client over its budget on one node is still served
  *   by the other, as the documentation says;
  * - a node refuses to start without the shared session key, is not ready while its database
@@ -103,6 +104,26 @@ describe('abuse limits on two nodes', () => {
     expect(unban.status).toBe(204);
     expect((await ask(b, client, '/healthz')).status).toBe(200);
     expect((await until(() => ask(a, client, '/healthz'), (r) => r.status === 200)).at(-1)).toEqual({ status: 200, code: undefined });
+  });
+
+  it('scores failures over both nodes: guesses spread over them are banned at the threshold, not at twice it', async () => {
+    const [a, b] = nodes;
+    const client = '203.0.113.41';
+    // Threshold 4, an unknown token scores 2: one failure on each node makes 4. Scored per
+    // node, as before, neither node had reached it (each node allowed its own 4).
+    expect((await ask(a, client, '/api/v1/me', BAD)).status).toBe(401);
+    expect((await ask(b, client, '/api/v1/me', BAD)).status).toBe(401);
+    expect(await ask(b, client, '/healthz')).toMatchObject({ status: 403, code: 'FERRY_ERR_BANNED' });
+    const rows = await b.server.ctx.meta.db.selectFrom('defender_failures').select(['ip', 'score']).where('ip', '=', client).execute();
+    expect(rows.map((r) => Number(r.score))).toEqual([2, 2]);
+    // The first node adopts the recorded ban at the address's next failure there (refused
+    // already if its read of the bans, every 2 s, came first), without waiting for that read.
+    expect([401, 403]).toContain((await ask(a, client, '/api/v1/me', BAD)).status);
+    expect(await ask(a, client, '/healthz')).toMatchObject({ status: 403, code: 'FERRY_ERR_BANNED' });
+    // Another address of the same proxy has a score of its own.
+    expect((await ask(a, '203.0.113.42', '/api/v1/me', BAD)).status).toBe(401);
+    expect((await ask(a, '203.0.113.42', '/healthz')).status).toBe(200);
+    expect(await b.api(`/api/v1/admin/bans/${client}`, { method: 'DELETE', token: adminToken })).toMatchObject({ status: 204 });
   });
 
   it('counts request rates per node: a client over its budget on one node is served by the other', async () => {

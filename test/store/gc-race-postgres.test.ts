@@ -210,3 +210,100 @@ describe('packs on a database several nodes share (PostgreSQL)', () => {
     }
   });
 });
+
+describe('the sweep of unreferenced objects against a node stalled while it stores a pack (PostgreSQL)', () => {
+  // Node A stores a pack object, then stalls (SIGSTOP, a long GC pause, a hung VM) before it
+  // indexes it; node B's hourly sweep meanwhile finds an object no row points at. Only A's
+  // memory knew of the write before: B deleted the pack, and A then indexed chunks whose
+  // bytes were gone.
+  let clock: number;
+  let metaA: MetaStore;
+  let metaB: MetaStore;
+  let objects: MemoryBackend;
+  let nodeA: ChunkStore;
+  let nodeB: ChunkStore;
+  let held: Gate | undefined;
+
+  beforeEach(async () => {
+    clock = 1_000_000;
+    const url = await pg.createDatabase();
+    metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    objects = new MemoryBackend();
+    const gated = decorate(objects, 'gated', {
+      async call(call, run) {
+        const result = await run();
+        if (call.op === 'write' && held) {
+          const g = held;
+          held = undefined;
+          g.arrive();
+          await g.opened;
+        }
+        return result;
+      },
+    });
+    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
+    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+  });
+  afterEach(async () => {
+    await metaA.close();
+    await metaB.close();
+  });
+
+  /** Starts A's pack of `parts` and waits until its object is stored, not yet indexed. */
+  async function stalledPack(parts: Buffer[]): Promise<{ writing: Promise<unknown>; gate: Gate }> {
+    let arrive!: () => void;
+    let open!: () => void;
+    held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
+    const gate = held;
+    const writing = nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' });
+    writing.catch(() => undefined);
+    await gate.reached;
+    return { writing, gate };
+  }
+  // The object looks old to the sweep (the store's clock read ten grace times later).
+  const sweepB = () => nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 });
+  const packObjects = async (): Promise<number> => {
+    let n = 0;
+    for await (const e of objects.list('packs', { recursive: true })) if (e.type === 'file') n++;
+    return n;
+  };
+
+  it('keeps the pack of a node stalled for less than the grace time', async () => {
+    const parts = [randomBytes(300), randomBytes(700)];
+    const { writing, gate } = await stalledPack(parts);
+    clock += GRACE / 2;
+    expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
+    gate.open();
+    expect(await writing).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
+    for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+  });
+
+  it('refuses to index a pack the sweep deleted after its node stalled past the grace time, and says to send it again', async () => {
+    const parts = [randomBytes(300), randomBytes(700)];
+    const { writing, gate } = await stalledPack(parts);
+    clock += GRACE * 2; // A's registration is now taken for a dead node's
+    expect((await sweepB()).packs).toBe(1);
+    expect(await packObjects()).toBe(0);
+    gate.open();
+    await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_UNAVAILABLE', retryable: true, message: expect.stringContaining('send the pack again') });
+    // Nothing points at the deleted pack: the chunks are missing, and a commit asks for them.
+    expect((await metaB.chunkLocations(parts.map(sha))).size).toBe(0);
+    expect(Number((await sql<{ n: string }>`select count(*) as n from packs`.execute(metaB.db)).rows[0].n)).toBe(0);
+    // Sent again, it is stored and read back.
+    expect(await nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' })).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
+    for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+  });
+
+  it('indexes the pack of a node stalled past the grace time when no sweep deleted it', async () => {
+    const parts = [randomBytes(300), randomBytes(700)];
+    const { writing, gate } = await stalledPack(parts);
+    clock += GRACE * 2;
+    // Another object's sweep removed A's registration as stale, and left A's pack alone.
+    await sql`delete from chunk_writes`.execute(metaB.db);
+    gate.open();
+    expect(await writing).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
+    expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
+    for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+  });
+});

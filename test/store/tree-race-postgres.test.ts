@@ -16,6 +16,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaStore } from '../../src/store/meta-store.js';
+import { DELETE_STEP_ROWS } from '../../src/store/namespace.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 
 let postgres: PostgresHandle;
@@ -117,4 +118,40 @@ describe('a folder moved or deleted while another node writes into it (PostgreSQ
       await nodeB.close();
     }
   }, 60_000);
+
+  it('a recursive delete of a large tree goes in steps: each commits, and no row is ever left without its folder', async () => {
+    const url = await postgres.createDatabase();
+    const nodeA = await MetaStore.openPostgres(url, { poolSize: 3 });
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      // More rows than a step takes, made in SQL (a mkdir each would take minutes here).
+      const n = DELETE_STEP_ROWS + 50;
+      await nodeA.namespace.mkdir('/huge');
+      await holder.query(
+        `insert into files (path, parent, name, name_fold, type, size, mtime, created_at, updated_at)
+         select '/huge/d' || lpad(i::text, 6, '0'), '/huge', 'd' || lpad(i::text, 6, '0'), 'd' || lpad(i::text, 6, '0'), 'dir', 0, 0, 0, 0 from generate_series(1, $1::int) as i`,
+        [n],
+      );
+      const count = async (): Promise<number> => (await holder.query<{ n: number }>(`select count(*)::int as n from files where path like '/huge%'`)).rows[0].n;
+      // The test holds the lowest row (deleted by the last step, the folder's): the delete waits there.
+      await holder.query('begin');
+      await holder.query(`select path from files where path = '/huge/d000001' for update`);
+      const removed = nodeA.namespace.remove('/huge', { recursive: true });
+      await until(async () => (await waitingForLocks(nodeA)) >= 1);
+      // Meanwhile the steps before it have committed: what is left is a whole tree, smaller.
+      // In one transaction (as before), nothing was gone until the end.
+      const left = await count();
+      expect(left).toBeLessThanOrEqual(51);
+      expect(left).toBeGreaterThan(0);
+      expect(await orphans(nodeA)).toEqual([]);
+      await holder.query('rollback');
+      expect(await removed).toEqual({ files: 0, dirs: n + 1 });
+      expect(await count()).toBe(0);
+      expect(await orphans(nodeA)).toEqual([]);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await nodeA.close();
+    }
+  }, 120_000);
 });

@@ -217,7 +217,7 @@ export class SshConnection {
   private async failure(userName: string, event: DefenderEvent, details: Record<string, unknown>): Promise<void> {
     const { ctx, ip } = this;
     await ctx.audit.record(null, { event: 'auth.failure', ok: false, front: 'sftp', ip, userName, details });
-    const ban = ctx.defender.record(ip, event);
+    const ban = await ctx.scoreFailure(ip, event);
     if (ban) await ctx.audit.record(null, { event: 'defender.ban', ok: true, front: 'sftp', ip, target: ban.ip, userName, details: { until: ban.until } });
   }
 
