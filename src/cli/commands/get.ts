@@ -14,6 +14,7 @@ import type { TransferResult } from '../../client/transfer.js';
 import { VERSION_HELP } from './cat.js';
 import { positive } from './versions.js';
 import { terminalSafe } from '../terminal-text.js';
+import { prepareLocalDest, refuseClosedStream } from '../local-dest.js';
 
 interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   recursive?: boolean;
@@ -126,10 +127,12 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const [srcLoc] = await resolveLocations([src], 'server');
-    if (destArg !== '-') {
+    if (destArg === '-') refuseClosedStream(1);
+    else {
       const [destLoc] = await resolveLocations([destArg], 'local');
       if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
       destArg = destLoc.path;
+      if (!opts.dryRun) await prepareLocalDest(destArg);
     }
     if (opts.version !== undefined) return getVersion(srcLoc, src, destArg, opts.version, opts);
     // Other stores, and the server when filters or a dry run are asked for, go through the

@@ -17,6 +17,7 @@ import { createProgressBar } from '../progress-bar.js';
 import { errorJson, fileErrorLine } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { terminalSafe } from '../terminal-text.js';
+import { refuseClosedStream } from '../local-dest.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   encrypt?: boolean;
@@ -144,6 +145,7 @@ With stdin (-) the secret must come from --passphrase-file, FERRY_E2E_PASSPHRASE
     const destArg = paths[paths.length - 1];
     if (paths.slice(0, -1).includes('-') && paths.length > 2) throw new UsageError('`-` (stdin) must be the only source');
     const sourceArgs = paths.slice(0, -1);
+    if (sourceArgs.includes('-') && !opts.dryRun) refuseClosedStream(0);
     const locals = await resolveLocations(sourceArgs.filter((s) => s !== '-'), 'local');
     const remoteSource = locals.find((l) => l.kind !== 'local');
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);

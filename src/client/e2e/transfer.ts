@@ -382,7 +382,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       if (options.noOverwrite) await refuseClobber(dest);
       part = dest + '.ferry-part';
       await mkdir(dirname(dest), { recursive: true });
-      fh = await openPartFile(part, false);
+      fh = await openPartFile(part, false, dest);
     },
   });
   try {
