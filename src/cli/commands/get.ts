@@ -101,6 +101,7 @@ export function registerGet(program: Command): void {
     `
 SRC is a location (see ferry ls --help); a bare path is on the logged-in server.
 A file goes to DEST, or into DEST when DEST is a local directory or ends with '/'.
+As with cp, DEST's folder must exist; a DEST ending with '/' is made, with its parents.
 A directory's contents go into DEST; files already there with the same size and mtime
 are skipped (-c compares content). The file appears only when complete and verified;
 an interrupted download keeps DEST.ferry-part and the next run continues from it. When
