@@ -57,8 +57,9 @@ export async function putEndToEnd(
     if (named) throw new UsageError(`${terminalSafe(dest)} is not in an end-to-end folder, so ${named} alone encrypts nothing: add --encrypt to encrypt here, put into a folder made with ferry mkdir --e2e, or leave out ${named} to upload in the clear`);
     return undefined;
   }
-  if (opts.ifMatch !== undefined) throw new UsageError('--if-match is not for end-to-end puts: put without it');
   const secret = secretOf(opts);
+  // --if-match (one file, put.ts checks): the stored file's ETag, decided at the commit as for a plain put.
+  if (opts.ifMatch !== undefined) common = { ...common, ifMatch: opts.ifMatch };
   if (sources.includes('-')) {
     // Without a terminal a prompt would read the passphrase from stdin, which is the data here.
     if (!process.stdin.isTTY && !hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) {

@@ -138,7 +138,7 @@ export async function getVersionFile(client: FerryApi<Buffer>, remotePath: strin
   let fh: FileHandle | undefined;
   try {
     await refuseVaultFile(client, normalizePath(remotePath), id, ctx.signal);
-    const handle = await openPartFile(part, false);
+    const handle = await openPartFile(part, false, localPath);
     fh = handle;
     let offset = 0;
     const v = await readVersion(ctx, normalizePath(remotePath), id, async (piece) => {

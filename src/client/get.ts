@@ -267,7 +267,7 @@ export async function getFileIn(ctx: TransferContext<Buffer>, manifest: Manifest
     throw fromSystemError(err, dirname(dest));
   });
   const part = dest + PART_SUFFIX;
-  const fh = await openPartFile(part, true);
+  const fh = await openPartFile(part, true, dest);
   const d = new PartDownload(ctx, manifest, fh, part, dest);
   try {
     await d.reusePart();
@@ -898,7 +898,7 @@ async function getSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: st
 /** Writes a small file whose verified bytes are in memory: part file, fsync, times and mode, rename. */
 async function writeSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
   const part = dest + PART_SUFFIX;
-  const fh = await openPartFile(part, false);
+  const fh = await openPartFile(part, false, dest);
   try {
     let offset = 0;
     for (const p of parts) {

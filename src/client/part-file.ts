@@ -11,9 +11,10 @@
  * and a new part made with `O_EXCL`, which fails rather than follow one made meanwhile. Times
  * and mode are then set on the open file ({@link settlePart}), never by name.
  */
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { fromSystemError } from '../core/errors.js';
+import { dirname } from 'node:path';
+import { PermissionError, fromSystemError, type FerryError } from '../core/errors.js';
 
 const NEW = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -23,38 +24,51 @@ async function isOwnPart(fh: FileHandle): Promise<boolean> {
   return st.isFile() && st.nlink === 1 && (process.geteuid === undefined || st.uid === process.geteuid());
 }
 
-async function removeName(part: string): Promise<void> {
+async function removeName(part: string, shown: string): Promise<void> {
   await unlink(part).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw fromSystemError(err, part);
+    if (err.code !== 'ENOENT') throw fromSystemError(err, shown);
   });
 }
 
-async function create(part: string): Promise<FileHandle> {
-  return open(part, NEW, 0o600).catch((err: unknown) => Promise.reject(fromSystemError(err, part)));
+async function create(part: string, shown: string): Promise<FileHandle> {
+  return open(part, NEW, 0o600).catch((err: unknown) => Promise.reject(createError(err, shown)));
+}
+
+/**
+ * Why no part could be made beside `dest`. ENOENT with the folder there is a folder that
+ * takes no new names (/proc, /sys): "not found" would be false of a file that exists.
+ */
+function createError(err: unknown, dest: string): FerryError {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(dirname(dest))) {
+    return new PermissionError(`${dest}: cannot be replaced: its folder takes no new files (a download is written beside it, then renamed)`, { cause: err });
+  }
+  return fromSystemError(err, dest);
 }
 
 /**
  * Opens `part` for reading and writing, mode 0600 when new. `reuse`: keep what an earlier
- * attempt left in it (when it is this user's own part), else start empty.
+ * attempt left in it (when it is this user's own part), else start empty. A failure names
+ * `dest`, the file the user asked for (`ferry get x /proc/version`: "/proc/version:
+ * permission denied"), not the part's name they never typed.
  */
-export async function openPartFile(part: string, reuse: boolean): Promise<FileHandle> {
+export async function openPartFile(part: string, reuse: boolean, dest: string): Promise<FileHandle> {
   if (!reuse) {
-    await removeName(part);
-    return create(part);
+    await removeName(part, dest);
+    return create(part, dest);
   }
   let fh: FileHandle;
   try {
     fh = await open(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
     // ELOOP: a symbolic link under the part's name.
-    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw fromSystemError(err, part);
-    await removeName(part);
-    return create(part);
+    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw createError(err, dest);
+    await removeName(part, dest);
+    return create(part, dest);
   }
   if (await isOwnPart(fh)) return fh;
   await fh.close();
-  await removeName(part);
-  return create(part);
+  await removeName(part, dest);
+  return create(part, dest);
 }
 
 /** Sets a finished part's times and mode on the open file (not by name, which another may have replaced), and closes it. */

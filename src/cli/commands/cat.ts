@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
 import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
 import { isBrokenPipe } from '../stdout.js';
+import { refuseClosedStream } from '../local-dest.js';
 import { resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
@@ -48,6 +49,7 @@ Examples:
   $ ferry cat --version 42 /notes/todo.txt    # version 42, the current file unchanged`,
   );
   cmd.action(async (args: string[], opts: CatOpts) => {
+    refuseClosedStream(1);
     const locs = await resolveLocations(args, 'server');
     if (opts.version !== undefined && (locs.length !== 1 || locs[0].kind !== 'server')) throw new UsageError('--version reads one file of a Ferry server');
     // As cat(1): a location that cannot be read is reported and the others are still

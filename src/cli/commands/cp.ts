@@ -4,7 +4,8 @@ import type { Entry } from '../../core/protocol.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt } from '../options.js';
 import { addE2eOptions } from '../e2e-flags.js';
-import { onServer, transferBetween, type MvCpOpts } from './mv.js';
+import { addIfMatchOption, onServer, oneServer, transferBetween, type MvCpOpts } from './mv.js';
+import { refuseIfMatchWith } from '../if-match.js';
 
 export function registerCp(program: Command): void {
   const cmd = program
@@ -18,6 +19,7 @@ export function registerCp(program: Command): void {
     .option('-n, --dry-run', 'show what would be copied; copy nothing')
     .option('--json', 'print the new entry as JSON')
     .option('-q, --quiet', 'print nothing but errors');
+  addIfMatchOption(cmd, 'copy');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -35,9 +37,12 @@ Examples:
   );
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
     const [from, to] = await resolveLocations([src, destArg], 'server');
+    if (opts.ifMatch !== undefined) refuseIfMatchWith(oneServer(from, to) !== undefined, opts);
     let entry: Entry;
-    if (from.kind === 'server' && to.kind === 'server' && from.server === to.server) {
-      entry = await withServer(from, opts, (client) => withInterrupt((signal) => onServer('copy', client, from.path, destArg.endsWith('/') ? to.path + '/' : to.path, opts, signal)));
+    const same = oneServer(from, to);
+    if (same) {
+      const [a, b] = same;
+      entry = await withServer(a, opts, (client) => withInterrupt((signal) => onServer('copy', client, a.path, destArg.endsWith('/') ? b.path + '/' : b.path, opts, signal)));
     } else {
       entry = await transferBetween(from, to, destArg, opts, false);
     }

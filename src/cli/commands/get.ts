@@ -14,6 +14,7 @@ import type { TransferResult } from '../../client/transfer.js';
 import { VERSION_HELP } from './cat.js';
 import { positive } from './versions.js';
 import { terminalSafe } from '../terminal-text.js';
+import { prepareLocalDest, refuseClosedStream } from '../local-dest.js';
 
 interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   recursive?: boolean;
@@ -100,6 +101,7 @@ export function registerGet(program: Command): void {
     `
 SRC is a location (see ferry ls --help); a bare path is on the logged-in server.
 A file goes to DEST, or into DEST when DEST is a local directory or ends with '/'.
+As with cp, DEST's folder must exist; a DEST ending with '/' is made, with its parents.
 A directory's contents go into DEST; files already there with the same size and mtime
 are skipped (-c compares content). The file appears only when complete and verified;
 an interrupted download keeps DEST.ferry-part and the next run continues from it. When
@@ -126,10 +128,12 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const [srcLoc] = await resolveLocations([src], 'server');
-    if (destArg !== '-') {
+    if (destArg === '-') refuseClosedStream(1);
+    else {
       const [destLoc] = await resolveLocations([destArg], 'local');
       if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
       destArg = destLoc.path;
+      if (!opts.dryRun) await prepareLocalDest(destArg);
     }
     if (opts.version !== undefined) return getVersion(srcLoc, src, destArg, opts.version, opts);
     // Other stores, and the server when filters or a dry run are asked for, go through the

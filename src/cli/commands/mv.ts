@@ -8,6 +8,7 @@ import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 import { terminalSafe } from '../terminal-text.js';
+import { etagArg, refuseIfMatchWith } from '../if-match.js';
 
 export interface MvCpOpts extends ConnectionOpts, E2eOpts {
   clobber?: boolean;
@@ -16,6 +17,8 @@ export interface MvCpOpts extends ConnectionOpts, E2eOpts {
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
+  /** --if-match: replace the file at the target only if it still has this ETag. */
+  ifMatch?: string;
 }
 
 /**
@@ -31,7 +34,7 @@ export async function targetOf(client: FerryClient, src: string, destArg: string
 }
 
 /** Both places on one Ferry server: the server moves or copies by reference. */
-function oneServer(a: Location, b: Location): [Extract<Location, { kind: 'server' }>, Extract<Location, { kind: 'server' }>] | undefined {
+export function oneServer(a: Location, b: Location): [Extract<Location, { kind: 'server' }>, Extract<Location, { kind: 'server' }>] | undefined {
   return a.kind === 'server' && b.kind === 'server' && a.server === b.server ? [a, b] : undefined;
 }
 
@@ -71,7 +74,8 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
   const overwrite = opts.clobber !== false;
   const secret = secretOf(opts);
   const { moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
-  const common = { overwrite, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(terminalSafe(l) + '\n') : undefined };
+  const ifMatch = opts.ifMatch;
+  const common = { overwrite, ifMatch, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(terminalSafe(l) + '\n') : undefined };
   const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
   if (vaulted) return vaulted.entry;
   const e = await client.stat(src, { signal });
@@ -85,11 +89,16 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
     return e;
   }
   try {
-    return op === 'move' ? await client.move(src, target, { overwrite, signal }) : await client.copy(src, target, { overwrite, signal });
+    return op === 'move' ? await client.move(src, target, { overwrite, ifMatch, signal }) : await client.copy(src, target, { overwrite, ifMatch, signal });
   } catch (err) {
     if (!isFerryError(err, 'FERRY_ERR_E2E_NEEDS_KEY')) throw err;
     return (await moveVaultsWithin(client, op, src, target, secret, common)).entry;
   }
+}
+
+/** --if-match of mv and cp: the ETag is of the file SRC replaces. */
+export function addIfMatchOption(cmd: Command, verb: string): void {
+  cmd.option('--if-match <etag>', `${verb} only if the file it replaces still has this ETag (as ferry stat --json gives it; the hash alone works too): fail (exit 6) if it changed or went away meanwhile`, etagArg);
 }
 
 export function registerMv(program: Command): void {
@@ -103,6 +112,7 @@ export function registerMv(program: Command): void {
     .option('-n, --dry-run', 'show what would be moved; move nothing')
     .option('--json', 'print the moved entry as JSON')
     .option('-q, --quiet', 'print nothing but errors');
+  addIfMatchOption(cmd, 'move');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -125,6 +135,7 @@ Examples:
   );
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
     const [from, to] = await resolveLocations([src, destArg], 'server');
+    if (opts.ifMatch !== undefined) refuseIfMatchWith(oneServer(from, to) !== undefined, opts);
     let entry: Entry;
     const same = oneServer(from, to);
     if (same) {

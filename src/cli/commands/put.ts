@@ -8,7 +8,6 @@ import { UsageError, ferryErrorOf, fromSystemError, isFerryError, type FerryErro
 import { joinPath } from '../../core/path.js';
 import { formatSize } from '../../core/units.js';
 import { MAX_TTL_SECONDS } from '../../core/option-values.js';
-import { etagOfHash } from '../../core/write-conditions.js';
 import { formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, durationArg, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
@@ -17,6 +16,8 @@ import { createProgressBar } from '../progress-bar.js';
 import { errorJson, fileErrorLine } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { terminalSafe } from '../terminal-text.js';
+import { refuseClosedStream } from '../local-dest.js';
+import { etagArg, refuseIfMatchWith } from '../if-match.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   encrypt?: boolean;
@@ -66,18 +67,11 @@ export function summarize(results: TransferResult[]): TransferResult & { seconds
   return { ...sum, seconds: Math.round(sum.elapsedMs) / 1000 };
 }
 
-/** `--if-match`: an ETag as `stat --json` gives it (`"<hash>"`), or the hash alone (quotes are awkward in a shell). */
-function etagArg(value: string): string {
-  if (/^[0-9a-f]{64}$/.test(value)) return etagOfHash(value);
-  if (!/^"[0-9a-f]{64}(-[a-z0-9]+)?"$/.test(value)) throw new InvalidArgumentError('give the file\'s ETag as `ferry stat --json` shows it ("<hash>"), or its hash');
-  return value;
-}
-
 /** `--if-match` is about one file replaced on a Ferry server. */
-function refuseIfMatchWith(sources: string[], dest: Location, opts: PutOpts): void {
-  if (opts.clobber === false) throw new UsageError('--if-match needs the file to be there and --no-clobber needs it not to be: give one of them');
+function refuseIfMatchOfPut(sources: string[], dest: Location, opts: PutOpts): void {
+  refuseIfMatchWith(dest.kind === 'server', opts);
   if (sources.length !== 1 || opts.recursive) throw new UsageError('--if-match is about one file: give one source (a file or -), without -r');
-  if (dest.kind !== 'server' || opts.dryRun || hasFilters(opts)) throw new UsageError('--if-match is for a put to a Ferry server (no dry run or filters)');
+  if (hasFilters(opts)) throw new UsageError('--if-match is for a put to a Ferry server (no dry run or filters)');
 }
 
 async function isRemoteDir(client: FerryClient, path: string, signal: AbortSignal): Promise<boolean> {
@@ -144,12 +138,13 @@ With stdin (-) the secret must come from --passphrase-file, FERRY_E2E_PASSPHRASE
     const destArg = paths[paths.length - 1];
     if (paths.slice(0, -1).includes('-') && paths.length > 2) throw new UsageError('`-` (stdin) must be the only source');
     const sourceArgs = paths.slice(0, -1);
+    if (sourceArgs.includes('-') && !opts.dryRun) refuseClosedStream(0);
     const locals = await resolveLocations(sourceArgs.filter((s) => s !== '-'), 'local');
     const remoteSource = locals.find((l) => l.kind !== 'local');
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
     const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
     const [destLoc] = await resolveLocations([destArg], 'server');
-    if (opts.ifMatch !== undefined) refuseIfMatchWith(sources, destLoc, opts);
+    if (opts.ifMatch !== undefined) refuseIfMatchOfPut(sources, destLoc, opts);
     // --encrypt takes filters itself (for -r); only a dry run or another store goes through the stores.
     if (destLoc.kind !== 'server' || opts.dryRun || (hasFilters(opts) && !opts.encrypt)) {
       if (opts.encrypt) throw new UsageError('--encrypt uploads to a Ferry server (no dry run)');

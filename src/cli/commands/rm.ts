@@ -5,6 +5,7 @@ import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, addVerboseOption, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { terminalSafe } from '../terminal-text.js';
+import { etagArg, refuseIfMatchWith } from '../if-match.js';
 
 interface RmOpts extends ConnectionOpts, E2eOpts {
   recursive?: boolean;
@@ -12,6 +13,8 @@ interface RmOpts extends ConnectionOpts, E2eOpts {
   dryRun?: boolean;
   verbose?: number;
   json?: boolean;
+  /** --if-match: remove the file only if it still has this ETag. */
+  ifMatch?: string;
 }
 
 export function registerRm(program: Command): void {
@@ -23,6 +26,7 @@ export function registerRm(program: Command): void {
     .option('-f, --force', 'ignore paths that do not exist')
     .option('-n, --dry-run', 'show what would be removed; remove nothing')
     .option('--json', 'print {ok, dryRun, removed, missing, failed} as JSON: the locations removed (with -n: that would be), with -f those not found, and those that failed with their error');
+  cmd.option('--if-match <etag>', 'one file: remove it only if it still has this ETag (as ferry stat --json gives it; the hash alone works too): fail (exit 6) if it changed meanwhile', etagArg);
   addVerboseOption(cmd, 'print each removal');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
@@ -45,6 +49,10 @@ Examples:
   );
   cmd.action(async (args: string[], opts: RmOpts) => {
     const locations = await resolveLocations(args, 'server');
+    if (opts.ifMatch !== undefined) {
+      refuseIfMatchWith(locations.every((l) => l.kind === 'server'), opts);
+      if (locations.length !== 1 || opts.recursive) throw new UsageError('--if-match is about one file: give one location, without -r');
+    }
     const say = (line: string) => {
       if (opts.verbose || opts.dryRun) process.stderr.write(`${terminalSafe(line)}\n`);
     };
@@ -119,7 +127,7 @@ async function removeOne(loc: Location, asDir: boolean, opts: RmOpts, say: (line
           return;
         }
       }
-      await client.remove(at, { recursive: opts.recursive, signal });
+      await client.remove(at, { recursive: opts.recursive, ifMatch: opts.ifMatch, signal });
       say(`delete ${p}`);
     }),
   );

@@ -38,6 +38,8 @@ export interface EncryptedBlobTarget {
 
 export interface EncryptedBlobOptions extends TransferOptions, UploadHooks {
   noOverwrite?: boolean;
+  /** Replace the stored file only if it still has this ETag (EncryptOnceOptions.ifMatch). */
+  ifMatch?: string;
 }
 
 const readSlice = async (blob: Blob, offset: number, size: number): Promise<Uint8Array> => new Uint8Array(await blob.slice(offset, offset + size).arrayBuffer());
@@ -82,6 +84,7 @@ export async function uploadEncryptedBlob(api: FerryApi, blob: Blob, target: Enc
     { keys: target.keys, kdf: target.kdf, serverPath: target.serverPath, name: target.name, mtime: lastModified ?? Date.now() },
     {
       noOverwrite: options.noOverwrite,
+      ifMatch: options.ifMatch,
       onSession: options.onSession,
       // A picked File is a snapshot of the file: it can be read again (a file changed on
       // disk fails to read, NotReadableError).

@@ -29,6 +29,8 @@ export interface VaultMoveOptions {
   overwrite?: boolean;
   /** false: DEST is the exact target even when it is a folder (-T). */
   targetDirectory?: boolean;
+  /** Replace the file at the target only if it still has this ETag (MoveOptions.ifMatch). */
+  ifMatch?: string;
   /** cp: copy folders. */
   recursive?: boolean;
   /** Say what would be done ("(dry run) …" lines), do nothing. */
@@ -87,7 +89,7 @@ export async function moveInVaults(client: Client, op: 'move' | 'copy', src: str
     return { entry: plainEntry(found), renamed: 0 };
   }
   const overwrite = options.overwrite ?? true;
-  const done = await relocate(client, keys!, op, { stored: found.path, type: found.type }, { stored, plain: target }, { overwrite, signal });
+  const done = await relocate(client, keys!, op, { stored: found.path, type: found.type }, { stored, plain: target }, { overwrite, ifMatch: options.ifMatch, signal });
   return { entry: plainEntry(done.entry), renamed: done.renamed };
 }
 
@@ -105,7 +107,8 @@ export async function moveVaultsWithin(client: Client, op: 'move' | 'copy', from
     options.onDryRun(`(dry run) ${op} ${from} -> ${target}, and encrypt the names of ${vaults.length} end-to-end folder(s) again for their new path`);
     return { entry: await client.stat(from, { signal }), renamed: 0 };
   }
-  const entry = op === 'move' ? await client.move(from, target, { overwrite: options.overwrite ?? true, reencrypt: true, signal }) : await client.copy(from, target, { overwrite: options.overwrite ?? true, reencrypt: true, signal });
+  const o = { overwrite: options.overwrite ?? true, ifMatch: options.ifMatch, reencrypt: true, signal };
+  const entry = op === 'move' ? await client.move(from, target, o) : await client.copy(from, target, o);
   let renamed = 0;
   for (const [i, v] of vaults.entries()) {
     const moved = target + v.dir.slice(from.length);

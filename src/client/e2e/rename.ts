@@ -54,9 +54,9 @@ export async function relocate(
   op: 'move' | 'copy',
   from: { stored: string; type: Entry['type'] },
   to: { stored: string; plain: string },
-  options: { overwrite?: boolean; signal?: AbortSignal } = {},
+  options: { overwrite?: boolean; ifMatch?: string; signal?: AbortSignal } = {},
 ): Promise<{ entry: Entry; renamed: number }> {
-  const o = { overwrite: options.overwrite ?? false, reencrypt: true, signal: options.signal };
+  const o = { overwrite: options.overwrite ?? false, ifMatch: options.ifMatch, reencrypt: true, signal: options.signal };
   const entry = op === 'move' ? await client.move(from.stored, to.stored, o) : await client.copy(from.stored, to.stored, o);
   return { entry, renamed: from.type === 'dir' ? await rehome(client, keys, to.plain, to.stored, options.signal) : 0 };
 }

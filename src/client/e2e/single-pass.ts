@@ -67,6 +67,8 @@ export interface EncryptOnceTarget {
 
 export interface EncryptOnceOptions extends UploadHooks {
   noOverwrite?: boolean;
+  /** Replace the stored file only if it still has this ETag (UploadTarget.ifMatch, decided at the commit). */
+  ifMatch?: string;
   ttlSeconds?: number;
   /**
    * A plain chunk's bytes again, when the server lost a chunk it had taken (a crash before
@@ -304,7 +306,7 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
     const commit = async () => {
       const sub = new TransferContext(client, { signal, slots: ctx.slots, parallel: ctx.parallel });
       try {
-        return await uploadFile(sub, source, { path: target.serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite, ttlSeconds: options.ttlSeconds }, options);
+        return await uploadFile(sub, source, { path: target.serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite, ...(options.ifMatch !== undefined ? { ifMatch: options.ifMatch } : {}), ttlSeconds: options.ttlSeconds }, options);
       } finally {
         ctx.result.bytesTransferred += sub.result.bytesTransferred;
         ctx.result.wireBytes += sub.result.wireBytes;

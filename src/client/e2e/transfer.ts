@@ -114,6 +114,11 @@ export async function keyForWrite(client: Client, plainDir: string, secret: () =
 
 export interface E2ePutOptions extends TransferOptions {
   noOverwrite?: boolean;
+  /**
+   * Replace the file only if its stored copy still has this ETag (`stat` of the plain path
+   * gives it), else FERRY_ERR_PRECONDITION_FAILED, as PutFileOptions.ifMatch.
+   */
+  ifMatch?: string;
   ttlSeconds?: number;
   /** As PutFileOptions.sessions: a put killed mid-way, run again, continues its gathering session (./single-pass.ts). */
   sessions?: SessionMemo;
@@ -155,6 +160,7 @@ export async function putEncrypted(client: Client, localPath: string, plainDest:
     const resume = options.sessions && { memo: options.sessions, key: await uploadKeyOf(client, localPath, serverPath, 'e2e-gathering'), stamp: JSON.stringify([st.dev, st.ino, st.size, st.mtimeMs]) };
     await uploadEncryptedOnce(ctx, plain, { keys, kdf: loc.marker.kdf, serverPath, name: baseName(dest), mtime: Math.round(st.mtimeMs) }, {
       noOverwrite: options.noOverwrite,
+      ifMatch: options.ifMatch,
       ttlSeconds: options.ttlSeconds,
       ...(resume ? { keepGathering: resume } : {}),
       reread: (offset, size) => readAt(fh, offset, size, localPath),
@@ -200,6 +206,7 @@ export async function putEncryptedStream(client: Client, input: AsyncIterable<Ui
   const plain = chunkStream(input, plainChunking(caps), { signal: ctx.signal });
   await uploadEncryptedOnce(ctx, plain, { keys, kdf: loc.marker.kdf, serverPath, name: baseName(dest), mtime: options.mtime ?? Date.now() }, {
     noOverwrite: options.noOverwrite,
+    ifMatch: options.ifMatch,
     ttlSeconds: options.ttlSeconds,
   });
   return { ...ctx.finish(), path: serverPath };
@@ -382,7 +389,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       if (options.noOverwrite) await refuseClobber(dest);
       part = dest + '.ferry-part';
       await mkdir(dirname(dest), { recursive: true });
-      fh = await openPartFile(part, false);
+      fh = await openPartFile(part, false, dest);
     },
   });
   try {
