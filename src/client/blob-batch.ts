@@ -34,17 +34,18 @@ export interface BlobBatchOptions extends TransferOptions {
   noOverwrite?: boolean;
   /** The session was created (an attempt's; a lost session is replaced by a new one). */
   onSession?(id: string): void;
-  /** Bytes of file `index` that the server holds now (sent, or held already). */
-  onFileProgress?(index: number, bytesDone: number): void;
+  /** Bytes of file `index` that the server holds now (sent, or held already), and of those the bytes sent. */
+  onFileProgress?(index: number, bytesDone: number, bytesSent: number): void;
 }
 
 /** One file's progress, told to the caller as it grows. */
 class BatchFileProgress extends FileProgress {
   private bytes = 0;
+  private heldBytes = 0;
 
   constructor(
     tracker: ProgressTracker,
-    private readonly tell: (bytesDone: number) => void,
+    private readonly tell: (bytesDone: number, bytesSent: number) => void,
   ) {
     super(tracker);
   }
@@ -52,13 +53,20 @@ class BatchFileProgress extends FileProgress {
   override done(bytes: number): void {
     super.done(bytes);
     this.bytes += bytes;
-    this.tell(this.bytes);
+    this.tell(this.bytes, this.bytes - this.heldBytes);
+  }
+
+  /** Bytes the server had already: done without travelling. */
+  held(bytes: number): void {
+    this.heldBytes += bytes;
+    this.done(bytes);
   }
 
   override reset(): void {
     super.reset();
     this.bytes = 0;
-    this.tell(0);
+    this.heldBytes = 0;
+    this.tell(0, 0);
   }
 }
 
@@ -104,7 +112,7 @@ export async function uploadBlobBatch(api: FerryApi, files: readonly BlobBatchFi
   for (let attempt = 0; ; attempt++) {
     let sender: ChunkSender | undefined;
     let session: UploadStatus | undefined;
-    const progresses = files.map((_, i) => new BatchFileProgress(ctx.progress, (bytes) => options.onFileProgress?.(i, bytes)));
+    const progresses = files.map((_, i) => new BatchFileProgress(ctx.progress, (bytes, sent) => options.onFileProgress?.(i, bytes, sent)));
     try {
       session = await api.createUpload({ files: specs, ...(options.noOverwrite ? { noOverwrite: true } : {}) }, { signal });
       options.onSession?.(session.id);
@@ -114,7 +122,7 @@ export async function uploadBlobBatch(api: FerryApi, files: readonly BlobBatchFi
         for (const c of spec.chunks ?? []) {
           // A chunk two files share travels once; the second counts as held.
           if (lacking.has(c.hash) && sender.add({ hash: c.hash, ...slice(c.hash), progress: progresses[i] })) continue;
-          progresses[i].done(c.size);
+          progresses[i].held(c.size);
         }
       }
       await sender.drain();

@@ -83,6 +83,17 @@ describe('small files from the browser', () => {
       const item = page.locator('li.upload', { hasText: '/many/f-77.bin' });
       expect(Number(await item.getByRole('progressbar').getAttribute('value'))).toBe(contents.get('f-77.bin')!.length);
       expect(await page.locator('.uploads p.total').textContent()).toMatch(/^ (\S+ \S+) of \1$/);
+      expect(await item.textContent()).not.toContain('already on the server');
+      // The same files into another folder: nothing travels again, and each file says so.
+      expect((await api('sam', '/api/v1/mkdir/again', { method: 'POST' })).status).toBe(201);
+      await page.getByRole('button', { name: 'Clear finished' }).click();
+      await page.getByRole('link', { name: 'again' }).click();
+      await page.getByText('This folder is empty.').waitFor();
+      sent.length = 0;
+      await page.getByTestId('upload-folder').setInputFiles(folder);
+      await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 120_000, interval: 500 }).toBe(150);
+      expect(sent.filter((s) => s === 'POST /packs')).toEqual([]);
+      expect(await page.locator('li.upload', { hasText: '/again/many/f-77.bin' }).textContent()).toContain('already on the server');
       expect(errors).toEqual([]);
     } finally {
       await context.close();

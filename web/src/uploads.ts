@@ -535,10 +535,10 @@ export class UploadManager {
               void pendingUploads.put({ ...savedOf.get(it)!, sessionId: id }).catch(() => undefined);
             }
           },
-          onFileProgress: (i, bytes) => {
+          onFileProgress: (i, bytes, sentBytes) => {
             const it = going[i];
             it.bytesDone = bytes;
-            it.bytesSent = Math.max(it.bytesSent, bytes);
+            it.bytesSent = sentBytes;
             it.retrying = false;
             this.changed();
           },
