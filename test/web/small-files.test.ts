@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
-import { freshContext, launch, signIn } from './browser.js';
+import { SCREENSHOTS, freshContext, launch, signIn } from './browser.js';
 
 let t: TestServer;
 let browser: Browser;
@@ -147,6 +147,10 @@ describe('small files from the browser', () => {
       expect(await refused.getByRole('alert').textContent()).toMatch(/quota.*Make room, then Retry/i);
       await expect.poll(() => page.locator('p.quota').textContent(), { timeout: 30_000 }).toContain('3 files of 3 (full: delete files to upload more)');
       expect(await page.getByRole('progressbar', { name: 'File quota used' }).getAttribute('value')).toBe('3');
+      // Both quotas on a phone: the line wraps, the page does not scroll sideways.
+      await page.setViewportSize({ width: 375, height: 800 });
+      expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(376);
+      await page.locator('p.quota').screenshot({ path: `${SCREENSHOTS}quota-files-phone.png` });
       // No session is left open by the refused batch or the refused files.
       const info = (await (await t.api('/api/v1/users/quin')).json()) as { usage: { files: number }; uploadSessions: number };
       expect(info.usage.files).toBe(3);
