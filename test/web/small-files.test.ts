@@ -134,6 +134,38 @@ describe('small files from the browser', () => {
     }
   }, 180_000);
 
+  it('one file of a batch paused while its pack is on the way: it stays paused, the others go up without it, and Resume sends it', async () => {
+    const { folder, contents } = smallFiles('paused', 4);
+    const { context, page, errors } = await freshContext(browser);
+    try {
+      await signIn(page, t.url, 'sam', 'sam-password-1');
+      let hold = true;
+      let held = 0;
+      await page.route('**/api/v1/uploads/*/packs', async (route) => {
+        if (hold) {
+          held++;
+          return; // never answered: the pause aborts it
+        }
+        await route.continue();
+      });
+      await page.getByTestId('upload-folder').setInputFiles(folder);
+      await expect.poll(() => held, { timeout: 60_000 }).toBe(1);
+      hold = false;
+      await page.getByRole('button', { name: 'Pause f-1.bin' }).click();
+      await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(3);
+      expect(await page.locator('li.upload[data-state=paused]').getAttribute('aria-label')).toBe('/paused/f-1.bin: paused');
+      expect((await api('sam', '/api/v1/stat/paused/f-1.bin')).status).toBe(404);
+      await page.getByRole('button', { name: 'Resume f-1.bin' }).click();
+      await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(4);
+      expect(Buffer.from(await (await api('sam', '/api/v1/files/paused/f-1.bin')).arrayBuffer()).equals(contents.get('f-1.bin')!)).toBe(true);
+      const info = (await (await t.api('/api/v1/users/sam')).json()) as { uploadSessions: number };
+      expect(info.uploadSessions, 'sessions left open').toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
   it('a file-count quota: the batch refused, each file gets its own answer (3 uploaded, 2 refused with what to do), and the quota line says the file quota is full', async () => {
     const { folder } = smallFiles('five', 5);
     const { context, page, errors } = await freshContext(browser);
