@@ -6,6 +6,7 @@
  * again with only the chunks the server still lacks.
  */
 import type { FerryApi } from '../../src/client/api.js';
+import { uploadBlobBatch } from '../../src/client/blob-batch.js';
 import { uploadBlob } from '../../src/client/blob-upload.js';
 import { uploadEncryptedBlob } from '../../src/client/e2e/blob-put.js';
 import type { E2eKeys, KdfParams } from '../../src/client/e2e/format.js';
@@ -60,10 +61,22 @@ export interface UploadItem {
   replaces?: string;
   /** What is at the destinations of the files added with this one (asked once for them all). */
   destinations?: Destinations;
+  /** Goes in a session of its own, not in a batch (a batch it was in was refused: each file gets its own answer). */
+  alone?: boolean;
 }
 
-/** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
+/** Uploads running at once (a file, or a batch of small ones); chunk requests in flight across them (the browser keeps 6 connections per server). */
 const FILES_AT_ONCE = 3;
+/**
+ * Small files go up in batches (src/client/blob-batch.ts: one session, packs, one commit),
+ * as `ferry put -r` sends them: 1,000 files of 1-10 KiB took about 3 requests a file one by
+ * one. A batch holds at most this many files and bytes (the bytes are read when their pack
+ * is built, not held), and files up to BATCH_FILE_BYTES: a larger one has chunks of its own
+ * to send, and its progress would be lost in a batch's.
+ */
+const BATCH_FILES = 200;
+const BATCH_BYTES = 16 * 1024 * 1024;
+const BATCH_FILE_BYTES = 1024 * 1024;
 const CHUNKS_IN_FLIGHT = 5;
 /**
  * Finished files are told (the file list refreshes) once the queue has drained, and while it
@@ -100,6 +113,8 @@ export class UploadManager {
   items: UploadItem[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly slots = new Semaphore(CHUNKS_IN_FLIGHT);
+  /** Uploads running (a file alone, or a batch): at most {@link FILES_AT_ONCE}. */
+  private lanes = 0;
   /** Since when some upload has been running, and the bytes done then. */
   private running?: { at: number; done: number };
   /** Finished files not yet told to `onDone`, and when it was last told. */
@@ -144,11 +159,14 @@ export class UploadManager {
       RETRY_EVENT,
       (e) => {
         const path = (e as CustomEvent<string>).detail;
-        const it = this.items.find((i) => i.state === 'running' && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
-        if (!it || it.retrying) return;
-        it.retrying = true;
-        it.rate = 0;
-        it.etaSeconds = undefined;
+        // A batch's files share their session: all of them wait.
+        const waiting = this.items.filter((i) => i.state === 'running' && !i.retrying && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
+        if (waiting.length === 0) return;
+        for (const it of waiting) {
+          it.retrying = true;
+          it.rate = 0;
+          it.etaSeconds = undefined;
+        }
         this.changed();
       },
       { signal },
@@ -325,13 +343,32 @@ export class UploadManager {
 
   private pump(): void {
     if (this.closed.signal.aborted) return;
-    let running = this.items.filter((i) => i.state === 'running').length;
-    for (const it of this.items) {
-      if (running >= FILES_AT_ONCE) break;
-      if (it.state !== 'queued' || !it.file) continue;
-      running++;
-      void this.run(it);
+    while (this.lanes < FILES_AT_ONCE) {
+      const next = this.nextBatch();
+      if (next.length === 0) return;
+      this.lanes++;
+      // Each sets its files running before its first await: the next round picks others.
+      void (next.length === 1 ? this.run(next[0]) : this.runBatch(next));
     }
+  }
+
+  private batchable(it: UploadItem): boolean {
+    return it.state === 'queued' && it.file !== undefined && !this.options.dropBox && !it.e2e && !it.replace && !it.alone && it.size <= BATCH_FILE_BYTES;
+  }
+
+  /** The next upload to start: a file alone, or small files together (in the order they were added). */
+  private nextBatch(): UploadItem[] {
+    const first = this.items.find((i) => i.state === 'queued' && i.file);
+    if (!first || !this.batchable(first)) return first ? [first] : [];
+    const batch = [first];
+    let bytes = first.size;
+    for (const it of this.items) {
+      if (batch.length >= BATCH_FILES) break;
+      if (it === first || !this.batchable(it) || bytes + it.size > BATCH_BYTES) continue;
+      batch.push(it);
+      bytes += it.size;
+    }
+    return batch;
   }
 
   /** Drops the saved state and the server's session of an upload that will not go on. */
@@ -408,30 +445,137 @@ export class UploadManager {
         // paused or cancelled: the state says which
         if (it.state === 'running') it.state = 'paused';
       } else {
-        it.state = 'failed';
-        // The file to replace changed since the user said Replace: asked again, about the file there now.
-        const changed = it.replace === true && isFerryError(err, 'FERRY_ERR_PRECONDITION_FAILED') && err.details?.condition !== undefined;
-        it.conflict = !this.options.dropBox && (changed || isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS'));
-        if (it.conflict) {
-          const etag = (err as { details?: Record<string, unknown> }).details?.etag;
-          it.replaces = typeof etag === 'string' ? etag : undefined;
-          it.replace = false;
-        }
-        const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
-        it.final = advice?.final ?? false;
-        it.error = changed
-          ? it.replaces !== undefined
-            ? `${it.name} changed since you chose to replace it: replace the new version, or cancel this upload.`
-            : `${it.name} was deleted or moved since you chose to replace it: upload yours (Replace), or cancel this upload.`
-          : it.conflict
-            ? `${it.name} already exists here: replace it, or cancel this upload.`
-            : advice
-              ? `${errorText(err)}. ${advice.text}`
-              : errorText(err);
+        this.fail(it, err);
       }
     } finally {
+      this.lanes--;
       it.controller = undefined;
       it.retrying = false;
+      this.changed();
+      this.pump();
+      this.reportDone();
+    }
+  }
+
+  /** A file's upload refused or failed: what the list says about it, and whether Replace or Retry are offered. */
+  private fail(it: UploadItem, err: unknown): void {
+    it.rate = 0;
+    it.state = 'failed';
+    // The file to replace changed since the user said Replace: asked again, about the file there now.
+    const changed = it.replace === true && isFerryError(err, 'FERRY_ERR_PRECONDITION_FAILED') && err.details?.condition !== undefined;
+    it.conflict = !this.options.dropBox && (changed || isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS'));
+    if (it.conflict) {
+      const etag = (err as { details?: Record<string, unknown> }).details?.etag;
+      it.replaces = typeof etag === 'string' ? etag : undefined;
+      it.replace = false;
+    }
+    const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
+    it.final = advice?.final ?? false;
+    it.error = changed
+      ? it.replaces !== undefined
+        ? `${it.name} changed since you chose to replace it: replace the new version, or cancel this upload.`
+        : `${it.name} was deleted or moved since you chose to replace it: upload yours (Replace), or cancel this upload.`
+      : it.conflict
+        ? `${it.name} already exists here: replace it, or cancel this upload.`
+        : advice
+          ? `${errorText(err)}. ${advice.text}`
+          : errorText(err);
+  }
+
+  /**
+   * Small files in one session (src/client/blob-batch.ts). Names taken are asked about per
+   * file first, as for a file alone; the others go together. The batch is committed whole or
+   * not at all: when it is refused for something other than the network or the server (a
+   * name taken meanwhile, the quota, a file that cannot be read), its files go again one by
+   * one, so that each gets its own answer. A pause or cancel of one of them stops the batch;
+   * the others go again in the next one (what was sent counts: the server has it).
+   */
+  private async runBatch(items: UploadItem[]): Promise<void> {
+    const controller = new AbortController();
+    const { signal } = controller;
+    for (const it of items) {
+      it.controller = controller;
+      it.state = 'running';
+      it.error = undefined;
+    }
+    this.changed();
+    let going: UploadItem[] = [];
+    try {
+      const stale = new Set(items.map((i) => i.sessionId).filter((id) => id !== undefined));
+      for (const it of items) it.sessionId = undefined;
+      for (const id of stale) await this.api.abortUpload(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) }).catch(() => undefined);
+      const saved = items.map((it): PendingUpload => ({ id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified, bytesDone: 0 }));
+      await Promise.all(saved.map((s) => pendingUploads.put(s).catch(() => undefined)));
+      const free = await Promise.all(
+        items.map((it) =>
+          this.refuseTaken(it, signal).then(
+            () => true,
+            (err: unknown) => {
+              if (signal.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+              this.fail(it, err);
+              return false;
+            },
+          ),
+        ),
+      );
+      going = items.filter((_, i) => free[i]);
+      const savedOf = new Map(items.map((it, i) => [it, saved[i]]));
+      if (going.length === 0) return;
+      const { entries } = await uploadBlobBatch(
+        this.api,
+        going.map((it) => ({ blob: it.file!, path: it.path })),
+        {
+          signal,
+          slots: this.slots,
+          parallel: CHUNKS_IN_FLIGHT,
+          noOverwrite: true,
+          onSession: (id) => {
+            for (const it of going) {
+              it.sessionId = id;
+              void pendingUploads.put({ ...savedOf.get(it)!, sessionId: id }).catch(() => undefined);
+            }
+          },
+          onFileProgress: (i, bytes, sentBytes) => {
+            const it = going[i];
+            it.bytesDone = bytes;
+            it.bytesSent = sentBytes;
+            it.retrying = false;
+            this.changed();
+          },
+        },
+      );
+      for (const [i, it] of going.entries()) {
+        it.state = 'done';
+        it.entry = entries[i];
+        it.bytesDone = it.size;
+        it.rate = 0;
+        it.sessionId = undefined;
+        this.unreported.push(it);
+      }
+      await Promise.all(going.map((it) => pendingUploads.remove(it.id).catch(() => undefined)));
+    } catch (err) {
+      const running = items.filter((i) => i.state === 'running');
+      for (const it of running) {
+        it.sessionId = undefined;
+        it.bytesDone = 0;
+      }
+      if (signal.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) {
+        // One of them was paused or cancelled (or the page signed out): the others go on.
+        for (const it of running) it.state = 'queued';
+      } else if (running.length > 1 && !(isFerryError(err) && err.retryable)) {
+        for (const it of running) {
+          it.state = 'queued';
+          it.alone = true;
+        }
+      } else {
+        for (const it of running) this.fail(it, err);
+      }
+    } finally {
+      this.lanes--;
+      for (const it of items) {
+        it.controller = undefined;
+        it.retrying = false;
+      }
       this.changed();
       this.pump();
       this.reportDone();

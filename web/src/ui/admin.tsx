@@ -68,6 +68,8 @@ function SizeReading(props: { id: string; text: string }) {
 
 /** Users whose usage is asked at once (one request each: the list of users carries none). */
 const USAGE_AT_ONCE = 4;
+/** How often the Users page asks each user's usage again while it is shown. */
+const USAGE_REFRESH_MS = 10_000;
 
 /** What a user stores against their quota: "1.2 GiB in 3,400 files", and the share of the byte quota. */
 function usageText(usage: Usage | undefined, quotaBytes: number | null): string {
@@ -95,17 +97,34 @@ function Users(props: { api: FerryApi }) {
   const [usage, setUsage] = useState<Map<string, Usage>>(new Map());
   useEffect(() => {
     let stop = false;
-    listUsers(api).then((list) => {
-      if (stop) return;
-      setUsers(list);
-      void forEachConcurrent(list, USAGE_AT_ONCE, async (u) => {
-        if (stop) return;
-        const { usage: used } = await getUser(api, u.name);
-        if (!stop) setUsage((m) => new Map(m).set(u.name, used));
-      }).catch(() => undefined);
-    }, setError);
+    listUsers(api).then((list) => !stop && setUsers(list), setError);
     return () => void (stop = true);
   }, [reload]);
+  // Usage changes without this page (users upload and delete): asked again every
+  // USAGE_REFRESH_MS while the page is shown, and when it is shown again. The old figures
+  // stay until the new ones come.
+  const [usageTick, setUsageTick] = useState(0);
+  useEffect(() => {
+    const again = () => document.visibilityState === 'visible' && setUsageTick((n) => n + 1);
+    const timer = setInterval(again, USAGE_REFRESH_MS);
+    document.addEventListener('visibilitychange', again);
+    addEventListener('focus', again);
+    return () => {
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', again);
+      removeEventListener('focus', again);
+    };
+  }, []);
+  useEffect(() => {
+    if (!users) return;
+    let stop = false;
+    void forEachConcurrent(users, USAGE_AT_ONCE, async (u) => {
+      if (stop) return;
+      const { usage: used } = await getUser(api, u.name);
+      if (!stop) setUsage((m) => new Map(m).set(u.name, used));
+    }).catch(() => undefined);
+    return () => void (stop = true);
+  }, [users, usageTick]);
   useEffect(() => {
     me(api).then((m) => setSelf(m.user), () => undefined);
   }, []);

@@ -57,6 +57,8 @@ interface VaultOpen {
  * files take 0.9 s to redraw for each checkbox ticked or sort chosen. Sort, filter and
  * Select all still see the whole folder.
  */
+/** Entries a folder's listing asks for a page; the first page is drawn while the rest come. */
+const LIST_PAGE = 1000;
 export const ROWS_AT_ONCE = 500;
 
 /** File details read from each file's sealed header at once in a vault folder. */
@@ -82,6 +84,8 @@ export async function fileUrl(api: FerryApi, path: string, mode: 'download' | 'i
 export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadManager; version: number }) {
   const { api, path, uploads } = props;
   const [entries, setEntries] = useState<Entry[] | undefined>();
+  // The entries shown are the listing's first page: the rest are on their way.
+  const [listing, setListing] = useState(false);
   const [loadError, setLoadError] = useState<unknown>();
   const [account, setAccount] = useState<MeResponse>();
   const [sort, setSort] = useState<{ key: SortKey; asc: boolean }>({ key: 'name', asc: true });
@@ -115,6 +119,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   useEffect(() => {
     let stop = false;
     setEntries(undefined);
+    setListing(false);
     setLoadError(undefined);
     setUnanswered(false);
     (async () => {
@@ -130,9 +135,23 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       const out: Entry[] = [];
       if (loc && keys) out.push(...(await listVault(api, keys, loc, path, plainDir!)));
       // Ferry's own marker (the root's key marker, a vault's seen from outside) is not a user's file.
-      else for await (const e of api.list(path)) if (e.name !== E2E_MARKER_NAME) out.push(e);
+      else {
+        // The first page is drawn as soon as it arrives (10,000 files took ~0.3 s to list
+        // whole, with nothing shown meanwhile); the rest once the listing is complete (a
+        // redraw per page would redraw the whole growing table each time).
+        let seen = 0;
+        for await (const e of api.list(path, { pageSize: LIST_PAGE })) {
+          if (stop) return;
+          if (e.name !== E2E_MARKER_NAME) out.push(e);
+          if (++seen === LIST_PAGE) {
+            setEntries([...out]);
+            setListing(true);
+          }
+        }
+      }
       if (stop) return;
       setEntries(out);
+      setListing(false);
       if (loc && keys) await readVaultDetails(api, keys, out as VaultEntry[], () => stop, (e) => setEntries((cur) => cur?.map((x) => (x.name === e.name ? e : x))));
     })().catch((err) => !stop && setLoadError(err));
     me(api).then((m) => !stop && setAccount(m), () => undefined);
@@ -280,6 +299,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         </p>
       )}
       {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
+      {listing && <p class="hint listing-more">Listing the rest of this folder…</p>}
 
       {!(vault && !keys) && <Listing
         shown={shown}
@@ -859,9 +879,11 @@ function DecryptDialog(props: { api: FerryApi; entry: Entry; onClose: () => void
   );
 }
 
+/** What the account uses of its quotas: bytes, and files (a file-count quota refuses uploads as surely as a full byte quota). */
 function Quota(props: { account: MeResponse }) {
   const { usage, limits } = props.account;
   const max = limits.quotaBytes;
+  const maxFiles = limits.quotaFiles;
   return (
     <p class="quota">
       {max !== null ? (
@@ -875,7 +897,19 @@ function Quota(props: { account: MeResponse }) {
       ) : (
         <>{formatSize(usage.bytes)} used</>
       )}{' '}
-      · {formatCount(usage.files, 'file')}
+      ·{' '}
+      {maxFiles !== null ? (
+        <>
+          <label>
+            <span class="visually-hidden">File quota used</span>
+            <progress max={maxFiles} value={Math.min(usage.files, maxFiles)} />
+          </label>{' '}
+          {formatCount(usage.files, 'file')} of {maxFiles.toLocaleString('en')}
+          {usage.files >= maxFiles && <strong> (full: delete files to upload more)</strong>}
+        </>
+      ) : (
+        formatCount(usage.files, 'file')
+      )}
     </p>
   );
 }
