@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, NoSpaceError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { API_PREFIX, REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
@@ -92,6 +92,7 @@ import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker, trackSockets } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
+import { DiskReserve } from './disk-reserve.js';
 
 export interface BuildOptions {
   config: ServerConfig;
@@ -386,6 +387,8 @@ function serverContext(
   // A draining node opens no new upload sessions (whatever the front); those open finish.
   meta.setAdmission(() => {
     if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });
+    // The room left is kept for deletes (./disk-reserve.ts).
+    if (ctx.disk.full) throw new NoSpaceError("the server's disk is full: upload again once files are deleted");
   });
   // Every audited event also goes to the webhooks that want it and the command hooks.
   const webhookStore = new WebhookStore(meta.db);
@@ -437,6 +440,7 @@ function serverContext(
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
+    disk: new DiskReserve(resolve(config.dataDir), app.log, (full) => metrics.dataDiskFull.set(full ? 1 : 0)),
     unreadiness: cachedReadiness(() => ctx, now),
   } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
   ctx.shareGate = new ShareGate(ctx);
@@ -492,6 +496,9 @@ function storeClock(meta: MetaStore, ownDefault: boolean): (store: string | null
   return (store) => (store === null && ownDefault ? Date.now() : meta.sharedNow());
 }
 
+/** How often a full data disk is looked at for room (./disk-reserve.ts). */
+const DISK_RECHECK_MS = 10_000;
+
 /** How long a readiness probe waits for the database and the chunk stores. */
 const READY_PROBE_MS = 3000;
 
@@ -530,6 +537,9 @@ async function unreadiness(ctx: ServerContext, log?: FastifyBaseLogger): Promise
     log?.warn({ err }, 'not ready: the metadata database does not answer');
     return 'the metadata database does not answer';
   }
+  await ctx.disk.check().catch((err: unknown) => log?.warn({ err }, "could not check the data directory's disk"));
+  const full = ctx.disk.unreadiness();
+  if (full !== undefined) return full;
   try {
     await Promise.race([ctx.chunks.probe(signal), timeout]);
   } catch (err) {
@@ -598,6 +608,8 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
     }
+    // A write refused for space (SQLite's and the file system's errors arrive untranslated).
+    if (toHttpError(err).error.code === 'FERRY_ERR_NO_SPACE') await ctx.disk.sawFull(request.log);
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, quotaRefusal(request, err));
     }
@@ -1032,6 +1044,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.
     undo.push(() => ctx.chunks.settled());
     undo.push(() => app.close());
+    await ctx.disk.hold().catch((err: unknown) => app.log.warn({ err }, `could not write the disk reserve ${ctx.disk.file}: a full disk will refuse deletes too`));
     // What writes of a server that died left behind. Nothing can be writing into the store
     // under the (locked) data directory yet: all of it goes. Other stores may be shared with
     // other nodes: only what is older than the grace time.
@@ -1191,6 +1204,10 @@ const SWEEP_LEASE_MS = 5 * 60_000;
  */
 function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
+  // A full data disk is looked at every 10 s (no lease: it is this node's disk, and a lease writes).
+  const disk = setInterval(() => void ctx.disk.check().catch((err: unknown) => app.log.warn({ err }, "could not check the data directory's disk")), DISK_RECHECK_MS);
+  disk.unref();
+  timers.push(disk);
   const every = (ms: number, work: () => Promise<unknown>, what: string) => {
     if (ms <= 0) return;
     let running = false;
