@@ -715,6 +715,7 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
  */
 function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
   const logged = new WeakSet<FastifyRequest>();
+  const sent = new WeakMap<FastifyRequest, () => number>();
   const write = (request: FastifyRequest, reply: FastifyReply, cut: boolean): void => {
     if (logged.has(request)) return;
     logged.add(request);
@@ -724,7 +725,8 @@ function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
     const bytesIn = Number(request.headers['content-length'] ?? 0);
-    const bytesOut = Number(reply.getHeader('content-length') ?? 0);
+    // What went out, not the length announced: a cut download sent less (and a HEAD nothing).
+    const bytesOut = sent.get(request)?.() ?? 0;
     if (request.auth) {
       if (bytesIn > 0) metrics.userTraffic.labels(request.auth.userName, 'in').inc(bytesIn);
       if (bytesOut > 0) metrics.userTraffic.labels(request.auth.userName, 'out').inc(bytesOut);
@@ -748,11 +750,36 @@ function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
     );
   };
   app.addHook('onRequest', async (request, reply) => {
+    sent.set(request, countBodyBytes(reply.raw));
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) write(request, reply, true);
     });
   });
   app.addHook('onResponse', async (request, reply) => write(request, reply, false));
+}
+
+/**
+ * Counts the body bytes a response hands to its connection (its `write` and `end` wrapped);
+ * the count read at the end leaves out what is still queued (a response cut short).
+ */
+function countBodyBytes(res: FastifyReply['raw']): () => number {
+  let n = 0;
+  const add = (chunk: unknown, encoding: unknown) => {
+    if (typeof chunk === 'string') n += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) n += chunk.byteLength;
+  };
+  const { write, end } = res as { write: (...args: unknown[]) => boolean; end: (...args: unknown[]) => unknown };
+  Object.assign(res, {
+    write(this: unknown, chunk: unknown, ...rest: unknown[]) {
+      add(chunk, rest[0]);
+      return write.call(this, chunk, ...rest);
+    },
+    end(this: unknown, chunk?: unknown, ...rest: unknown[]) {
+      if (typeof chunk !== 'function') add(chunk, rest[0]);
+      return end.call(this, chunk, ...rest);
+    },
+  });
+  return () => Math.max(0, n - (res.writableFinished ? 0 : res.writableLength));
 }
 
 export interface RunningServer {

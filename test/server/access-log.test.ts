@@ -77,6 +77,9 @@ describe('a request the client cuts short', () => {
     });
     const line = JSON.parse(await accessLine(reqId)) as Record<string, unknown>;
     expect(line).toMatchObject({ route: '/api/v1/files/*', path: '/big.bin', status: 200, cut: true, user: 'admin' });
+    // What went out, not the 16 MiB announced.
+    expect(line.bytesOut).toBeGreaterThan(0);
+    expect(line.bytesOut).toBeLessThan(16 * 1024 * 1024);
     expect(parsed().filter((l) => l.reqId === reqId && Number(l.level) >= 50)).toEqual([]);
   });
 
