@@ -216,7 +216,11 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     bodyLimit: 8 * 1024 * 1024,
-    genReqId: () => randomBytes(8).toString('hex'),
+    genReqId: (req: object) => {
+      const id = randomBytes(8).toString('hex');
+      requestIds.set(req, id);
+      return id;
+    },
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
     // X-Forwarded-For (and -Proto, -Host) count only from the configured proxies; request.ip
@@ -255,9 +259,11 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
       metrics.connectionsRefused.inc();
       app.log.warn({ ip: address, max: config.connections.maxPerAddress }, 'connection refused: too many from this address');
     },
-    cut: (address, why) => {
+    cut: (address, why, request) => {
       metrics.slowClientsCut.inc({ phase: why });
-      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : why === 'body' ? 'request cut: body too slow' : 'answer cut: the client took none of it');
+      // With the request's id, as its other lines have it (a head cut is no request yet).
+      const reqId = request && requestIds.get(request);
+      app.log.warn({ ...(reqId ? { reqId } : {}), ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : why === 'body' ? 'request cut: body too slow' : 'answer cut: the client took none of it');
     },
   });
   app.addHook('onClose', async () => guard.close());
@@ -495,6 +501,9 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
 function storeClock(meta: MetaStore, ownDefault: boolean): (store: string | null) => number {
   return (store) => (store === null && ownDefault ? Date.now() : meta.sharedNow());
 }
+
+/** Each raw request's id (Fastify's `reqId`), for what reports on raw requests (the slow-client guard). */
+const requestIds = new WeakMap<object, string>();
 
 /** How often a full data disk is looked at for room (./disk-reserve.ts). */
 const DISK_RECHECK_MS = 10_000;
