@@ -53,6 +53,11 @@ describe('access log', () => {
     expect(keys.length).toBe(new Set(keys).size);
     expect(JSON.parse(line)).toMatchObject({ reqId: id, user: 'lou', method: 'GET', route: '/api/v1/files/*', status: 200, path: '/users/lou/a b/x.txt', bytesOut: 5 });
 
+    // A HEAD announces the length and sends no body: bytesOut 0.
+    const head = await t.api('/api/v1/files/a%20b/x.txt', { method: 'HEAD', token: lou });
+    expect(head.headers.get('content-length')).toBe('5');
+    expect(JSON.parse(await accessLine(head.headers.get('x-request-id')!))).toMatchObject({ method: 'HEAD', bytesOut: 0 });
+
     const other = await t.api('/api/v1/me', { token: lou });
     await other.arrayBuffer();
     const me = JSON.parse(await accessLine(other.headers.get('x-request-id')!)) as Record<string, unknown>;
