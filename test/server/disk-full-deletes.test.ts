@@ -69,6 +69,8 @@ describe('a full data disk (tmpfs): the reserve', () => {
     await expect(uploadBuffer(t, '/d.bin', randomBytes(300_000))).rejects.toThrow(/507 .*FERRY_ERR_NO_SPACE/);
     expect(existsSync(reserve)).toBe(false);
     expect(await metric()).toBe(1);
+    // A probe's answer stands for a second: the one from before the disk filled may still be served.
+    await until(async () => (await ready()) === 503);
     const probe = await t.api('/readyz', { token: null });
     expect(probe.status).toBe(503);
     expect(((await probe.json()) as { error: { message: string } }).error.message).toBe("the data directory's disk is full");
@@ -91,7 +93,7 @@ describe('a full data disk (tmpfs): the reserve', () => {
   });
 
   it('a disk something else filled: the next look releases the reserve before any write fails, and the first ferry rm works', { timeout: 120_000 }, async () => {
-    await until(async () => (await ready()) === 200);
+    await until(async () => (await ready()) === 200 && existsSync(join(data, RESERVE_FILE)));
     const filler = join(mnt, 'filler');
     fillDisk(filler);
     await until(async () => (await ready()) === 503);
