@@ -54,8 +54,9 @@ export class DiskReserve {
     const block = randomFillSync(Buffer.alloc(64 * 1024));
     const fh = await open(this.file, 'w', 0o600);
     try {
+      // No fsync: the file system takes the room at write() (delayed allocation reserves it
+      // too), which is all the reserve is for; a sync would stall every start on the disk.
       for (let written = 0; written < this.size; written += block.length) await fh.write(block, 0, Math.min(block.length, this.size - written));
-      await fh.sync();
     } catch (err) {
       await fh.close().catch(() => {});
       await rm(this.file, { force: true });
