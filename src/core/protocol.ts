@@ -497,7 +497,7 @@ export interface AdminUpload {
   /** The path of its first file. */
   path: string | null;
   files: number;
-  /** Sum of the files' declared sizes (streamed files without one count 0). */
+  /** Sum of the files' declared sizes; a `partial` upload's (no size declared): the bytes received so far. */
   bytes: number;
   createdAt: number;
   updatedAt: number;

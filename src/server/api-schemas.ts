@@ -84,7 +84,7 @@ const r = (s: Spec): Spec => s;
 export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- system
   'GET /healthz': r({ tag: 'system', summary: 'Liveness', public: true, response: { 200: Obj({ status: Type.Literal('ok') }) } }),
-  'GET /readyz': r({ tag: 'system', summary: 'Readiness: the metadata database and every chunk store answer, and the node is not draining (SIGTERM)', public: true, response: { 200: Obj({ status: Type.Literal('ready') }), 503: Error } }),
+  'GET /readyz': r({ tag: 'system', summary: "Readiness: the metadata database and every chunk store answer, the data directory's disk is not full, and the node is not draining (SIGTERM)", public: true, response: { 200: Obj({ status: Type.Literal('ready') }), 503: Error } }),
   'HEAD /healthz': r({ tag: 'system', summary: 'The status of GET /healthz, without the body (for monitors that probe with HEAD)', public: true }),
   'HEAD /readyz': r({ tag: 'system', summary: 'The status of GET /readyz, without the body (for load balancers that probe with HEAD)', public: true }),
   'GET /api/v1/capabilities': r({ tag: 'system', summary: 'Protocol versions, features, hash, chunking parameters and limits', public: true, response: { 200: Any('Capabilities') } }),

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, NoSpaceError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { API_PREFIX, REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
@@ -92,6 +92,7 @@ import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker, trackSockets } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
+import { DiskReserve } from './disk-reserve.js';
 
 export interface BuildOptions {
   config: ServerConfig;
@@ -216,7 +217,11 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     bodyLimit: 8 * 1024 * 1024,
-    genReqId: () => randomBytes(8).toString('hex'),
+    genReqId: (req: object) => {
+      const id = randomBytes(8).toString('hex');
+      requestIds.set(req, id);
+      return id;
+    },
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
     // X-Forwarded-For (and -Proto, -Host) count only from the configured proxies; request.ip
@@ -255,9 +260,11 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
       metrics.connectionsRefused.inc();
       app.log.warn({ ip: address, max: config.connections.maxPerAddress }, 'connection refused: too many from this address');
     },
-    cut: (address, why) => {
+    cut: (address, why, request) => {
       metrics.slowClientsCut.inc({ phase: why });
-      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : why === 'body' ? 'request cut: body too slow' : 'answer cut: the client took none of it');
+      // With the request's id, as its other lines have it (a head cut is no request yet).
+      const reqId = request && requestIds.get(request);
+      app.log.warn({ ...(reqId ? { reqId } : {}), ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : why === 'body' ? 'request cut: body too slow' : 'answer cut: the client took none of it');
     },
   });
   app.addHook('onClose', async () => guard.close());
@@ -388,6 +395,8 @@ function serverContext(
   // A draining node opens no new upload sessions (whatever the front); those open finish.
   meta.setAdmission(() => {
     if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });
+    // The room left is kept for deletes (./disk-reserve.ts).
+    if (ctx.disk.full) throw new NoSpaceError("the server's disk is full: upload again once files are deleted");
   });
   // Every audited event also goes to the webhooks that want it and the command hooks.
   const webhookStore = new WebhookStore(meta.db);
@@ -440,6 +449,7 @@ function serverContext(
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
+    disk: new DiskReserve(resolve(config.dataDir), app.log, (full) => metrics.dataDiskFull.set(full ? 1 : 0)),
     unreadiness: cachedReadiness(() => ctx, now),
   } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
   ctx.shareGate = new ShareGate(ctx);
@@ -495,6 +505,12 @@ function storeClock(meta: MetaStore, ownDefault: boolean): (store: string | null
   return (store) => (store === null && ownDefault ? Date.now() : meta.sharedNow());
 }
 
+/** Each raw request's id (Fastify's `reqId`), for what reports on raw requests (the slow-client guard). */
+const requestIds = new WeakMap<object, string>();
+
+/** How often a full data disk is looked at for room (./disk-reserve.ts). */
+const DISK_RECHECK_MS = 10_000;
+
 /** How long a readiness probe waits for the database and the chunk stores. */
 const READY_PROBE_MS = 3000;
 
@@ -533,6 +549,9 @@ async function unreadiness(ctx: ServerContext, log?: FastifyBaseLogger): Promise
     log?.warn({ err }, 'not ready: the metadata database does not answer');
     return 'the metadata database does not answer';
   }
+  await ctx.disk.check().catch((err: unknown) => log?.warn({ err }, "could not check the data directory's disk"));
+  const full = ctx.disk.unreadiness();
+  if (full !== undefined) return full;
   try {
     await Promise.race([ctx.chunks.probe(signal), timeout]);
   } catch (err) {
@@ -601,6 +620,8 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
     }
+    // A write refused for space (SQLite's and the file system's errors arrive untranslated).
+    if (toHttpError(err).error.code === 'FERRY_ERR_NO_SPACE') await ctx.disk.sawFull(request.log);
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, quotaRefusal(request, err));
     }
@@ -709,6 +730,7 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
  */
 function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
   const logged = new WeakSet<FastifyRequest>();
+  const sent = new WeakMap<FastifyRequest, () => number>();
   const write = (request: FastifyRequest, reply: FastifyReply, cut: boolean): void => {
     if (logged.has(request)) return;
     logged.add(request);
@@ -718,7 +740,8 @@ function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
     const bytesIn = Number(request.headers['content-length'] ?? 0);
-    const bytesOut = Number(reply.getHeader('content-length') ?? 0);
+    // What went out, not the length announced: a cut download sent less (and a HEAD nothing).
+    const bytesOut = sent.get(request)?.() ?? 0;
     if (request.auth) {
       if (bytesIn > 0) metrics.userTraffic.labels(request.auth.userName, 'in').inc(bytesIn);
       if (bytesOut > 0) metrics.userTraffic.labels(request.auth.userName, 'out').inc(bytesOut);
@@ -742,11 +765,36 @@ function addAccessLog(app: FastifyInstance, metrics: ServerMetrics): void {
     );
   };
   app.addHook('onRequest', async (request, reply) => {
+    sent.set(request, countBodyBytes(reply.raw));
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) write(request, reply, true);
     });
   });
   app.addHook('onResponse', async (request, reply) => write(request, reply, false));
+}
+
+/**
+ * Counts the body bytes a response hands to its connection (its `write` and `end` wrapped);
+ * the count read at the end leaves out what is still queued (a response cut short).
+ */
+function countBodyBytes(res: FastifyReply['raw']): () => number {
+  let n = 0;
+  const add = (chunk: unknown, encoding: unknown) => {
+    if (typeof chunk === 'string') n += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) n += chunk.byteLength;
+  };
+  const { write, end } = res as { write: (...args: unknown[]) => boolean; end: (...args: unknown[]) => unknown };
+  Object.assign(res, {
+    write(this: unknown, chunk: unknown, ...rest: unknown[]) {
+      add(chunk, rest[0]);
+      return write.call(this, chunk, ...rest);
+    },
+    end(this: unknown, chunk?: unknown, ...rest: unknown[]) {
+      if (typeof chunk !== 'function') add(chunk, rest[0]);
+      return end.call(this, chunk, ...rest);
+    },
+  });
+  return () => Math.max(0, n - (res.writableFinished ? 0 : res.writableLength));
 }
 
 export interface RunningServer {
@@ -1038,6 +1086,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.
     undo.push(() => ctx.chunks.settled());
     undo.push(() => app.close());
+    await ctx.disk.hold().catch((err: unknown) => app.log.warn({ err }, `could not write the disk reserve ${ctx.disk.file}: a full disk will refuse deletes too`));
     // What writes of a server that died left behind. Nothing can be writing into the store
     // under the (locked) data directory yet: all of it goes. Other stores may be shared with
     // other nodes: only what is older than the grace time.
@@ -1197,6 +1246,10 @@ const SWEEP_LEASE_MS = 5 * 60_000;
  */
 function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
+  // A full data disk is looked at every 10 s (no lease: it is this node's disk, and a lease writes).
+  const disk = setInterval(() => void ctx.disk.check().catch((err: unknown) => app.log.warn({ err }, "could not check the data directory's disk")), DISK_RECHECK_MS);
+  disk.unref();
+  timers.push(disk);
   const every = (ms: number, work: () => Promise<unknown>, what: string) => {
     if (ms <= 0) return;
     let running = false;

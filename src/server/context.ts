@@ -37,6 +37,7 @@ import type { TusUploads } from './tus/uploads.js';
 import type { WebApp } from './routes/web-app.js';
 import type { WebhookDispatcher } from './webhooks.js';
 import type { BodyMemory } from './chunk-bodies.js';
+import type { DiskReserve } from './disk-reserve.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -137,6 +138,8 @@ export interface ServerContext {
   sweepExpiredFiles(): Promise<string[]>;
   /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
   applyLive(next: ServerConfig, keys: readonly string[]): void;
+  /** The room kept back on the data directory's disk for deletes, and whether that disk is full (./disk-reserve.ts). */
+  disk: DiskReserve;
   /** Set by RunningServer.drain: not ready, no new upload sessions; requests in flight finish. */
   draining: boolean;
   /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. The cause of a failed probe goes to `log`, not into the words. */

@@ -37,6 +37,7 @@ export class ServerMetrics {
   readonly gcDeleted = new Counter({ name: 'ferry_gc_deleted_objects_total', help: 'Chunk and pack objects deleted by garbage collection', registers: [this.registry] });
   readonly connectionsRefused = new Counter({ name: 'ferry_connections_refused_total', help: 'Connections closed at once: too many open from their address', registers: [this.registry] });
   readonly slowClientsCut = new Counter({ name: 'ferry_slow_clients_cut_total', help: 'Connections or requests cut for a request head or body arriving too slowly, or an answer its client took none of (phase answer)', labelNames: ['phase'] as const, registers: [this.registry] });
+  readonly dataDiskFull = new Gauge({ name: 'ferry_data_disk_full', help: "1 while the data directory's disk is full (its reserve released for deletes, new uploads refused), else 0", registers: [this.registry] });
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
   readonly storedBytes = new Gauge({ name: 'ferry_storage_stored_bytes', help: 'Bytes of distinct chunks in the chunk store (after dedup)', registers: [this.registry] });
   readonly logicalBytes = new Gauge({ name: 'ferry_storage_logical_bytes', help: 'Bytes of all files as users see them (before dedup)', registers: [this.registry] });

@@ -71,7 +71,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 /** What the guard reports (the server counts these in its metrics and logs them). */
 export interface SlowClientEvents {
   refused?(address: string): void;
-  cut?(address: string, why: 'head' | 'body' | 'answer'): void;
+  /** `request`: the request cut (a body or an answer); none for a head. */
+  cut?(address: string, why: 'head' | 'body' | 'answer', request?: AnyRequest): void;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -292,7 +293,7 @@ export class SlowClientGuard {
     this.answers.delete(answer);
     const { req, res } = answer;
     const h2req = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
-    this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'answer');
+    this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'answer', req);
     if (h2req) h2req.stream.close(NGHTTP2_CANCEL);
     else (res as ServerResponse).socket?.destroy();
   }
@@ -356,7 +357,7 @@ export class SlowClientGuard {
   private cutBody(body: Body): void {
     const { req, res } = body;
     const h2req = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
-    this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'body');
+    this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'body', req);
     const why = new TimeoutError(`the request body arrived too slowly (less than ${this.limits.bodyMinRate} bytes/s over ${this.limits.bodyTimeoutMs / 1000} s)`);
     // HTTP/2: a stream whose response is complete is closed with NO_ERROR, which asks the
     // client to stop sending without an error (RFC 9113 §8.1); one cut mid-response, CANCEL.

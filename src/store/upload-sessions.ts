@@ -511,6 +511,7 @@ export class UploadSessions {
         eb.selectFrom('upload_files as f').select(sql<number>`count(*)`.as('n')).whereRef('f.upload_id', '=', 'u.id').as('files'),
         eb.selectFrom('upload_files as f').select(sql<number>`coalesce(sum(f.size), 0)`.as('b')).whereRef('f.upload_id', '=', 'u.id').as('bytes'),
         eb.selectFrom('upload_files as f').select('f.path').whereRef('f.upload_id', '=', 'u.id').orderBy('f.idx').limit(1).as('path'),
+        eb.selectFrom('upload_entries as e').select(sql<number>`coalesce(sum(e.size), 0)`.as('r')).whereRef('e.upload_id', '=', 'u.id').as('received'),
       ])
       .where('u.expires_at', '>', this.meta.now());
     if (options.ownerId !== undefined) q = q.where('u.owner', '=', options.ownerId);
@@ -521,7 +522,8 @@ export class UploadSessions {
       kind: r.tus ? 'tus' : r.kind === 'partial' ? 'partial' : 'native',
       path: r.path ?? null,
       files: Number(r.files ?? 0),
-      bytes: Number(r.bytes ?? 0),
+      // A partial upload declares no size: what it holds is what was received.
+      bytes: Number((r.kind === 'partial' && !r.tus ? r.received : r.bytes) ?? 0),
       createdAt: Number(r.created_at),
       updatedAt: Number(r.updated_at),
       expiresAt: Number(r.expires_at),

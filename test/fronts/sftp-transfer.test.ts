@@ -13,6 +13,7 @@ import { auditEvents } from '../helpers/users.js';
 import { writeRandomFile } from '../helpers/files.js';
 import { rawSftp, scp, sftpOf, sftpBatch, spawnSftp, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
+import { runFerry } from '../helpers/cli.js';
 
 let s: SftpServer;
 let ana: SshUser;
@@ -246,7 +247,12 @@ describe('sftp -b and scp', () => {
     child.kill('SIGKILL');
     await exited;
     const open = async () => (await (await s.t.api('/api/v1/admin/uploads?user=una')).json()) as unknown[];
-    expect(await open()).toHaveLength(1); // the kept partial upload: una's one session
+    // The kept partial upload, una's one session, shows the bytes it holds (it said 0).
+    const kept = (await s.t.server.ctx.meta.findPartial(user.id, `/users/una/${name}`))!;
+    expect(await open()).toEqual([expect.objectContaining({ kind: 'partial', path: `/users/una/${name}`, bytes: kept.size })]);
+    expect(kept.size).toBeGreaterThan(0);
+    const listed = await runFerry(['admin', 'uploads', '--user', 'una', '--json'], { env: { FERRY_SERVER: s.t.url, FERRY_TOKEN: s.t.token } });
+    expect((JSON.parse(listed.stdout) as { bytes: number }[])[0].bytes).toBe(kept.size);
     const r = await sftpBatch(s, una, [`reput ${name} ${name}`]);
     expect(r.code, r.stderr).toBe(0);
     expect((await apiBytes(`/users/una/${name}`)).body.equals(await readFile(join(s.dir, name)))).toBe(true);

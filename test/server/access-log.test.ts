@@ -1,6 +1,7 @@
 /** The access log: one pino JSON line per request, each key once, the file path on file routes. */
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
@@ -52,6 +53,11 @@ describe('access log', () => {
     expect(keys.length).toBe(new Set(keys).size);
     expect(JSON.parse(line)).toMatchObject({ reqId: id, user: 'lou', method: 'GET', route: '/api/v1/files/*', status: 200, path: '/users/lou/a b/x.txt', bytesOut: 5 });
 
+    // A HEAD announces the length and sends no body: bytesOut 0.
+    const head = await t.api('/api/v1/files/a%20b/x.txt', { method: 'HEAD', token: lou });
+    expect(head.headers.get('content-length')).toBe('5');
+    expect(JSON.parse(await accessLine(head.headers.get('x-request-id')!))).toMatchObject({ method: 'HEAD', bytesOut: 0 });
+
     const other = await t.api('/api/v1/me', { token: lou });
     await other.arrayBuffer();
     const me = JSON.parse(await accessLine(other.headers.get('x-request-id')!)) as Record<string, unknown>;
@@ -77,6 +83,9 @@ describe('a request the client cuts short', () => {
     });
     const line = JSON.parse(await accessLine(reqId)) as Record<string, unknown>;
     expect(line).toMatchObject({ route: '/api/v1/files/*', path: '/big.bin', status: 200, cut: true, user: 'admin' });
+    // What went out, not the 16 MiB announced.
+    expect(line.bytesOut).toBeGreaterThan(0);
+    expect(line.bytesOut).toBeLessThan(16 * 1024 * 1024);
     expect(parsed().filter((l) => l.reqId === reqId && Number(l.level) >= 50)).toEqual([]);
   });
 
@@ -113,5 +122,43 @@ describe('levels', () => {
     const own = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reqId === reqId && l.msg !== 'request');
     expect(own).toEqual([expect.objectContaining({ level: 40, code: 'FERRY_ERR_UNAVAILABLE', msg: expect.stringMatching(/shutting down/) })]);
     expect(own[0].err).toBeUndefined();
+  });
+});
+
+describe('warnings of a request carry its id', () => {
+  it("a body cut for arriving too slowly: the warning has the request's reqId, as its access-log line and its other warnings do", async () => {
+    const own: string[] = [];
+    let pending = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        pending += chunk.toString();
+        const parts = pending.split('\n');
+        pending = parts.pop()!;
+        own.push(...parts);
+        cb();
+      },
+    });
+    const slow = await startTestServer({ logLevel: 'info', logDestination: sink, connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 600, bodyMinRate: 2000 } });
+    try {
+      const url = new URL(slow.url);
+      const socket = connect(Number(url.port), url.hostname);
+      await new Promise((r) => socket.once('connect', r));
+      const closed = new Promise((r) => socket.once('close', r));
+      socket.on('error', () => {});
+      socket.write(`PUT /api/v1/files/slow.bin HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${slow.token}\r\nContent-Length: 100000\r\n\r\n`);
+      const timer = setInterval(() => socket.writable && socket.write('x'), 100);
+      await closed;
+      clearInterval(timer);
+      const parsed = () => own.map((l) => JSON.parse(l) as Record<string, unknown>);
+      await waitFor(() => parsed().some((l) => l.msg === 'request' && l.path === '/slow.bin'), 20_000);
+      const cut = parsed().find((l) => l.msg === 'request cut: body too slow');
+      expect(cut).toMatchObject({ level: 40, phase: 'body', reqId: expect.any(String) });
+      const access = parsed().find((l) => l.msg === 'request' && l.path === '/slow.bin')!;
+      expect(cut!.reqId).toBe(access.reqId);
+      // Every warning or error line is about this request, and says so.
+      expect(parsed().filter((l) => Number(l.level) >= 40 && l.reqId !== access.reqId)).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 });

@@ -102,9 +102,11 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
     expect(refused.status).not.toBe(200);
     await t.server.ctx.chunks.settled();
     expect((await t.api('/api/v1/files/big.bin')).status).toBe(404);
-    // Garbage collection and aborting a session write to the metadata too (README, "A full disk").
-    // Garbage collection with garbage to remove and aborting a session write to the metadata
-    // too: refused alike (README, "A full disk").
+    // The first refusal released the server's disk reserve (test/server/disk-full-deletes.test.ts);
+    // with that room taken too, garbage collection with garbage to remove, aborting a session
+    // and a delete write to the metadata: refused alike (README, "A full disk").
+    const reserveTaken = join(mnt, 'filler-2');
+    fillDisk(reserveTaken);
     await expectError(await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } }), 507, 'FERRY_ERR_NO_SPACE');
     await expectError(await t.api(`/api/v1/uploads/${second.id}`, { method: 'DELETE' }), 507, 'FERRY_ERR_NO_SPACE');
     await expectError(await t.api('/api/v1/files/before.bin', { method: 'DELETE' }), 507, 'FERRY_ERR_NO_SPACE');
@@ -123,6 +125,9 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
 
     // Room again: the session still says what is missing; send it, commit, read back.
     rmSync(filler);
+    rmSync(reserveTaken);
+    await t.server.ctx.disk.check();
+    expect(t.server.ctx.disk.full).toBe(false);
     const gc = (await (await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).json()) as { chunks: number };
     expect(gc.chunks).toBe(1);
     const status = (await (await t.api(`/api/v1/uploads/${id}`)).json()) as { missing: string[] };
@@ -156,6 +161,7 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
     expect(await openOn()).toHaveLength(1);
 
     rmSync(filler);
+    await t.server.ctx.disk.check();
     expect((await t.api('/api/v1/admin/gc', { method: 'POST', json: {} })).status).toBe(200);
     expect(await openOn()).toEqual([]);
     expect((await t.api(`/api/v1/files${path}`)).status).toBe(404);

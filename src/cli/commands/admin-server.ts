@@ -82,7 +82,7 @@ function registerAdminUploads(admin: Command): void {
     .addHelpText('after', '\nExamples:\n  $ ferry admin uploads\n  $ ferry admin uploads --user ana --json\n  $ ferry admin uploads abort Rk3Qm9vX2bT8cL5wN1yZ0A');
   const ls = uploads
     .command('ls', { isDefault: true })
-    .description('id, user, kind, first path, files, declared bytes, start and expiry of each open session, newest first')
+    .description('id, user, kind, first path, files, bytes (declared; a partial upload\'s: received so far), start and expiry of each open session, newest first')
     .option('--user <name>', "only this user's sessions")
     .option('--json', 'JSON output')
     .addHelpText('after', '\nExamples:\n  $ ferry admin uploads ls\n  $ ferry admin uploads --user ana --json');
