@@ -17,7 +17,7 @@
  * rows. A reserve works whatever filled the disk (our chunks, another program, the logs).
  */
 import { randomFillSync } from 'node:crypto';
-import { open, rm, statfs } from 'node:fs/promises';
+import { open, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 
@@ -50,6 +50,11 @@ export class DiskReserve {
   async hold(): Promise<boolean> {
     const disk = await statfs(this.dataDir);
     this.size ||= reserveSizeFor(disk.blocks * disk.bsize);
+    // A reserve of this size left by the last run holds the room already: kept, not written again.
+    if ((await stat(this.file).catch(() => undefined))?.size === this.size) {
+      this.setFull(false);
+      return true;
+    }
     // Random bytes, not zeros: a file system that compresses (btrfs, ZFS) would store zeros in nothing.
     const block = randomFillSync(Buffer.alloc(64 * 1024));
     const fh = await open(this.file, 'w', 0o600);
