@@ -87,7 +87,7 @@ import { tusRoutes } from './tus/routes.js';
 import { TusUploads } from './tus/uploads.js';
 import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
-import { dataDirAccessError } from './data-dir-access.js';
+import { dataDirAccessError, dataDirCreateError } from './data-dir-access.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker, trackSockets } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
@@ -1061,7 +1061,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-    throw new ConfigError(`cannot use the data directory ${dataDir}: ${(err as Error).message}`, { cause: err });
+    throw dataDirCreateError(err, dataDir);
   });
   // Undone in reverse order when the start fails half-way, and by close().
   const undo: Array<() => Promise<unknown>> = [];

@@ -10,7 +10,8 @@ import { extname } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError } from '../core/errors.js';
-import { resolveSettings, throwProblems, type FileSettings, type SettingProblem } from './settings.js';
+import { exposedSecretsWarning, unreadableFileMessage } from './operator-files.js';
+import { resolveSettings, SETTINGS, throwProblems, type FileSettings, type SettingProblem } from './settings.js';
 
 export type ConfigFormat = 'yaml' | 'toml' | 'json';
 
@@ -93,18 +94,31 @@ export async function readConfigFile(file: string): Promise<FileSettings> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+    throw new ConfigError(unreadableFileMessage(file, err, 'the config file'), { cause: err });
   }
   const { settings, problems } = parseConfigText(file, text);
   throwProblems(problems, file);
   return settings!;
 }
 
+/** The secrets a config file may hold: the settings that have no flag, since flags show in `ps`. */
+const SECRET_KEYS = SETTINGS.filter((s) => s.noFlag).map((s) => s.key);
+
+/** A warning when the file holds a secret and every local user may read it; undefined otherwise. */
+export function configSecretsWarning(settings: FileSettings): Promise<string | undefined> {
+  return exposedSecretsWarning(settings.file, Object.keys(settings.values), SECRET_KEYS);
+}
+
 /** `ferry config check`: every problem of a file (syntax, unknown keys, wrong types), with lines. */
-export async function checkConfigFile(file: string): Promise<{ problems: SettingProblem[]; keys: number }> {
-  const text = await readFile(file, 'utf8');
+export async function checkConfigFile(file: string): Promise<{ problems: SettingProblem[]; keys: number; warning?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(unreadableFileMessage(file, err, 'the config file'), { cause: err });
+  }
   const parsed = parseConfigText(file, text);
   if (!parsed.settings) return { problems: parsed.problems, keys: 0 };
   const { problems } = resolveSettings({ file: parsed.settings });
-  return { problems, keys: Object.keys(parsed.settings.values).length };
+  return { problems, keys: Object.keys(parsed.settings.values).length, warning: await configSecretsWarning(parsed.settings) };
 }

@@ -6,8 +6,8 @@
  * reached the operator as an unexpected error (exit 70); this names the user and the fix.
  */
 import { userInfo } from 'node:os';
-import { sep } from 'node:path';
-import { PermissionError, type FerryError } from '../core/errors.js';
+import { dirname, sep } from 'node:path';
+import { ConfigError, PermissionError, type FerryError } from '../core/errors.js';
 
 /** The error to report instead of `err` when it is a refused access below `dataDir`; undefined otherwise. */
 export function dataDirAccessError(err: unknown, dataDir: string): FerryError | undefined {
@@ -18,6 +18,21 @@ export function dataDirAccessError(err: unknown, dataDir: string): FerryError | 
     `cannot ${system.syscall ?? 'use'} ${system.path}: permission denied. ferry serve runs as ${username} (uid ${uid}), and the data directory and everything in it must be its: chown -R ${username} ${dataDir} (a start or a ferry admin restore as root leaves root's files behind)`,
     { cause: err, details: { path: system.path } },
   );
+}
+
+/** The error for a data directory that could not be made (`mkdir -p`): which, why, and the command that fixes it. */
+export function dataDirCreateError(err: unknown, dataDir: string): FerryError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const { username, uid } = userInfo();
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? `permission denied: ferry serve runs as ${username} (uid ${uid}), which may not make it in ${dirname(dataDir)}; make it for that user first: install -d -o ${username} -m 700 ${dataDir}`
+      : code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'a file is in the way (it or a parent is not a directory): use another --data'
+        : code === 'EROFS'
+          ? 'the file system is read-only: use a writable one'
+          : (err as Error).message;
+  return new ConfigError(`cannot make the data directory ${dataDir}: ${why}`, { cause: err });
 }
 
 function errnoOf(err: unknown): NodeJS.ErrnoException | undefined {

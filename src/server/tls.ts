@@ -17,6 +17,7 @@ import { replaceFile } from './replace-file.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { unreadableFileMessage } from './operator-files.js';
 import { createCa, createServerCert } from './x509.js';
 
 export interface TlsMaterial {
@@ -52,20 +53,46 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
   if (options.certFile || options.keyFile) {
     if (!options.certFile || !options.keyFile) throw new ConfigError('--tls-cert and --tls-key go together');
     if (options.selfSigned) throw new ConfigError('--tls-self-signed cannot be combined with --tls-cert/--tls-key');
-    const [cert, key] = await Promise.all([readFile(options.certFile, 'utf8'), readFile(options.keyFile, 'utf8')]).catch((err: unknown) => {
-      throw new ConfigError(`cannot read the TLS certificate or key: ${(err as Error).message}`, { cause: err });
-    });
-    let fingerprint: string;
+    const cert = await readOperatorFile(options.certFile, 'the TLS certificate');
+    const key = await readOperatorFile(options.keyFile, 'the TLS key');
+    let x509: X509Certificate;
     try {
-      fingerprint = fingerprintOf(cert);
+      x509 = new X509Certificate(cert);
     } catch (err) {
       throw new ConfigError(`${options.certFile} is not a PEM certificate`, { cause: err });
     }
+    checkValidNow(x509, options.certFile);
+    const fingerprint = 'SHA256:' + x509.fingerprint256;
     await checkKeyPair(cert, key, options.certFile, options.keyFile);
     return { cert, key, fingerprint, selfSigned: false };
   }
   if (!options.selfSigned) return undefined;
   return selfSigned(options.dataDir, options.hostnames);
+}
+
+async function readOperatorFile(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(unreadableFileMessage(file, err, what), { cause: err });
+  }
+}
+
+/**
+ * Refuses a certificate outside its validity: every client that checks it (browsers, curl,
+ * `ferry` without a pinned fingerprint) would refuse each connection with a TLS error the
+ * operator never sees, while the server looked healthy. At a SIGHUP the running certificate
+ * stays (a renewal that wrote an old file changes nothing).
+ */
+function checkValidNow(cert: X509Certificate, certFile: string): void {
+  const now = Date.now();
+  const day = (d: string) => new Date(d).toISOString().slice(0, 10);
+  if (new Date(cert.validTo).getTime() < now) {
+    throw new ConfigError(`${certFile}: the TLS certificate expired on ${day(cert.validTo)}: renew it (or point tlsCert/tlsKey at a current one) and start again`);
+  }
+  if (new Date(cert.validFrom).getTime() > now) {
+    throw new ConfigError(`${certFile}: the TLS certificate is not valid before ${day(cert.validFrom)}: check this machine's clock, or use a current certificate`);
+  }
 }
 
 /**

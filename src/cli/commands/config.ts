@@ -27,9 +27,10 @@ Examples:
     .action(async (file: string) => {
       const { checkConfigFile } = await import('../../server/config-file.js');
       const { formatProblem } = await import('../../server/settings.js');
-      const { problems, keys } = await checkConfigFile(file).catch((err: unknown) => {
-        throw new ExitError(EXIT.USAGE, `${file}: ${(err as Error).message}`);
+      const { problems, keys, warning } = await checkConfigFile(file).catch((err: unknown) => {
+        throw new ExitError(EXIT.USAGE, (err as Error).message);
       });
+      if (warning) process.stderr.write(`ferry: warning: ${warning}\n`);
       if (problems.length === 0) {
         process.stdout.write(`${file}: ok (${keys} setting${keys === 1 ? '' : 's'})\n`);
         return;

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
 import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
-import { applySettings, changedKeys, envName, flagOf, misspeltVariables, offFlagOf, resolveSettings, settingOrigin, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
+import { applySettings, changedKeys, envName, flagOf, misspeltVariables, offFlagOf, resolveSettings, settingOrigin, SETTINGS, SETTINGS_BY_KEY, throwProblems, type FileSettings, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { performance } from 'node:perf_hooks';
@@ -79,8 +79,7 @@ function printLoginNotes(server: Pick<RunningServer, 'url' | 'adminToken' | 'tok
 /** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */
 async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSettings; config: ServerConfig }> {
   const file = serverConfigFile(opts);
-  // The YAML and TOML parsers are loaded only when there is a file to read.
-  const fileSettings = file ? await (await import('../../server/config-file.js')).readConfigFile(file) : undefined;
+  const fileSettings = file ? await readServeConfigFile(file) : undefined;
   const flags: Record<string, string | string[] | boolean | undefined> = {};
   for (const s of SETTINGS) flags[s.key] = opts[s.key];
   const { resolved, problems } = resolveSettings({ file: fileSettings, env: process.env, flags });
@@ -90,6 +89,16 @@ async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSet
   config.addrOrigins = { addr: settingOrigin('addr', resolved, fileSettings), sftpAddr: settingOrigin('sftpAddr', resolved, fileSettings) };
   if (config.store && config.store.length > 0) config.remotes = await readRemotes(remotesPath());
   return { resolved, config };
+}
+
+/** Reads the config file, warning (at every start and SIGHUP) when it shows its secrets to every local user. */
+async function readServeConfigFile(file: string): Promise<FileSettings> {
+  // The YAML and TOML parsers are loaded only when there is a file to read.
+  const { readConfigFile, configSecretsWarning } = await import('../../server/config-file.js');
+  const settings = await readConfigFile(file);
+  const exposed = await configSecretsWarning(settings);
+  if (exposed) process.stderr.write(`ferry: warning: ${exposed}\n`);
+  return settings;
 }
 
 /**

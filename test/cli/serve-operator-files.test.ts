@@ -1,0 +1,186 @@
+/**
+ * The files an operator hands `ferry serve` (the config file, the TLS certificate and key,
+ * the data directory), each wrong the way a first day gets them wrong: unreadable by the
+ * service's user, missing, expired, holding secrets for every local user to read. Each
+ * refusal is one line naming the file and the fix, exit 2; nothing starts. Run for real:
+ * the server is spawned, as `nobody` through runuser where a refused read is the point (the
+ * tests run as root, who is never refused).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCa, createServerCert } from '../../src/server/x509.js';
+import { cliEnv, FERRY_BIN, runFerry } from '../helpers/cli.js';
+import { startServer } from '../helpers/server.js';
+
+const work = mkdtempSync(join(tmpdir(), 'ferry-operator-files-'));
+chmodSync(work, 0o755);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs the CLI as `nobody` to its end. */
+function ferryAsNobody(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('runuser', ['-u', 'nobody', '--', process.execPath, FERRY_BIN, ...args], { env: cliEnv({ HOME: work }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+const nobodyUid = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+const serveArgs = (data: string, ...rest: string[]) => ['serve', '--addr', '127.0.0.1:0', '--data', data, ...rest];
+
+describe('the config file', () => {
+  it('unreadable by the user the server runs as: that user and the fix, exit 2, for serve and config check', async () => {
+    const file = join(work, 'root-only.yaml');
+    writeFileSync(file, 'maxFileSize: 1G\n');
+    chmodSync(file, 0o600);
+    const data = join(work, 'unread-config-data');
+    for (const args of [['serve', '--config', file, '--addr', '127.0.0.1:0', '--data', data], ['config', 'check', file]]) {
+      const r = await ferryAsNobody(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`ferry: ${file}: permission denied (the config file): ferry runs as nobody (uid ${nobodyUid}), which may not read it; let that user read it (chown, or chgrp and chmod 0640`);
+      expect(r.stderr).not.toContain('EACCES');
+      expect(r.stdout).not.toContain('"ready"');
+    }
+    expect(existsSync(data)).toBe(false);
+  });
+
+  it('holding a secret and readable by every local user: a warning at start and from config check; 0640 is quiet', async () => {
+    const file = join(work, 'secrets.yaml');
+    const secret = 'a3f8c1e6d9b2047e5c8a1f3d6b9e2c70';
+    writeFileSync(file, `maxFileSize: 1G\nmetricsToken: ${secret}\n`);
+    chmodSync(file, 0o644);
+    const warning = `ferry: warning: ${file} holds metricsToken and every user of this machine may read it (mode 0644): chmod o-r ${file}\n`;
+    const checked = await runFerry(['config', 'check', file]);
+    expect(checked.code).toBe(0);
+    expect(checked.stderr).toBe(warning);
+    const server = await startServer({ dataDir: join(work, 'secrets-data'), extraArgs: ['--config', file] });
+    try {
+      expect(server.output()).toContain(warning);
+      expect(server.output()).not.toContain(secret);
+    } finally {
+      await server.stop();
+    }
+
+    chmodSync(file, 0o640);
+    const quiet = await runFerry(['config', 'check', file]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    // Readable by all, but no secret in it: nothing to say.
+    const plain = join(work, 'plain.yaml');
+    writeFileSync(plain, 'maxFileSize: 1G\n');
+    chmodSync(plain, 0o644);
+    expect((await runFerry(['config', 'check', plain])).stderr).toBe('');
+  });
+});
+
+describe('TLS certificate and key files', () => {
+  const ca = createCa({ name: 'Ferry operator test CA' });
+  const current = createServerCert(ca, ['127.0.0.1', 'localhost']);
+  const write = (name: string, pem: string, mode = 0o644) => {
+    const file = join(work, name);
+    writeFileSync(file, pem);
+    chmodSync(file, mode);
+    return file;
+  };
+  const certFile = write('current.pem', current.certPem);
+  const keyFile = write('current.key', current.keyPem, 0o600);
+
+  it('a missing certificate or key is named, each on its own: exit 2, nothing made', async () => {
+    const data = join(work, 'missing-tls-data');
+    const noCert = await runFerry(serveArgs(data, '--tls-cert', join(work, 'nope.pem'), '--tls-key', keyFile), { timeoutMs: 30_000 });
+    expect(noCert.code).toBe(2);
+    expect(noCert.stderr).toBe(`ferry: ${join(work, 'nope.pem')}: no such file (the TLS certificate) (FERRY_ERR_CONFIG)\n`);
+    const noKey = await runFerry(serveArgs(data, '--tls-cert', certFile, '--tls-key', join(work, 'nope.key')), { timeoutMs: 30_000 });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toBe(`ferry: ${join(work, 'nope.key')}: no such file (the TLS key) (FERRY_ERR_CONFIG)\n`);
+  });
+
+  it('a key the server user may not read: the key, the user and the fix', async () => {
+    const data = join(work, 'unread-key-data');
+    mkdirSync(data, { mode: 0o700 });
+    chownSync(data, Number(nobodyUid), Number(nobodyUid));
+    const r = await ferryAsNobody(serveArgs(data, '--tls-cert', certFile, '--tls-key', keyFile));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^ferry: ${keyFile}: permission denied \\(the TLS key\\): ferry runs as nobody \\(uid ${nobodyUid}\\), which may not read it; .*\\(FERRY_ERR_CONFIG\\)\\n$`));
+  });
+
+  it('an expired certificate, or one not valid yet, is refused at start with its date', async () => {
+    const data = join(work, 'expired-tls-data');
+    const old = createServerCert(ca, ['127.0.0.1'], { now: new Date('2021-03-01T12:00:00Z'), days: 90 });
+    const expiredFile = write('expired.pem', old.certPem);
+    const expiredKey = write('expired.key', old.keyPem, 0o600);
+    const expired = await runFerry(serveArgs(data, '--tls-cert', expiredFile, '--tls-key', expiredKey), { timeoutMs: 30_000 });
+    expect(expired.code).toBe(2);
+    expect(expired.stderr).toBe(`ferry: ${expiredFile}: the TLS certificate expired on 2021-05-30: renew it (or point tlsCert/tlsKey at a current one) and start again (FERRY_ERR_CONFIG)\n`);
+    expect(expired.stdout).not.toContain('"ready"');
+
+    const future = createServerCert(createCa({ now: new Date(Date.now() + 400 * 86_400_000) }), ['127.0.0.1'], { now: new Date(Date.now() + 400 * 86_400_000) });
+    const futureFile = write('future.pem', future.certPem);
+    const futureKey = write('future.key', future.keyPem, 0o600);
+    const early = await runFerry(serveArgs(data, '--tls-cert', futureFile, '--tls-key', futureKey), { timeoutMs: 30_000 });
+    expect(early.code).toBe(2);
+    const from = new Date(new X509Certificate(future.certPem).validFrom).toISOString().slice(0, 10);
+    expect(early.stderr).toBe(`ferry: ${futureFile}: the TLS certificate is not valid before ${from}: check this machine's clock, or use a current certificate (FERRY_ERR_CONFIG)\n`);
+  });
+
+  it('an expired certificate put in place of the running one: SIGHUP says so and keeps serving the current one', async () => {
+    const live = write('live.pem', current.certPem);
+    const liveKey = write('live.key', current.keyPem, 0o600);
+    const server = await startServer({ dataDir: join(work, 'reload-tls-data'), extraArgs: ['--tls-cert', live, '--tls-key', liveKey] });
+    try {
+      const old = createServerCert(ca, ['127.0.0.1'], { now: new Date('2021-03-01T12:00:00Z'), days: 90 });
+      write('live.pem', old.certPem);
+      write('live.key', old.keyPem, 0o600);
+      const mark = server.output().length;
+      server.process.kill('SIGHUP');
+      for (let i = 0; i < 400 && !server.output().slice(mark).includes('ferry: reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(server.output().slice(mark)).toContain(`ferry: reload failed, nothing changed:\n${live}: the TLS certificate expired on 2021-05-30`);
+      const served = await new Promise<string>((resolve, reject) => {
+        const req = httpsGet(`${server.url}/healthz`, { ca: ca.certPem, agent: false }, (res) => {
+          const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
+          res.resume();
+          res.on('end', () => resolve(fingerprint));
+        });
+        req.on('error', reject);
+      });
+      expect(served).toBe(new X509Certificate(current.certPem).fingerprint256);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('the data directory', () => {
+  it('that the server user may not make: the user and the command that fixes it', async () => {
+    const parent = join(work, 'root-owned');
+    mkdirSync(parent, { mode: 0o755 });
+    const data = join(parent, 'ferry');
+    const r = await ferryAsNobody(serveArgs(data));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toBe(
+      `ferry: cannot make the data directory ${data}: permission denied: ferry serve runs as nobody (uid ${nobodyUid}), which may not make it in ${parent}; make it for that user first: install -d -o nobody -m 700 ${data} (FERRY_ERR_CONFIG)\n`,
+    );
+  });
+
+  it('with a file in its place: says so', async () => {
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const r = await runFerry(serveArgs(file), { timeoutMs: 30_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`ferry: cannot make the data directory ${file}: a file is in the way (it or a parent is not a directory): use another --data (FERRY_ERR_CONFIG)\n`);
+  });
+});
