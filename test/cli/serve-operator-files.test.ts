@@ -7,8 +7,8 @@
  * tests run as root, who is never refused).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,5 +182,64 @@ describe('the data directory', () => {
     const r = await runFerry(serveArgs(file), { timeoutMs: 30_000 });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`ferry: cannot make the data directory ${file}: a file is in the way (it or a parent is not a directory): use another --data (FERRY_ERR_CONFIG)\n`);
+  });
+});
+
+describe('the log written to a file', () => {
+  /**
+   * Starts `ferry serve` with stdout on `log`, opened for appending (`>>`) or not (`>`), and
+   * waits for its ready line there.
+   */
+  async function serveInto(log: string, flags: 'a' | 'w') {
+    const fd = openSync(log, flags);
+    const child = spawn(process.execPath, [FERRY_BIN, ...serveArgs(join(work, `log-data-${flags}`))], {
+      env: cliEnv({ FERRY_ADMIN_TOKEN: randomBytes(24).toString('hex') }),
+      stdio: ['ignore', fd, 'pipe'],
+    });
+    closeSync(fd);
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    let url: string | undefined;
+    for (let i = 0; i < 600 && !url && child.exitCode === null; i++) {
+      url = /"event":"ready","url":"([^"]+)"/.exec(readFileSync(log, 'utf8'))?.[1];
+      if (!url) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!url) throw new Error(`no ready line in ${log}`);
+    return { url, stop: async () => (child.kill('SIGTERM'), await closed) };
+  }
+
+  /** Truncates the log as logrotate's copytruncate does, makes one request, and gives the file's bytes once its line is there. */
+  async function afterCopytruncate(log: string, url: string): Promise<Buffer> {
+    truncateSync(log, 0);
+    const res = await fetch(`${url}/api/v1/capabilities`);
+    const id = res.headers.get('x-request-id')!;
+    await res.arrayBuffer();
+    for (let i = 0; i < 400 && !readFileSync(log, 'utf8').includes(id); i++) await new Promise((r) => setTimeout(r, 25));
+    return readFileSync(log);
+  }
+
+  it('appended to (>>): after copytruncate the next lines start the file again, no hole before them', async () => {
+    const log = join(work, 'append.log');
+    const server = await serveInto(log, 'a');
+    try {
+      const bytes = await afterCopytruncate(log, server.url);
+      expect(bytes[0]).toBe('{'.charCodeAt(0));
+      expect(bytes.includes(0)).toBe(false);
+      expect(bytes.toString().trim().split('\n').every((l) => JSON.parse(l) !== null)).toBe(true);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('written without appending (>): after copytruncate the file starts with zeros up to the old length', async () => {
+    const log = join(work, 'overwrite.log');
+    const server = await serveInto(log, 'w');
+    try {
+      const before = statSync(log).size;
+      const bytes = await afterCopytruncate(log, server.url);
+      expect(bytes.length).toBeGreaterThan(before);
+      expect(bytes.subarray(0, before).every((b) => b === 0)).toBe(true);
+    } finally {
+      await server.stop();
+    }
   });
 });
