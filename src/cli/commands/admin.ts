@@ -30,11 +30,38 @@ export function parseSince(text: string, now = Date.now()): number {
   }
 }
 
+/**
+ * Names an operator reaches for under `ferry admin` whose command lives elsewhere: the
+ * unknown-command error names the right one (commander's own suggestion only finds names a
+ * letter or two off, as `stat` for `stats`).
+ */
+const ADMIN_ELSEWHERE: Readonly<Record<string, string>> = {
+  user: 'ferry user',
+  users: 'ferry user ls',
+  token: 'ferry token',
+  tokens: 'ferry token ls',
+  share: 'ferry share',
+  shares: 'ferry share ls',
+  verify: 'ferry admin check',
+  fsck: 'ferry admin check',
+  quota: 'ferry quota USER',
+};
+
+function pointElsewhere(admin: Command): void {
+  admin.on('command:*', (operands: string[]) => {
+    const meant = ADMIN_ELSEWHERE[operands[0] ?? ''];
+    // With a listener commander leaves every unknown name to it: the others get its own error.
+    if (meant === undefined) (admin as unknown as { unknownCommand(): never }).unknownCommand();
+    admin.error(`error: unknown command '${operands[0]}' (did you mean ${meant}?)`, { code: 'commander.unknownCommand' });
+  });
+}
+
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('server administration: audit, bans, unban, stats, gc, uploads, webhook, backup, restore, check, migrate, keygen and rekey (encryption keys)');
   registerWebhook(admin);
   registerMaintenance(admin);
   registerKeys(admin);
+  pointElsewhere(admin);
 
   const audit = admin
     .command('audit')
