@@ -61,10 +61,10 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
     } catch (err) {
       throw new ConfigError(`${options.certFile} is not a PEM certificate`, { cause: err });
     }
-    checkValidNow(x509, options.certFile);
+    const notice = checkValidNow(x509, options.certFile);
     const fingerprint = 'SHA256:' + x509.fingerprint256;
     await checkKeyPair(cert, key, options.certFile, options.keyFile);
-    return { cert, key, fingerprint, selfSigned: false };
+    return { cert, key, fingerprint, selfSigned: false, ...(notice ? { notice } : {}) };
   }
   if (!options.selfSigned) return undefined;
   return selfSigned(options.dataDir, options.hostnames);
@@ -79,12 +79,13 @@ async function readOperatorFile(file: string, what: string): Promise<string> {
 }
 
 /**
- * Refuses a certificate outside its validity: every client that checks it (browsers, curl,
+ * Refuses a certificate outside its validity (and returns a notice when it has less than two
+ * weeks left): every client that checks it (browsers, curl,
  * `ferry` without a pinned fingerprint) would refuse each connection with a TLS error the
  * operator never sees, while the server looked healthy. At a SIGHUP the running certificate
  * stays (a renewal that wrote an old file changes nothing).
  */
-function checkValidNow(cert: X509Certificate, certFile: string): void {
+function checkValidNow(cert: X509Certificate, certFile: string): string | undefined {
   const now = Date.now();
   const day = (d: string) => new Date(d).toISOString().slice(0, 10);
   if (new Date(cert.validTo).getTime() < now) {
@@ -93,7 +94,13 @@ function checkValidNow(cert: X509Certificate, certFile: string): void {
   if (new Date(cert.validFrom).getTime() > now) {
     throw new ConfigError(`${certFile}: the TLS certificate is not valid before ${day(cert.validFrom)}: check this machine's clock, or use a current certificate`);
   }
+  const daysLeft = Math.floor((new Date(cert.validTo).getTime() - now) / 86_400_000);
+  if (daysLeft < EXPIRY_NOTICE_DAYS) return `the TLS certificate in ${certFile} expires on ${day(cert.validTo)}, in ${daysLeft === 1 ? '1 day' : `${daysLeft} days`}: renew it, then send SIGHUP`;
+  return undefined;
 }
+
+/** An operator's certificate with less than this left is announced at start (a renewal that stopped working). */
+const EXPIRY_NOTICE_DAYS = 14;
 
 /**
  * Refuses a key that is not the certificate's own, or no key at all, by name: OpenSSL's

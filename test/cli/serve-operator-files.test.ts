@@ -137,6 +137,20 @@ describe('TLS certificate and key files', () => {
     expect(early.stderr).toBe(`ferry: ${futureFile}: the TLS certificate is not valid before ${from}: check this machine's clock, or use a current certificate (FERRY_ERR_CONFIG)\n`);
   });
 
+  it('a certificate with less than two weeks left: a note at start with its date; a longer one: none', async () => {
+    const soon = createServerCert(ca, ['127.0.0.1'], { days: 5 });
+    const soonFile = write('soon.pem', soon.certPem);
+    const soonKey = write('soon.key', soon.keyPem, 0o600);
+    const until = new Date(new X509Certificate(soon.certPem).validTo).toISOString().slice(0, 10);
+    const server = await startServer({ dataDir: join(work, 'soon-tls-data'), extraArgs: ['--tls-cert', soonFile, '--tls-key', soonKey] });
+    await server.stop();
+    expect(server.output()).toContain(`Note: the TLS certificate in ${soonFile} expires on ${until}, in 4 days: renew it, then send SIGHUP.\n`);
+    const fine = await startServer({ dataDir: join(work, 'fine-tls-data'), extraArgs: ['--tls-cert', certFile, '--tls-key', keyFile] });
+    await fine.stop();
+    expect(fine.output()).toContain('Ferry serves HTTPS');
+    expect(fine.output()).not.toContain('Note:');
+  });
+
   it('an expired certificate put in place of the running one: SIGHUP says so and keeps serving the current one', async () => {
     const live = write('live.pem', current.certPem);
     const liveKey = write('live.key', current.keyPem, 0o600);
