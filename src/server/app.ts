@@ -1170,7 +1170,7 @@ async function reloadLive(
   // Certificate files are read again at every reload, their names changed or not: a
   // certificate renewed in place (certbot, acme.sh) is what a reload is mostly for.
   if (tls && !tls.selfSigned) {
-    const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
+    const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host], refuseInvalid: true });
     if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
     (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
     tls.fingerprint = fresh.fingerprint;

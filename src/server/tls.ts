@@ -49,7 +49,15 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
-export async function loadTls(options: { certFile?: string; keyFile?: string; selfSigned?: boolean; dataDir: string; hostnames: string[] }): Promise<TlsMaterial | undefined> {
+export async function loadTls(options: {
+  certFile?: string;
+  keyFile?: string;
+  selfSigned?: boolean;
+  dataDir: string;
+  hostnames: string[];
+  /** A reload: a certificate outside its validity is refused (the running one stays), not served with a notice. */
+  refuseInvalid?: boolean;
+}): Promise<TlsMaterial | undefined> {
   if (options.certFile || options.keyFile) {
     if (!options.certFile || !options.keyFile) throw new ConfigError('--tls-cert and --tls-key go together');
     if (options.selfSigned) throw new ConfigError('--tls-self-signed cannot be combined with --tls-cert/--tls-key');
@@ -61,7 +69,7 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
     } catch (err) {
       throw new ConfigError(`${options.certFile} is not a PEM certificate`, { cause: err });
     }
-    const notice = checkValidNow(x509, options.certFile);
+    const notice = checkValidNow(x509, options.certFile, options.refuseInvalid === true);
     const fingerprint = 'SHA256:' + x509.fingerprint256;
     await checkKeyPair(cert, key, options.certFile, options.keyFile);
     return { cert, key, fingerprint, selfSigned: false, ...(notice ? { notice } : {}) };
@@ -79,21 +87,24 @@ async function readOperatorFile(file: string, what: string): Promise<string> {
 }
 
 /**
- * Refuses a certificate outside its validity (and returns a notice when it has less than two
- * weeks left): every client that checks it (browsers, curl,
- * `ferry` without a pinned fingerprint) would refuse each connection with a TLS error the
- * operator never sees, while the server looked healthy. At a SIGHUP the running certificate
- * stays (a renewal that wrote an old file changes nothing).
+ * A certificate outside its validity: every client that checks it (browsers, curl, `ferry`
+ * without a pinned fingerprint) refuses each connection with a TLS error the operator never
+ * sees. At start it is served anyway with a loud notice (a machine booted with a wrong clock,
+ * or a renewal that failed, must not keep the whole server down: clients that pin the
+ * fingerprint still work); at a SIGHUP (`refuse`) the running certificate stays instead (a
+ * renewal that wrote an old file changes nothing). Less than two weeks left is a notice too.
  */
-function checkValidNow(cert: X509Certificate, certFile: string): string | undefined {
+function checkValidNow(cert: X509Certificate, certFile: string, refuse: boolean): string | undefined {
   const now = Date.now();
   const day = (d: string) => new Date(d).toISOString().slice(0, 10);
-  if (new Date(cert.validTo).getTime() < now) {
-    throw new ConfigError(`${certFile}: the TLS certificate expired on ${day(cert.validTo)}: renew it (or point tlsCert/tlsKey at a current one) and start again`);
-  }
-  if (new Date(cert.validFrom).getTime() > now) {
-    throw new ConfigError(`${certFile}: the TLS certificate is not valid before ${day(cert.validFrom)}: check this machine's clock, or use a current certificate`);
-  }
+  const invalid =
+    new Date(cert.validTo).getTime() < now
+      ? `${certFile}: the TLS certificate expired on ${day(cert.validTo)}: renew it (or point tlsCert/tlsKey at a current one)`
+      : new Date(cert.validFrom).getTime() > now
+        ? `${certFile}: the TLS certificate is not valid before ${day(cert.validFrom)}: check this machine's clock, or use a current certificate`
+        : undefined;
+  if (invalid !== undefined && refuse) throw new ConfigError(`${invalid} and send SIGHUP again`);
+  if (invalid !== undefined) return `${invalid}, then send SIGHUP; until then clients that check certificates refuse every connection`;
   const daysLeft = Math.floor((new Date(cert.validTo).getTime() - now) / 86_400_000);
   if (daysLeft < EXPIRY_NOTICE_DAYS) return `the TLS certificate in ${certFile} expires on ${day(cert.validTo)}, in ${daysLeft === 1 ? '1 day' : `${daysLeft} days`}: renew it, then send SIGHUP`;
   return undefined;

@@ -179,13 +179,14 @@ Examples:
         process.stderr.write(`\nFerry serves SFTP on ${ready.sftp as string}. Host key fingerprints:\n${lines}\n\n`);
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
+      // The transport's lines too come before the ready line (a certificate's notes among them).
+      announceTransport(server, config.host);
       process.stdout.write(JSON.stringify(ready) + '\n');
       const dropSpares = () => {
         dropSpareStaging();
         dropSpareStreamBuffers();
       };
       onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpares));
-      announceTransport(server, config.host);
       printLoginNotes(server);
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
       // change live, and say what needs a restart. A file with errors changes nothing.
