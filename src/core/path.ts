@@ -82,6 +82,50 @@ export function refuseDirectionControls(name: string): void {
   }
 }
 
+/**
+ * Characters that show as nothing and join nothing: the soft hyphen, the zero-width space,
+ * the word joiner and invisible operators, the deprecated format controls, the byte order
+ * mark, the Hangul and Khmer fillers, the Mongolian vowel separator. `a\u200b.txt` shows as
+ * `a.txt`, and no Unicode normal form maps the two together. Left out on purpose: U+200C
+ * and U+200D (Persian and Indic words, emoji sequences need them), variation selectors
+ * (emoji), U+034F and the Mongolian free variation selectors.
+ */
+const INVISIBLE = /[\u00ad\u115f\u1160\u17b4\u17b5\u180e\u200b\u2060-\u2064\u206a-\u206f\u3164\ufeff\uffa0]/g;
+
+const INVISIBLE_ONE = new RegExp(INVISIBLE.source);
+
+/**
+ * What a name looks like, for telling look-alike names apart: its NFC form without invisible
+ * characters. `café` composed and decomposed, `K` and U+212A KELVIN SIGN, `a.txt` and
+ * `a\u200b.txt` each have one. Names are stored as sent; this is only compared.
+ */
+export function lookAlikeForm(name: string): string {
+  return name.normalize('NFC').replace(INVISIBLE, '');
+}
+
+/** `text` with its invisible characters written out (`a\u200b.txt`), for a message that must show them. */
+export function writeOutInvisible(text: string): string {
+  return text.replace(INVISIBLE, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
+
+/** Whether `name` holds an invisible character ({@link INVISIBLE}). */
+export function hasInvisibleCharacters(name: string): boolean {
+  return INVISIBLE_ONE.test(name);
+}
+
+/**
+ * Throws FERRY_ERR_PATH_INVALID for a new name made of invisible characters only: it shows
+ * as no name at all (a name holding some beside visible ones is a name, refused only beside
+ * its look-alike). Only names about to be made, as {@link refuseDirectionControls}.
+ */
+export function refuseInvisibleName(name: string): void {
+  if (lookAlikeForm(name) !== '') return;
+  const written = name.replace(/[^]/gu, (c) => '\\u' + c.codePointAt(0)!.toString(16).padStart(4, '0'));
+  throw new PathInvalidError(`invalid name "${written}": it is made of invisible characters only, and would show as no name`, {
+    details: { reason: 'invisible name' },
+  });
+}
+
 /** `a//b/` -> `/a/b`; throws FERRY_ERR_PATH_INVALID for anything unsafe. */
 export function normalizePath(input: unknown): string {
   return '/' + pathSegments(input).join('/');

@@ -20,6 +20,8 @@ export interface RateLimits {
   perToken: number;
   /** Password and share-password attempts, per address. */
   authPerIp: number;
+  /** Wrong passwords per share link, all addresses together (refilling; absent: 10, 0: off). */
+  sharePasswordPerLink?: number;
 }
 
 export interface ServerConfig {
@@ -209,7 +211,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     refreshTokenTtlMs: 30 * 24 * 3600_000,
     // Generous per-client ceilings: a parallel upload of 1 MiB chunks at LAN speed is several
     // hundred requests a second, and it must not trip them.
-    rateLimit: { windowMs: 60_000, perIp: 60_000, perToken: 60_000, authPerIp: 30 },
+    rateLimit: { windowMs: 60_000, perIp: 60_000, perToken: 60_000, authPerIp: 30, sharePasswordPerLink: 10 },
     defender: DEFAULT_DEFENDER,
     trustProxy: [],
     ipAllow: [],

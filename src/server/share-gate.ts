@@ -178,11 +178,22 @@ export class ShareGate {
     const cached = this.verified.get(row.id);
     if (cached && cached.until > ctx.now() && timingSafeEqual(cached.digest, digest)) return;
     await ctx.limiters.authPerIp(request);
-    if (!(await verifyPassword(password, row.password_hash, ctx.auth.scryptCost, addressKey(request.ip)))) {
+    // Taken before the check, so that attempts in flight at once cannot overdraw the link's budget.
+    const limit = ctx.limiters.linkPassword;
+    limit.take(row.id);
+    let right: boolean;
+    try {
+      right = await verifyPassword(password, row.password_hash, ctx.auth.scryptCost, addressKey(request.ip));
+    } catch (err) {
+      limit.giveBack(row.id);
+      throw err;
+    }
+    if (!right) {
       const err = defenderMark(new AuthInvalidError('wrong password for this link', { details: { password: true } }), 'valid');
       await ctx.reportAuthFailure(request, err, { event: 'share.password-failure' });
       throw err;
     }
+    limit.giveBack(row.id);
     this.verified.set(row.id, { digest, until: ctx.now() + PASSWORD_CACHE_MS });
   }
 

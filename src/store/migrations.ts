@@ -3,6 +3,7 @@
  * order, inside Kysely's Migrator, on SQLite and PostgreSQL alike.
  */
 import { DEFAULT_MIGRATION_TABLE, sql, type Kysely, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
+import { hasInvisibleCharacters, lookAlikeForm } from '../core/path.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -122,6 +123,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // round): counted per node, an address spreading its guesses over N nodes had N times
     // the threshold before a ban. Only adds: nodes of the version before go on without it.
     '0028-defender-failures': forward((db) => defenderFailuresSchema(db)),
+    // Look-alike names compared without invisible characters too (`a.txt` and `a\u200b.txt`,
+    // security audit 2026-12-06): the look-alike form of names stored before, recomputed.
+    '0029-name-fold-invisible': forward((db) => nameFoldInvisibleSchema(db)),
   };
 }
 
@@ -606,4 +610,17 @@ async function defenderFailuresSchema(db: Kysely<any>): Promise<void> {
     .addColumn('score', 'integer', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('defender_failures_ip_at').ifNotExists().on('defender_failures').columns(['ip', 'at']).execute();
+}
+
+/** 0029: `name_fold` of the names holding invisible characters, as core/path.ts's lookAlikeForm now has it (only those changed). */
+async function nameFoldInvisibleSchema(db: Kysely<any>): Promise<void> {
+  let after = '';
+  for (;;) {
+    const rows = (await db.selectFrom('files').select(['path', 'name']).where('name_fold', 'is not', null).where('path', '>', after).orderBy('path').limit(1000).execute()) as Array<{ path: string; name: string }>;
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      if (hasInvisibleCharacters(r.name)) await db.updateTable('files').set({ name_fold: lookAlikeForm(r.name) }).where('path', '=', r.path).execute();
+    }
+    after = rows[rows.length - 1].path;
+  }
 }

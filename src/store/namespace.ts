@@ -34,7 +34,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
-import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES, ancestors, baseName, isWithin, joinPath, parentPath, refuseDirectionControls, utf8Length } from '../core/path.js';
+import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES, ancestors, baseName, isWithin, joinPath, parentPath, hasInvisibleCharacters, lookAlikeForm, refuseDirectionControls, refuseInvisibleName, utf8Length, writeOutInvisible } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
@@ -147,7 +147,7 @@ export interface NamespaceDb extends MetaDb {
  * two names with one NFC form (see Namespace.refuseLookAlikes).
  */
 export function nameFold(name: string): string | null {
-  return /^[\x00-\x7f]*$/.test(name) ? null : name.normalize('NFC');
+  return /^[\x00-\x7f]*$/.test(name) ? null : lookAlikeForm(name);
 }
 
 /**
@@ -156,11 +156,16 @@ export function nameFold(name: string): string | null {
  * and decomposed) share it, so they are refused one after the other like one name.
  */
 function nameLockKey(path: string): string {
-  const digest = createHash('sha256').update(parentPath(path) + '\0' + baseName(path).normalize('NFC')).digest();
+  const digest = createHash('sha256').update(parentPath(path) + '\0' + lookAlikeForm(baseName(path))).digest();
   return digest.readBigInt64BE(0).toString();
 }
 
 function lookAlikeError(path: string, existing: string): Error {
+  if (hasInvisibleCharacters(baseName(path)) || hasInvisibleCharacters(baseName(existing))) {
+    return new AlreadyExistsError(`${writeOutInvisible(path)}: ${writeOutInvisible(existing)} is there, a name that differs only by invisible characters (such as U+200B, a zero-width space); a directory holds one of them only`, {
+      details: { path, existing, reason: 'look-alike' },
+    });
+  }
   const form = (p: string): string => (baseName(p) === baseName(p).normalize('NFC') ? 'NFC' : baseName(p) === baseName(p).normalize('NFD') ? 'NFD' : 'neither NFC nor NFD');
   return new AlreadyExistsError(
     `${path}: ${existing} is there, a name that differs only in its Unicode form (${form(path)} vs ${form(existing)}); a directory holds one of them only`,
@@ -643,7 +648,9 @@ export class Namespace {
    * collide on file systems that normalize (macOS); Ferry keeps names byte for byte and
    * refuses the second instead. `except` is a path about to go away (a move's source).
    * A new name holding a direction control, which shows as another name, is refused here too
-   * (core/path.ts, refuseDirectionControls): every way a name is made comes through here.
+   * (core/path.ts, refuseDirectionControls), and so is one made of invisible characters only
+   * (refuseInvisibleName): every way a name is made comes through here. Look-alikes are
+   * compared by core/path.ts's lookAlikeForm: NFC, without invisible characters.
    */
   /**
    * `path` if free, else the first free of "name (1).ext", "name (2).ext", ... (past 100, a
@@ -677,10 +684,13 @@ export class Namespace {
   }
 
   private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
-    for (const p of paths) refuseDirectionControls(baseName(p));
+    for (const p of paths) {
+      refuseDirectionControls(baseName(p));
+      refuseInvisibleName(baseName(p));
+    }
     const wanted = new Map<string, string>(); // parent \0 NFC name -> path
     for (const p of paths) {
-      const key = parentPath(p) + '\0' + baseName(p).normalize('NFC');
+      const key = parentPath(p) + '\0' + lookAlikeForm(baseName(p));
       const other = wanted.get(key);
       if (other !== undefined && other !== p) throw lookAlikeError(p, other);
       wanted.set(key, p);

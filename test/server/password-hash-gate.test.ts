@@ -95,7 +95,8 @@ describe('password hashes of a share link, flooded from one /48', () => {
     u = await startTestServer({
       trustProxy: ['127.0.0.0/8'],
       defender: { ...DEFAULT_DEFENDER, safeList: [] },
-      rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 },
+      // The gate alone: the link's own budget of wrong passwords would refuse the flood sooner.
+      rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0, sharePasswordPerLink: 0 },
     });
     await addUser(u, 'cat');
   });
