@@ -23,6 +23,7 @@ beforeAll(async () => {
   t = await startTestServer({ trashDays: 7 });
   await addUser(t, 'pia', { password: 'pia-password-1', role: 'admin' });
   await addUser(t, 'otto', { password: 'otto-password-1', quotaBytes: 10 * 1024 * 1024 });
+  await addUser(t, 'ida', { password: 'ida-password-1', quotaFiles: 100 });
   const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'pia', password: 'pia-password-1' }) });
   token = ((await login.json()) as { token: string }).token;
   expect((await api('/api/v1/files/Documents/quarterly-report-2026.pdf', { method: 'PUT', body: 'a report' })).status).toBe(201);
@@ -63,6 +64,40 @@ describe('a phone-sized window', () => {
       expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width after scrolling the table`).toBeLessThanOrEqual(376);
       await expectAccessible(page, `${path}, narrow`);
     }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('the quota line breaks between its parts, never after the "·" and never between a bar and its count', async () => {
+    const ida = (await (await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ida', password: 'ida-password-1' }) })).json()) as { token: string };
+    expect((await fetch(t.url + '/api/v1/files/notes.txt', { method: 'PUT', body: 'x'.repeat(9600), headers: { authorization: `Bearer ${ida.token}` } })).status).toBe(201);
+    const { context, page, errors } = await freshContext(browser, { width: 375, height: 740 });
+    await signIn(page, t.url, 'ida', 'ida-password-1');
+    const quota = page.locator('p.quota');
+    await quota.getByText('9.4 KiB used').waitFor();
+    // Each line of the paragraph as a person reads it: text and bars whose middles lie within one line's height.
+    const lines = await quota.evaluate((p) => {
+      const rows: Array<{ top: number; bottom: number; parts: string[] }> = [];
+      const add = (r: DOMRect, what: string) => {
+        const middle = (r.top + r.bottom) / 2;
+        const row = rows.find((l) => middle > l.top && middle < l.bottom);
+        if (row) row.parts.push(what);
+        else rows.push({ top: r.top, bottom: r.bottom, parts: [what] });
+      };
+      const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (n instanceof HTMLProgressElement) add(n.getBoundingClientRect(), '[bar]');
+        if (!(n instanceof Text) || n.data.trim() === '' || n.parentElement?.closest('.visually-hidden')) continue;
+        const range = document.createRange();
+        range.selectNodeContents(n);
+        for (const r of range.getClientRects()) if (r.width > 0) add(r, n.data.trim());
+      }
+      return rows.sort((a, b) => a.top - b.top).map((l) => l.parts.join(' '));
+    });
+    expect(lines.length, lines.join(' | ')).toBeGreaterThan(0);
+    for (const line of lines) expect(line, lines.join(' | ')).not.toMatch(/·$/);
+    expect(lines.some((line) => /\[bar\] 1 file of 100/.test(line)), lines.join(' | ')).toBe(true);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(376);
     expect(errors).toEqual([]);
     await context.close();
   });
