@@ -24,9 +24,12 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}): P
 
 /** Each line of an element as a person reads it: its words and bars whose middles lie within one line's height, top to bottom. */
 async function linesOf(element: Locator): Promise<string[]> {
-  return element.evaluate((p) => {
-    const rows: Array<{ top: number; bottom: number; parts: string[] }> = [];
-    const add = (r: DOMRect, what: string) => {
+  // Its body a string: this file is compiled without the DOM's types.
+  const lines = new Function(
+    'p',
+    `
+    const rows = [];
+    const add = (r, what) => {
       const middle = (r.top + r.bottom) / 2;
       const row = rows.find((l) => middle > l.top && middle < l.bottom);
       if (row) row.parts.push(what);
@@ -36,7 +39,7 @@ async function linesOf(element: Locator): Promise<string[]> {
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       if (n instanceof HTMLProgressElement) add(n.getBoundingClientRect(), '[bar]');
       if (!(n instanceof Text) || n.parentElement?.closest('.visually-hidden')) continue;
-      for (const word of n.data.matchAll(/\S+/g)) {
+      for (const word of n.data.matchAll(/\\S+/g)) {
         const range = document.createRange();
         range.setStart(n, word.index);
         range.setEnd(n, word.index + word[0].length);
@@ -44,8 +47,9 @@ async function linesOf(element: Locator): Promise<string[]> {
         if (box && box.width > 0) add(box, word[0]);
       }
     }
-    return rows.sort((a, b) => a.top - b.top).map((l) => l.parts.join(' '));
-  });
+    return rows.sort((a, b) => a.top - b.top).map((l) => l.parts.join(' '));`,
+  ) as (p: unknown) => string[];
+  return element.evaluate(lines);
 }
 
 beforeAll(async () => {

@@ -219,7 +219,7 @@ describe('a slow network', () => {
         await route.continue();
       });
       await page.getByRole('link', { name: link, exact: true }).click();
-      await expect.poll(() => held, link).toBeGreaterThan(0);
+      await expect.poll(() => held, { message: link }).toBeGreaterThan(0);
       await page.getByRole('cell', { name: 'Loading…', exact: true }).waitFor();
       expect(await page.getByText(then).count(), link).toBe(0);
       release();
