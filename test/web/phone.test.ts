@@ -3,7 +3,10 @@
  * has: no page scrolls sideways (a wide table scrolls by itself), and each row's action
  * button can be scrolled into view and pressed.
  */
-import type { Browser } from 'playwright-core';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share } from '../helpers/users.js';
@@ -19,10 +22,41 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}): P
   return fetch(t.url + path, { ...init, body: init.json !== undefined ? JSON.stringify(init.json) : init.body, headers });
 }
 
+/** Each line of an element as a person reads it: its words and bars whose middles lie within one line's height, top to bottom. */
+async function linesOf(element: Locator): Promise<string[]> {
+  // Its body a string: this file is compiled without the DOM's types.
+  const lines = new Function(
+    'p',
+    `
+    const rows = [];
+    const add = (r, what) => {
+      const middle = (r.top + r.bottom) / 2;
+      const row = rows.find((l) => middle > l.top && middle < l.bottom);
+      if (row) row.parts.push(what);
+      else rows.push({ top: r.top, bottom: r.bottom, parts: [what] });
+    };
+    const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (n instanceof HTMLProgressElement) add(n.getBoundingClientRect(), '[bar]');
+      if (!(n instanceof Text) || n.parentElement?.closest('.visually-hidden')) continue;
+      for (const word of n.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(n, word.index);
+        range.setEnd(n, word.index + word[0].length);
+        const box = range.getClientRects()[0];
+        if (box && box.width > 0) add(box, word[0]);
+      }
+    }
+    return rows.sort((a, b) => a.top - b.top).map((l) => l.parts.join(' '));`,
+  ) as (p: unknown) => string[];
+  return element.evaluate(lines);
+}
+
 beforeAll(async () => {
   t = await startTestServer({ trashDays: 7 });
   await addUser(t, 'pia', { password: 'pia-password-1', role: 'admin' });
   await addUser(t, 'otto', { password: 'otto-password-1', quotaBytes: 10 * 1024 * 1024 });
+  await addUser(t, 'ida', { password: 'ida-password-1', quotaFiles: 100, maxFileSize: 50_000 });
   const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'pia', password: 'pia-password-1' }) });
   token = ((await login.json()) as { token: string }).token;
   expect((await api('/api/v1/files/Documents/quarterly-report-2026.pdf', { method: 'PUT', body: 'a report' })).status).toBe(201);
@@ -62,6 +96,39 @@ describe('a phone-sized window', () => {
       expect(box!.x + box!.width, `${path}: ${action} inside the window`).toBeLessThanOrEqual(375);
       expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width after scrolling the table`).toBeLessThanOrEqual(376);
       await expectAccessible(page, `${path}, narrow`);
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('the quota line breaks between its parts, never after the "·" and never between a bar and its count', async () => {
+    const ida = (await (await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ida', password: 'ida-password-1' }) })).json()) as { token: string };
+    expect((await fetch(t.url + '/api/v1/files/notes.txt', { method: 'PUT', body: 'x'.repeat(9600), headers: { authorization: `Bearer ${ida.token}` } })).status).toBe(201);
+    const { context, page, errors } = await freshContext(browser, { width: 375, height: 740 });
+    await signIn(page, t.url, 'ida', 'ida-password-1');
+    const quota = page.locator('p.quota');
+    await quota.getByText('9.4 KiB used').waitFor();
+    const lines = await linesOf(quota);
+    expect(lines.length, lines.join(' | ')).toBeGreaterThan(0);
+    for (const line of lines) expect(line, lines.join(' | ')).not.toMatch(/·$/);
+    expect(lines.some((line) => /\[bar\] 1 file of 100/.test(line)), lines.join(' | ')).toBe(true);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(376);
+
+    // The uploads' total line: its bar, then "9.8 KiB of 9.8 KiB · 1 failed", not broken after a "·".
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-phone-'));
+    try {
+      await writeFile(join(dir, 'small.txt'), 'y'.repeat(10_000));
+      await writeFile(join(dir, 'too-large.bin'), Buffer.alloc(60_000, 1));
+      await page.getByTestId('upload-files').setInputFiles([join(dir, 'small.txt'), join(dir, 'too-large.bin')]);
+      await page.locator('li.upload[data-state=failed]').waitFor();
+      await page.locator('li.upload[data-state=done]').waitFor();
+      const total = page.locator('p.total');
+      await total.getByText(/1 failed/).waitFor();
+      const totalLines = await linesOf(total);
+      for (const line of totalLines) expect(line, totalLines.join(' | ')).not.toMatch(/·$/);
+      expect(totalLines.some((line) => /of 9\.8 KiB · 1 failed/.test(line)), totalLines.join(' | ')).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
     expect(errors).toEqual([]);
     await context.close();

@@ -172,6 +172,49 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it('a drop box takes many small files in a few upload sessions, each file one use of the link; past its uses, each file gets its own answer', async () => {
+    const many = join(dir.path, 'many');
+    mkdirSync(many, { recursive: true });
+    const names = Array.from({ length: 40 }, (_, i) => `note-${String(i).padStart(2, '0')}.txt`);
+    for (const name of names) writeFileSync(join(many, name), `the visitor's ${name}\n`.repeat(50));
+    const uses = async (id: string) => ((await (await fetch(`${t.url}/api/v1/shares`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string; uses: number }[]).find((x) => x.id === id)?.uses;
+    const mkdir = async (path: string) => expect((await fetch(`${t.url}/api/v1/mkdir${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(201);
+
+    await mkdir('/batched');
+    const s = await share(t, token, { path: '/batched', kind: 'upload' });
+    const { context, page, errors } = await freshContext(browser);
+    let sessions = 0;
+    page.on('request', (r) => void (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/uploads' && sessions++));
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: batched' }).waitFor();
+    await page.getByTestId('drop-files').setInputFiles(names.map((n) => join(many, n)));
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(40);
+    expect(sessions, 'upload sessions for 40 small files').toBeLessThan(4);
+    for (const name of [names[0], names[39]]) {
+      const r = await fetch(`${t.url}/api/v1/files/batched/${name}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(await r.text()).toBe(`the visitor's ${name}\n`.repeat(50));
+    }
+    expect(await uses(s.id)).toBe(40);
+
+    // A link with 3 uses left and 5 files dropped: the batch is refused whole (410), then each
+    // file goes alone: 3 are received, 2 are told the link takes no more.
+    await mkdir('/three');
+    const three = await share(t, token, { path: '/three', kind: 'upload', maxUses: 3 });
+    sessions = 0;
+    await page.goto(three.url);
+    await page.getByRole('heading', { name: 'Send files: three' }).waitFor();
+    await page.getByTestId('drop-files').setInputFiles(names.slice(0, 5).map((n) => join(many, n)));
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(3);
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').count(), { timeout: 60_000 }).toBe(2);
+    for (const row of await page.locator('li.upload[data-state=failed]').all()) expect(await row.innerText()).toMatch(/This link takes no more files/);
+    expect(await uses(three.id)).toBe(3);
+    expect(sessions, 'the batch, then each file alone').toBeGreaterThan(5);
+    const listed = (await (await fetch(`${t.url}/api/v1/list/three`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { name: string }[] };
+    expect(listed.entries.length).toBe(3);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it("a drop box's refusals name the visitor's file, never the owner's folders, quota or usage", async () => {
     await addUser(t, 'quentin', { password: 'quentin-password-1', quotaBytes: 1_000_000 });
     const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'quentin', password: 'quentin-password-1' }) });

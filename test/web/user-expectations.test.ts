@@ -199,6 +199,39 @@ describe('the Tokens page', () => {
   });
 });
 
+describe('a slow network', () => {
+  it('a list still on its way says "Loading…", not bare headers (read as an empty list), and then what it holds', async () => {
+    await addUser(t, 'sly', { password: 'sly-password-1' });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'sly', 'sly-password-1');
+    const pages: Array<[string, RegExp, string]> = [
+      ['Share links', /\/api\/v1\/shares(\?|$)/, 'No share links yet.'],
+      ['Trash', /\/api\/v1\/trash(\?|$)/, 'The trash is empty.'],
+      ['Tokens', /\/api\/v1\/tokens(\?|$)/, 'You have no API tokens: New token makes one.'],
+    ];
+    for (const [link, request, then] of pages) {
+      let release = () => {};
+      const released = new Promise<void>((r) => (release = r));
+      let held = 0;
+      await page.route(request, async (route) => {
+        held++;
+        await released;
+        await route.continue();
+      });
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await expect.poll(() => held, { message: link }).toBeGreaterThan(0);
+      await page.getByRole('cell', { name: 'Loading…', exact: true }).waitFor();
+      expect(await page.getByText(then).count(), link).toBe(0);
+      release();
+      await page.getByRole('cell', { name: then, exact: true }).waitFor();
+      expect(await page.getByRole('cell', { name: 'Loading…' }).count(), link).toBe(0);
+      await page.unroute(request);
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the quota line', () => {
   it('counts one file as "1 file", not "1 files"', async () => {
     await addUser(t, 'uno', { password: 'uno-password-1' });

@@ -353,7 +353,7 @@ export class UploadManager {
   }
 
   private batchable(it: UploadItem): boolean {
-    return it.state === 'queued' && it.file !== undefined && !this.options.dropBox && !it.e2e && !it.replace && !it.alone && it.size <= BATCH_FILE_BYTES;
+    return it.state === 'queued' && it.file !== undefined && !it.e2e && !it.replace && !it.alone && it.size <= BATCH_FILE_BYTES;
   }
 
   /** The next upload to start: a file alone, or small files together (in the order they were added). */
@@ -506,9 +506,11 @@ export class UploadManager {
       for (const id of stale) await this.api.abortUpload(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) }).catch(() => undefined);
       const saved = items.map((it): PendingUpload => ({ id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified, bytesDone: 0 }));
       await Promise.all(saved.map((s) => pendingUploads.put(s).catch(() => undefined)));
+      // A drop box cannot look (its commit keeps a taken name's file beside). Its batch costs
+      // one use a file, all or none: refused (used up), its files go alone, each answered.
       const free = await Promise.all(
         items.map((it) =>
-          this.refuseTaken(it, signal).then(
+          (this.options.dropBox ? Promise.resolve() : this.refuseTaken(it, signal)).then(
             () => true,
             (err: unknown) => {
               if (signal.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;

@@ -397,12 +397,7 @@ function Bans(props: { api: FerryApi }) {
       <h2 id="bans-h">Banned addresses</h2>
       <p class="hint">The defender bans addresses that keep failing to authenticate.</p>
       <Message error={error} />
-      <Listing columns={['Address', 'Banned until']}>
-        {list?.length === 0 && (
-          <tr>
-            <td colSpan={3}>No address is banned.</td>
-          </tr>
-        )}
+      <Listing columns={['Address', 'Banned until']} rows={list} empty="No address is banned." failed={error}>
         {list?.map((b) => (
           <tr key={b.ip}>
             <td>{b.ip}</td>

@@ -310,12 +310,26 @@ async function copyText(text: string, near: Element): Promise<boolean> {
  * A listing table: its header row ({@link ListingHead}) and `children` as its body's rows. In a
  * window narrower than the table (a phone) the table scrolls by itself, not the whole page.
  */
-export function Listing(props: { columns: string[]; children: ComponentChildren }) {
+/**
+ * A table of rows. With `empty`: a row saying "Loading…" until `rows` are there (unless their
+ * load `failed`: its message is above), then `empty` when there are none (a slow answer showed
+ * bare headers, read as an empty list).
+ */
+export function Listing(props: { columns: string[]; children: ComponentChildren; rows?: readonly unknown[]; empty?: string; failed?: unknown }) {
+  const { rows, empty } = props;
+  const note = empty === undefined ? undefined : rows === undefined ? (props.failed ? undefined : 'Loading…') : rows.length === 0 ? empty : undefined;
   return (
     <div class="scroll-x">
       <table class="listing">
         <ListingHead columns={props.columns} />
-        <tbody>{props.children}</tbody>
+        <tbody>
+          {note !== undefined && (
+            <tr>
+              <td colSpan={props.columns.length + 1}>{note}</td>
+            </tr>
+          )}
+          {props.children}
+        </tbody>
       </table>
     </div>
   );

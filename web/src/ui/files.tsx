@@ -886,29 +886,33 @@ function Quota(props: { account: MeResponse }) {
   const maxFiles = limits.quotaFiles;
   return (
     <p class="quota">
-      {max !== null ? (
-        <>
-          <label>
-            <span class="visually-hidden">Quota used</span>
-            <progress max={max} value={Math.min(usage.bytes, max)} />
-          </label>{' '}
-          {formatSize(usage.bytes)} of {formatSize(max)} used
-        </>
-      ) : (
-        <>{formatSize(usage.bytes)} used</>
-      )}{' '}
-      ·{' '}
+      <span>
+        {max !== null ? (
+          <>
+            <label>
+              <span class="visually-hidden">Quota used</span>
+              <progress max={max} value={Math.min(usage.bytes, max)} />
+            </label>{' '}
+            {formatSize(usage.bytes)} of {formatSize(max)} used
+          </>
+        ) : (
+          <>{formatSize(usage.bytes)} used</>
+        )}
+      </span>
+      <span class="sep" aria-hidden="true"> · </span>
       {maxFiles !== null ? (
         <>
-          <label>
-            <span class="visually-hidden">File quota used</span>
-            <progress max={maxFiles} value={Math.min(usage.files, maxFiles)} />
-          </label>{' '}
-          {formatCount(usage.files, 'file')} of {maxFiles.toLocaleString('en')}
+          <span>
+            <label>
+              <span class="visually-hidden">File quota used</span>
+              <progress max={maxFiles} value={Math.min(usage.files, maxFiles)} />
+            </label>{' '}
+            {formatCount(usage.files, 'file')} of {maxFiles.toLocaleString('en')}
+          </span>
           {usage.files >= maxFiles && <strong> (full: delete files to upload more)</strong>}
         </>
       ) : (
-        formatCount(usage.files, 'file')
+        <span>{formatCount(usage.files, 'file')}</span>
       )}
     </p>
   );

@@ -28,12 +28,7 @@ export function SharesPage(props: { api: FerryApi }) {
       <h1>Share links</h1>
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
-      <Listing columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']}>
-        {shares?.length === 0 && (
-          <tr>
-            <td colSpan={8}>No share links yet.</td>
-          </tr>
-        )}
+      <Listing columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} rows={shares} empty="No share links yet." failed={error}>
         {shares?.map((s) => (
           <tr key={s.id}>
             <td class="long">

@@ -60,12 +60,7 @@ export function TokensPage(props: { api: FerryApi }) {
         New token
       </button>
       <Message error={error} />
-      <Listing columns={['Name', 'Scopes', 'Path', 'Created', 'Expires', 'Last used']}>
-        {live?.length === 0 && (
-          <tr>
-            <td colSpan={7}>You have no API tokens: New token makes one.</td>
-          </tr>
-        )}
+      <Listing columns={['Name', 'Scopes', 'Path', 'Created', 'Expires', 'Last used']} rows={live} empty="You have no API tokens: New token makes one." failed={error}>
         {live?.map((t) => (
             <tr key={t.id}>
               <td class="long">{escapeControls(t.name)}</td>

@@ -127,12 +127,7 @@ export function TrashPage(props: { api: FerryApi }) {
           Empty trash
         </button>
       </div>
-      <Listing columns={['Name', 'Was in', '#Size', 'Deleted']}>
-        {entries?.length === 0 && (
-          <tr>
-            <td colSpan={5}>The trash is empty.</td>
-          </tr>
-        )}
+      <Listing columns={['Name', 'Was in', '#Size', 'Deleted']} rows={entries} empty="The trash is empty." failed={loadError}>
         {entries?.map((e) => {
           const folder = parentPath(e.path);
           const view = show(e);
