@@ -16,8 +16,9 @@
  *   lock, when no write is registered and no row points at it (see {@link ChunkIndex.guard}).
  *   Packs are registered under their id the same way. A registration older than the grace
  *   time is taken for a dead node's; a node that was only stalled that long finds, when it
- *   indexes its pack, its registration gone, and indexes the pack only if the object is still
- *   there (ChunkIndex.addPacks), so the index never points at a pack a sweep deleted.
+ *   indexes its chunk or pack, its registration gone, and indexes it only if the object is
+ *   still there (ChunkIndex.addChunks, ChunkIndex.addPacks), so the index never points at an
+ *   object a collection or sweep deleted.
  */
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
@@ -87,12 +88,20 @@ export interface NewLooseChunk {
   owner?: string;
   /** Bytes of its object (compressed or not); null: unknown. */
   storedSize: number | null;
+  /** Its write's registration (ChunkIndex.beginWrite with the hash), ended by the index. */
+  registration?: string;
 }
 
 /** What indexing a loose chunk did: where it was before (if indexed), and whether it is new to its owner (always without one). */
 export interface LooseChunkIndexed {
   previous?: { pack: string | null; store: string | null };
   fresh: boolean;
+  /**
+   * Not indexed: its write's registration had lapsed (its node stalled past the grace time),
+   * so another node's collection or sweep could delete its object, and the object was gone.
+   * The chunk's row, if any, is as it was.
+   */
+  lapsed?: true;
 }
 
 /** What indexing a pack did: how many chunks are new to its owner (all without one), and which were loose objects until now. */
@@ -329,15 +338,23 @@ export class ChunkIndex {
    * Why together: a transaction per chunk was one commit per ~1 MiB uploaded, its WAL append,
    * locks and Kysely's transaction machinery each time. Rows are written in hash order, so
    * two nodes' batches (PostgreSQL) take the rows' locks in the same order.
+   *
+   * A chunk with a `registration` has it ended here, as a pack's (see {@link endPackWrite}):
+   * one whose registration lapsed is indexed only if `stored` finds its object, else it comes
+   * back `lapsed` and its row, if any, is left as it was.
    */
-  async addChunks(chunks: readonly NewLooseChunk[]): Promise<LooseChunkIndexed[]> {
+  async addChunks(chunks: readonly NewLooseChunk[], stored?: (chunk: NewLooseChunk) => Promise<boolean>): Promise<LooseChunkIndexed[]> {
     const order = chunks.map((_, i) => i).sort((a, b) => (chunks[a].hash < chunks[b].hash ? -1 : chunks[a].hash > chunks[b].hash ? 1 : a - b));
     const now = this.meta.sharedNow();
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       const db = trx as unknown as Kysely<Database>;
       const out = new Array<LooseChunkIndexed>(chunks.length);
       for (const i of order) {
-        const { hash, size, store, owner, storedSize } = chunks[i];
+        const { hash, size, store, owner, storedSize, registration } = chunks[i];
+        if (registration !== undefined && !(await this.endRegisteredWrite(trx, hash, registration, () => stored?.(chunks[i]) ?? Promise.resolve(false)))) {
+          out[i] = { fresh: false, lapsed: true };
+          continue;
+        }
         const previous = await this.hot.chunkPlace.first(db, hash);
         await this.hot.upsertChunk.execute(db, hash, size, now, store, storedSize);
         let fresh = true;
@@ -377,7 +394,7 @@ export class ChunkIndex {
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       const out: PackIndexed[] = [];
       for (const p of packs) {
-        if (p.registration !== undefined && !(await this.endPackWrite(trx, p, stored))) out.push({ fresh: 0, wasLoose: [], lapsed: true });
+        if (p.registration !== undefined && !(await this.endRegisteredWrite(trx, p.id, p.registration, () => stored?.(p) ?? Promise.resolve(false)))) out.push({ fresh: 0, wasLoose: [], lapsed: true });
         else out.push(await this.insertPack(trx, p, now));
       }
       return out;
@@ -385,18 +402,21 @@ export class ChunkIndex {
   }
 
   /**
-   * Ends a pack write's registration inside the transaction that indexes the pack, under the
-   * pack's lock (the one the sweep of unreferenced objects deletes under: {@link guard}), and
-   * says whether the pack may be indexed. A registration gone was taken for a dead node's
-   * (its node stalled longer than the grace time), so a sweep may have deleted the object:
-   * then only an object still there (asked of the store with `stored`) is indexed, and no sweep
-   * can delete it meanwhile, the lock held until the row is in.
+   * Ends a write's registration (of a chunk's hash or a pack's id: `key`) inside the
+   * transaction that indexes what it wrote, under the key's lock (the one collection and the
+   * sweep of unreferenced objects delete under: {@link guard}), and says whether it may be
+   * indexed. A registration gone was taken for a dead node's (its node stalled longer than
+   * the grace time), so another node may have deleted the object: then only an object still
+   * there (asked of the store with `stored`) is indexed, and nobody can delete it meanwhile,
+   * the lock held until the row is in. The lock comes first also when the registration is
+   * there: a guard that read the index before this row was in must not see the registration
+   * end before it decides.
    */
-  private async endPackWrite(trx: Transaction<Database>, pack: NewPack, stored?: (pack: NewPack) => Promise<boolean>): Promise<boolean> {
-    await sql`select pg_advisory_xact_lock(${lockKey(pack.id)}::bigint)`.execute(trx);
-    const ended = await trx.deleteFrom('chunk_writes').where('id', '=', pack.registration!).executeTakeFirst();
+  private async endRegisteredWrite(trx: Transaction<Database>, key: string, registration: string, stored: () => Promise<boolean>): Promise<boolean> {
+    await sql`select pg_advisory_xact_lock(${lockKey(key)}::bigint)`.execute(trx);
+    const ended = await trx.deleteFrom('chunk_writes').where('id', '=', registration).executeTakeFirst();
     if (Number(ended.numDeletedRows) > 0) return true;
-    return stored !== undefined && (await stored(pack));
+    return stored();
   }
 
   private async insertPack(trx: Transaction<Database>, { id, size, entries, store, owner }: NewPack, now: number): Promise<PackIndexed> {

@@ -279,16 +279,15 @@ describe('ChunkStore.put, deferred on a staging backend (grouped durability)', (
     const { store, release } = heldStore();
     const chunks = Array.from({ length: 5 }, () => randomBytes(1000));
     const batch = vi.spyOn(meta, 'addChunks');
-    const single = vi.spyOn(meta, 'addChunk');
     await store.put(sha(chunks[0]), 1000, chunks[0], undefined, { defer: true, owner: 'ann' });
     // Ann's own chunk again in the batch: indexed twice, not new to her the second time.
     for (const c of [...chunks.slice(1), chunks[1]]) await store.put(sha(c), 1000, c, undefined, { defer: true, owner: 'ann' });
     release();
     await store.flush();
-    expect(single).toHaveBeenCalledTimes(1); // the first chunk, alone in its batch
-    expect(batch).toHaveBeenCalledTimes(1);
-    expect(batch.mock.calls[0][0].map((c) => c.hash)).toEqual([...chunks.slice(1), chunks[1]].map(sha));
-    expect(await batch.mock.results[0].value).toEqual([{ fresh: true }, { fresh: true }, { fresh: true }, { fresh: true }, { previous: { pack: null, store: null }, fresh: false }]);
+    expect(batch).toHaveBeenCalledTimes(2); // the first chunk alone in its batch, then the rest
+    expect(batch.mock.calls[0][0].map((c) => c.hash)).toEqual([sha(chunks[0])]);
+    expect(batch.mock.calls[1][0].map((c) => c.hash)).toEqual([...chunks.slice(1), chunks[1]].map(sha));
+    expect(await batch.mock.results[1].value).toEqual([{ fresh: true }, { fresh: true }, { fresh: true }, { fresh: true }, { previous: { pack: null, store: null }, fresh: false }]);
     for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
     expect(await meta.ownedChunks('ann', chunks.map(sha))).toEqual(new Set(chunks.map(sha)));
   });
@@ -297,12 +296,12 @@ describe('ChunkStore.put, deferred on a staging backend (grouped durability)', (
     const { store, local, release } = heldStore();
     const chunks = Array.from({ length: 4 }, () => randomBytes(1000));
     const refused = sha(chunks[2]);
-    const addChunk = meta.addChunk.bind(meta);
-    vi.spyOn(meta, 'addChunk').mockImplementation(async (hash, ...rest) => {
-      if (hash === refused) throw new Error('the index refused it');
-      return addChunk(hash, ...rest);
+    const addChunks = meta.addChunks.bind(meta);
+    vi.spyOn(meta, 'addChunks').mockImplementation(async (batch, ...rest) => {
+      if (batch.length > 1) throw new Error('the batch failed');
+      if (batch[0].hash === refused) throw new Error('the index refused it');
+      return addChunks(batch, ...rest);
     });
-    vi.spyOn(meta, 'addChunks').mockRejectedValue(new Error('the batch failed'));
     await store.put(sha(chunks[0]), 1000, chunks[0], undefined, { defer: true });
     for (const c of chunks.slice(1)) await store.put(sha(c), 1000, c, undefined, { defer: true });
     release();

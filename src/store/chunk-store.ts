@@ -59,7 +59,7 @@ import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
-import type { LooseChunkIndexed, NewPack, PackIndexed } from './chunk-index.js';
+import type { LooseChunkIndexed, NewLooseChunk, NewPack, PackIndexed } from './chunk-index.js';
 import { WriteGroups } from './write-groups.js';
 
 /** What the chunk store reports; the server turns these into Prometheus counters. */
@@ -273,6 +273,17 @@ interface DeferredPack {
   indexed?: Promise<void>;
 }
 
+/** A loose chunk's write in progress (see ChunkStore.beginWrite). */
+interface ChunkWrite {
+  /** Its registration in an index nodes share (ChunkIndex.beginWrite); undefined on SQLite. */
+  readonly registration?: string;
+  /**
+   * Ends it (idempotent). `indexed`: the chunk's index transaction committed, which ended
+   * the registration (ChunkIndex.addChunks): only this node's bookkeeping is left.
+   */
+  done(indexed?: boolean): Promise<void>;
+}
+
 /** A loose chunk written but not yet durable, visible nor indexed (see {@link ChunkStore.put}). */
 interface StagedChunk {
   backend: StorageBackend & StagedWriter;
@@ -282,8 +293,8 @@ interface StagedChunk {
   store: string | null;
   owner?: string;
   storedBytes: number;
-  /** Ends the writer registration (garbage collection may look at the chunk again). */
-  done: () => Promise<void>;
+  /** Its write (garbage collection may look at the chunk again once it ends). */
+  write: ChunkWrite;
   /** Settles once the chunk is durable and indexed: whether it is new to the owner. */
   published: Promise<boolean>;
   settle: (fresh: boolean | Error) => void;
@@ -402,7 +413,7 @@ export class ChunkStore {
     // earlier with the same verified bytes. Registered as a writer, the chunk is safe from
     // garbage collection and from the retiring of superseded copies.
     const { store, backend } = this.route(options.path);
-    const done = await this.beginWrite(hash);
+    const write = await this.beginWrite(hash);
     let staged: StagedChunk;
     let object: ObjectBody | undefined;
     try {
@@ -412,19 +423,22 @@ export class ChunkStore {
         object.release?.();
         options.written?.();
         this.events.encoded?.(size, object.bytes);
+        let fresh: boolean;
         try {
-          return await this.indexed(hash, size, store, options.owner, object.bytes);
+          fresh = await this.indexed({ hash, size, store, storedSize: object.bytes, ...(options.owner !== undefined ? { owner: options.owner } : {}), ...(write.registration !== undefined ? { registration: write.registration } : {}) });
         } catch (err) {
-          await done();
+          await write.done();
           await this.dropUnindexed(hash, store);
           throw err;
         }
+        await write.done(true);
+        return fresh;
       }
-      staged = this.stagedChunk(backend, await backend.stage(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, signal }), hash, size, store, options.owner, done);
+      staged = this.stagedChunk(backend, await backend.stage(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, signal }), hash, size, store, options.owner, write);
       this.events.encoded?.(size, object.bytes);
     } finally {
       object?.release?.();
-      if (staged! === undefined) await done();
+      if (staged! === undefined) await write.done();
     }
     // The bytes are in the staged object: the body's memory is free for the next ones
     // while this one waits for the disk below.
@@ -459,12 +473,15 @@ export class ChunkStore {
     return plainObject(pipeInto(body, new VerifyingStream(hash, size)), size, options.gather);
   }
 
-  /** Indexes a chunk whose object is durably stored; whether it is new to `owner`. */
-  private async indexed(hash: string, size: number, store: string | null, owner: string | undefined, storedBytes: number): Promise<boolean> {
-    return this.noteIndexed(hash, size, store, await this.meta.addChunk(hash, size, store, owner, storedBytes));
+  /** Indexes a chunk whose object is durably stored; whether it is new to its owner. */
+  private async indexed(chunk: NewLooseChunk): Promise<boolean> {
+    return this.noteIndexed(chunk.hash, chunk.size, chunk.store, (await this.meta.addChunks([chunk], (c) => this.chunkStored(c)))[0]);
   }
 
-  private noteIndexed(hash: string, size: number, store: string | null, { previous, fresh }: LooseChunkIndexed): boolean {
+  private noteIndexed(hash: string, size: number, store: string | null, { previous, fresh, lapsed }: LooseChunkIndexed): boolean {
+    if (lapsed) {
+      throw new UnavailableError('this server stalled longer than the garbage-collection grace time while storing a chunk, and another node deleted it as a leftover: send the chunk again', { retryAfterMs: 1000 });
+    }
     // A loose copy in another store is superseded now (in the same store it was just replaced).
     if (previous && previous.pack === null && previous.store !== store) this.retire(hash, previous.store);
     if (previous) this.events.deduplicated?.(size);
@@ -477,12 +494,21 @@ export class ChunkStore {
    * fails, one by one, so that one chunk the index refuses fails alone, as before.
    */
   private async indexedBatch(entries: readonly StagedChunk[]): Promise<(boolean | Error)[]> {
+    const chunks = entries.map((e): NewLooseChunk => ({ hash: e.hash, size: e.size, store: e.store, storedSize: e.storedBytes, ...(e.owner !== undefined ? { owner: e.owner } : {}), ...(e.write.registration !== undefined ? { registration: e.write.registration } : {}) }));
     if (entries.length > 1) {
-      const added = await this.meta.addChunks(entries.map((e) => ({ hash: e.hash, size: e.size, store: e.store, storedSize: e.storedBytes, ...(e.owner !== undefined ? { owner: e.owner } : {}) }))).catch(() => undefined);
-      if (added) return entries.map((e, i) => this.noteIndexed(e.hash, e.size, e.store, added[i]));
+      const added = await this.meta.addChunks(chunks, (c) => this.chunkStored(c)).catch(() => undefined);
+      if (added) {
+        return entries.map((e, i) => {
+          try {
+            return this.noteIndexed(e.hash, e.size, e.store, added[i]);
+          } catch (err) {
+            return err as Error;
+          }
+        });
+      }
     }
     const out: (boolean | Error)[] = [];
-    for (const e of entries) out.push(await this.indexed(e.hash, e.size, e.store, e.owner, e.storedBytes).catch((err: unknown) => err as Error));
+    for (const c of chunks) out.push(await this.indexed(c).catch((err: unknown) => err as Error));
     return out;
   }
 
@@ -495,12 +521,12 @@ export class ChunkStore {
    * flush (the next chunks arrive while the disk works), and with `defer` the wait altogether.
    * The loop runs while anything is queued, so the disk works beside the network.
    */
-  private stagedChunk(backend: StorageBackend & StagedWriter, object: StagedObject, hash: string, size: number, store: string | null, owner: string | undefined, done: () => Promise<void>): StagedChunk {
+  private stagedChunk(backend: StorageBackend & StagedWriter, object: StagedObject, hash: string, size: number, store: string | null, owner: string | undefined, write: ChunkWrite): StagedChunk {
     let settle!: (fresh: boolean | Error) => void;
     const published = new Promise<boolean>((resolve, reject) => {
       settle = (fresh) => (fresh instanceof Error ? reject(fresh) : resolve(fresh));
     });
-    const entry: StagedChunk = { backend, object, hash, size, store, storedBytes: object.size, done, published, settle, ...(owner !== undefined ? { owner } : {}) };
+    const entry: StagedChunk = { backend, object, hash, size, store, storedBytes: object.size, write, published, settle, ...(owner !== undefined ? { owner } : {}) };
     this.staged.push(entry);
     this.unsettled.add(entry);
     this.publishing ??= this.publishLoop();
@@ -539,9 +565,10 @@ export class ChunkStore {
     const unindexed = published.filter((_, i) => indexed[i] instanceof Error);
     let next = 0;
     for (let i = 0; i < entries.length; i++) if (!results[i]) outcomes[i] = indexed[next++];
-    // The writers' registrations end together (one round trip each to a shared index, in
-    // parallel), and only then are the chunks settled: settled() means nothing is left over.
-    await Promise.all(entries.map((e) => e.done()));
+    // The writers' registrations not ended by the index end together (one round trip each to
+    // a shared index, in parallel), and only then are the chunks settled: settled() means
+    // nothing is left over.
+    await Promise.all(entries.map((e, i) => e.write.done(!(outcomes[i] instanceof Error))));
     // Published but not indexed (the database full, or gone): nobody can reach those objects.
     for (const e of unindexed) await this.dropUnindexed(e.hash, e.store);
     entries.forEach((e, i) => {
@@ -565,24 +592,34 @@ export class ChunkStore {
   /**
    * Registers a writer of `hash` (waiting only for a garbage collection deleting it right
    * now), in this process and, when nodes share the index, in the index for the others'
-   * collections (ChunkIndex.beginWrite); call the result when done.
+   * collections (ChunkIndex.beginWrite); end it with `done` (the index ends the registration
+   * when it indexes the chunk with it: ChunkIndex.addChunks).
    */
-  private async beginWrite(hash: string): Promise<() => Promise<void>> {
+  private async beginWrite(hash: string): Promise<ChunkWrite> {
     let registration: string | undefined;
     await this.locks.run(hash, async () => {
       registration = await this.meta.chunkIndex.beginWrite(hash);
       this.writers.set(hash, (this.writers.get(hash) ?? 0) + 1);
     });
     let ended = false;
-    return async () => {
+    const done = async (indexed = false): Promise<void> => {
       if (ended) return;
       ended = true;
       const left = (this.writers.get(hash) ?? 1) - 1;
       if (left === 0) this.writers.delete(hash);
       else this.writers.set(hash, left);
       // A registration left behind (the database unreachable now) lapses: see ChunkIndex.guard.
-      await this.meta.chunkIndex.endWrite(registration).catch(() => undefined);
+      if (!indexed) await this.meta.chunkIndex.endWrite(registration).catch(() => undefined);
     };
+    return registration !== undefined ? { registration, done } : { done };
+  }
+
+  /** Whether the loose object of `chunk` is in its store (asked when its write's registration had lapsed: ChunkIndex.addChunks). */
+  private async chunkStored(chunk: NewLooseChunk): Promise<boolean> {
+    return this.backendOf(chunk.store).stat(ChunkStore.chunkKey(chunk.hash)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -599,26 +636,23 @@ export class ChunkStore {
     const { store, backend } = this.route(options.path);
     const parts = sampleCompresses(data.subarray(0, DECIDE_BYTES)) ? encodeChunkObject(data) : [chunkHeader(ChunkCodec.Raw, size), data];
     const bytes = parts[0].length + parts[1].length;
-    const done = await this.beginWrite(hash);
-    let added: Awaited<ReturnType<MetaStore['addChunk']>>;
+    const write = await this.beginWrite(hash);
+    let fresh: boolean;
     try {
       await backend.write(ChunkStore.chunkKey(hash), Readable.from(parts, { objectMode: false }), { size: bytes, durable: this.durable, signal });
+      this.events.encoded?.(size, bytes);
       try {
-        added = await this.meta.addChunk(hash, size, store, options.owner, bytes);
+        fresh = await this.indexed({ hash, size, store, storedSize: bytes, ...(options.owner !== undefined ? { owner: options.owner } : {}), ...(write.registration !== undefined ? { registration: write.registration } : {}) });
       } catch (err) {
-        await done();
+        await write.done();
         await this.dropUnindexed(hash, store);
         throw err;
       }
+      void write.done(true);
     } finally {
-      void done();
+      void write.done();
     }
-    this.events.encoded?.(size, bytes);
-    const { previous } = added;
-    if (previous && previous.pack === null && previous.store !== store) this.retire(hash, previous.store);
-    if (previous) this.events.deduplicated?.(size);
-    else this.events.stored?.(size);
-    return added.fresh;
+    return fresh;
   }
 
   /**

@@ -452,8 +452,8 @@ export class MetaStore {
     return this.chunkIndex.addChunk(hash, size, store, owner, storedSize);
   }
 
-  addChunks(chunks: Parameters<ChunkIndex['addChunks']>[0]): ReturnType<ChunkIndex['addChunks']> {
-    return this.chunkIndex.addChunks(chunks);
+  addChunks(...args: Parameters<ChunkIndex['addChunks']>): ReturnType<ChunkIndex['addChunks']> {
+    return this.chunkIndex.addChunks(...args);
   }
 
   addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): ReturnType<ChunkIndex['addPack']> {

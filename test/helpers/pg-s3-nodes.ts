@@ -25,9 +25,10 @@ export interface PgS3Nodes {
   s3: S3rverHandle['options'];
   /**
    * Starts one more node on the shared database and bucket (`name` is its data directory in
-   * `dir`); `env` is added to its environment (a node on a clock of its own: {@link skewedClock}).
+   * `dir`); `env` is added to its environment (a node on a clock of its own: {@link skewedClock});
+   * `s3Endpoint` is where it reaches the bucket instead of s3rver itself (a proxy in front).
    */
-  startNode(name: string, extraArgs?: string[], env?: Record<string, string>): Promise<RunningServer>;
+  startNode(name: string, extraArgs?: string[], env?: Record<string, string>, options?: { s3Endpoint?: string }): Promise<RunningServer>;
   /** fetch against `node`, with the admin token unless `token` says otherwise (null: none). */
   api(node: RunningServer, path: string, init?: { method?: string; json?: unknown; token?: string | null; body?: Buffer | string; headers?: Record<string, string> }): Promise<Response>;
   /** A user with a password (`NAME-password-1`) and a token of their own, made through `node`. */
@@ -86,7 +87,7 @@ export async function startPgS3Nodes(prefix: string): Promise<PgS3Nodes> {
     postgres = await startPostgres();
     const dbUrl = await postgres.createDatabase(`ferry_${prefix.replace(/\W/g, '_')}`);
     s3 = await startS3rver([bucket]);
-    const store = `s3:${bucket}/chunks?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`;
+    const storeAt = (endpoint: string): string => `s3:${bucket}/chunks?endpoint=${encodeURIComponent(endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`;
     const api: PgS3Nodes['api'] = (node, path, init = {}) => {
       const headers: Record<string, string> = { ...init.headers };
       const token = init.token === undefined ? adminToken : init.token;
@@ -100,7 +101,8 @@ export async function startPgS3Nodes(prefix: string): Promise<PgS3Nodes> {
       adminToken,
       bucket,
       s3: s3.options,
-      async startNode(name, extraArgs = [], env = {}) {
+      async startNode(name, extraArgs = [], env = {}, options = {}) {
+        const store = storeAt(options.s3Endpoint ?? s3!.endpoint);
         const node = await startServer({
           dataDir: join(dir, name),
           adminToken,

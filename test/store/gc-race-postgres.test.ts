@@ -8,9 +8,13 @@
  * written, and the index then pointed at nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LocalBackend } from '../../src/backends/local/index.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { decorate } from '../../src/backends/decorators/decorate.js';
 import { fileHashOf } from '../../src/core/manifest.js';
@@ -305,5 +309,182 @@ describe('the sweep of unreferenced objects against a node stalled while it stor
     expect(await writing).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
     expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
     for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+  });
+});
+
+describe('collection and the sweep against a node stalled while it stores a loose chunk (PostgreSQL)', () => {
+  // As the packs above, for a loose chunk: node A writes its object, then stalls before it
+  // indexes it; past the grace time its registration is taken for a dead node's, and node
+  // B's sweep (no row points at the object) or collection (the old row is unreferenced)
+  // deletes the object. Before, A then indexed the chunk all the same: a row naming bytes
+  // that were gone.
+  let clock: number;
+  let metaA: MetaStore;
+  let metaB: MetaStore;
+  let objects: MemoryBackend;
+  let nodeA: ChunkStore;
+  let nodeB: ChunkStore;
+  let held: Gate | undefined;
+
+  beforeEach(async () => {
+    clock = 1_000_000;
+    const url = await pg.createDatabase();
+    metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    objects = new MemoryBackend();
+    const gated = decorate(objects, 'gated', {
+      async call(call, run) {
+        const result = await run();
+        if (call.op === 'write' && held) {
+          const g = held;
+          held = undefined;
+          g.arrive();
+          await g.opened;
+        }
+        return result;
+      },
+    });
+    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
+    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+  });
+  afterEach(async () => {
+    await metaA.close();
+    await metaB.close();
+  });
+
+  /** Starts A's PUT of `data` and waits until its object is stored, not yet indexed. */
+  async function stalledPut(data: Buffer): Promise<{ writing: Promise<boolean>; gate: Gate }> {
+    let arrive!: () => void;
+    let open!: () => void;
+    held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
+    const gate = held;
+    const writing = nodeA.put(sha(data), data.length, Readable.from([data]), undefined, { owner: 'ann' });
+    writing.catch(() => undefined);
+    await gate.reached;
+    return { writing, gate };
+  }
+  const sweepB = () => nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 });
+  const objectThere = (hash: string): Promise<boolean> => objects.stat(ChunkStore.chunkKey(hash)).then(() => true, () => false);
+  const registrations = async (): Promise<number> => Number((await sql<{ n: string }>`select count(*) as n from chunk_writes`.execute(metaB.db)).rows[0].n);
+
+  it('keeps the chunk of a node stalled for less than the grace time', async () => {
+    const data = randomBytes(4096);
+    const { writing, gate } = await stalledPut(data);
+    clock += GRACE / 2;
+    expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
+    gate.open();
+    expect(await writing).toBe(true);
+    expect(await metaB.chunkLocation(sha(data))).toMatchObject({ pack: null, size: data.length });
+    expect(Buffer.compare(await nodeB.read(sha(data)), data)).toBe(0);
+    expect(await registrations()).toBe(0);
+  });
+
+  it('refuses to index a chunk the sweep deleted after its node stalled past the grace time, and says to send it again', async () => {
+    const data = randomBytes(4096);
+    const hash = sha(data);
+    const { writing, gate } = await stalledPut(data);
+    clock += GRACE * 2; // A's registration is now taken for a dead node's
+    expect((await sweepB()).chunks).toBe(1);
+    expect(await objectThere(hash)).toBe(false);
+    gate.open();
+    await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_UNAVAILABLE', retryable: true, message: expect.stringContaining('send the chunk again') });
+    // Nothing points at the deleted object, and ann is not told she holds the chunk.
+    expect(await metaB.chunkLocation(hash)).toBeUndefined();
+    expect((await metaB.ownedChunks('ann', [hash])).size).toBe(0);
+    expect(await registrations()).toBe(0);
+    // Sent again, it is stored and read back.
+    expect(await nodeA.put(hash, data.length, Readable.from([data]), undefined, { owner: 'ann' })).toBe(true);
+    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+  });
+
+  it('refuses to index a chunk whose old row and object collection took while its node stalled past the grace time', async () => {
+    const data = randomBytes(4096);
+    const hash = sha(data);
+    await nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
+    clock += GRACE * 2;
+    const { writing, gate } = await stalledPut(data);
+    clock += GRACE * 2;
+    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
+    expect(await objectThere(hash)).toBe(false);
+    gate.open();
+    await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_UNAVAILABLE', message: expect.stringContaining('send the chunk again') });
+    expect(await metaB.chunkLocation(hash)).toBeUndefined();
+    // A commit that needs it asks for it; sent again, the file commits and reads back.
+    const chunks = [{ hash, size: data.length }];
+    const u = await metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
+    expect(await metaB.missingChunks(u.id)).toEqual([hash]);
+    await nodeA.put(hash, data.length, Readable.from([data]));
+    await metaB.commitUpload(u.id);
+    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+  });
+
+  it('indexes the chunk of a node stalled past the grace time when nobody deleted it', async () => {
+    const data = randomBytes(4096);
+    const { writing, gate } = await stalledPut(data);
+    clock += GRACE * 2;
+    // Another chunk's collection removed A's registration as stale, and left A's object alone.
+    await sql`delete from chunk_writes`.execute(metaB.db);
+    gate.open();
+    expect(await writing).toBe(true);
+    expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
+    expect(Buffer.compare(await nodeB.read(sha(data)), data)).toBe(0);
+    expect((await metaB.ownedChunks('ann', [sha(data)])).size).toBe(1);
+  });
+});
+
+describe('the sweep against a node stalled while it publishes a batch of staged chunks (PostgreSQL)', () => {
+  // Grouped durability on a local disk several nodes share: a batch is published (renamed
+  // into place, visible), then indexed in one transaction (ChunkIndex.addChunks), the path a
+  // stall between the two reaches with more than one chunk.
+  it('indexes none of a batch whose objects the sweep deleted, and keeps what was indexed before', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-gc-race-'));
+    let clock = 1_000_000;
+    const url = await pg.createDatabase();
+    const metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    const metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    try {
+      const localA = new LocalBackend({ root: dir });
+      const publish = localA.publish.bind(localA);
+      let arrive!: () => void;
+      let open!: () => void;
+      const reached = new Promise<void>((r) => (arrive = r));
+      const opened = new Promise<void>((r) => (open = r));
+      let releaseFirst!: () => void;
+      const first = new Promise<void>((r) => (releaseFirst = r));
+      let calls = 0;
+      // The first publication waits (so the next chunks queue into one batch); the second
+      // stalls once its objects are in place, before they are indexed.
+      localA.publish = async (objects) => {
+        const call = ++calls;
+        if (call === 1) await first;
+        const result = await publish(objects);
+        if (call === 2) {
+          arrive();
+          await opened;
+        }
+        return result;
+      };
+      const nodeA = new ChunkStore({ backend: localA, meta: metaA, maxChunkSize: 1 << 20 });
+      const nodeB = new ChunkStore({ backend: new LocalBackend({ root: dir }), meta: metaB, maxChunkSize: 1 << 20 });
+      const parts = [randomBytes(3000), randomBytes(3000), randomBytes(3000)];
+      for (const p of parts) await nodeA.put(sha(p), p.length, p, undefined, { defer: true });
+      releaseFirst();
+      await reached;
+      expect(await metaB.chunkLocation(sha(parts[0]))).toMatchObject({ pack: null });
+      clock += GRACE * 2;
+      expect(await nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 })).toMatchObject({ chunks: 2 });
+      open();
+      await nodeA.flush();
+      const where = await metaB.chunkLocations(parts.map(sha));
+      expect(parts.map((p) => where.has(sha(p)))).toEqual([true, false, false]);
+      expect(Buffer.compare(await nodeB.read(sha(parts[0])), parts[0])).toBe(0);
+      // Sent again (not deferred: the answer waits for the index), they are stored and read back.
+      for (const p of parts.slice(1)) await nodeA.put(sha(p), p.length, p);
+      for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+    } finally {
+      await metaA.close();
+      await metaB.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
