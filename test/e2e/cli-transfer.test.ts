@@ -32,6 +32,7 @@ describe('put / get round trips', () => {
   it('round-trips the sizes around the chunking parameters', async () => {
     const { minSize, avgSize, maxSize } = w.caps.chunking;
     const sizes = [0, 1, minSize - 1, minSize, avgSize, maxSize, maxSize + 1];
+    await mkdir(join(w.dir, 'out')); // a download's folder must exist, as for cp and scp
     for (const size of sizes) {
       const src = join(w.dir, `in-${size}.bin`);
       const dst = join(w.dir, 'out', `out-${size}.bin`);
