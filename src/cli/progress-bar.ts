@@ -23,18 +23,26 @@ export function createProgressBar(options: { enabled: boolean; label?: string })
   const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
   let bar: cliProgressType.SingleBar | undefined;
   let knownTotal = false;
+  let grew = false;
   const payload = (p: Progress) => ({
     doneH: formatSize(p.bytesDone),
     totalH: p.bytesTotal === undefined ? '?' : formatSize(p.bytesTotal),
     rateH: formatRate(p.rate),
     etaH: formatDuration(p.etaMs),
-    files: p.filesTotal !== undefined && p.filesTotal > 1 ? ` | files ${p.filesDone}/${p.filesTotal}` : '',
+    files: p.totalsSoFar ? ` | files ${p.filesDone} of ${p.filesTotal ?? 0} listed so far` : p.filesTotal !== undefined && p.filesTotal > 1 ? ` | files ${p.filesDone}/${p.filesTotal}` : '',
     label: options.label ? `${options.label} ` : '',
   });
   return {
     onProgress(p) {
+      const known = p.bytesTotal !== undefined && !p.totalsSoFar;
+      // A tree whose listing has ended: the bar drawn without a total gives way to one with it.
+      if (bar && !knownTotal && known && grew) {
+        bar.stop();
+        bar = undefined;
+      }
+      grew ||= p.totalsSoFar === true;
       if (!bar) {
-        knownTotal = p.bytesTotal !== undefined;
+        knownTotal = known;
         bar = new cliProgress.SingleBar(
           {
             stream: process.stderr,

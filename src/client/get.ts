@@ -531,14 +531,35 @@ interface BatchedFile {
 }
 
 /**
+ * Entries of the listing a tree download takes at once (each file's carries its chunk list):
+ * folders made, local state checked and fetches batched per window, so that memory follows
+ * the window and not the tree (the whole listing of 100,000 files took 212 MB).
+ */
+const TREE_WINDOW = 1000;
+
+/** What the windows of one tree download share. */
+interface TreeRun {
+  ctx: TransferContext<Buffer>;
+  caps: Capabilities;
+  options: GetTreeOptions;
+  root: string;
+  localDir: string;
+  links: DestGuard;
+  fail: (path: string, err: unknown) => void;
+  /** Files listed (not left out), entries refused, files written as stored though encrypted. */
+  counts: { files: number; refused: number; encrypted: number };
+}
+
+/**
  * Downloads the contents of remote directory `remoteDir` into `localDir` (`remoteDir/a/b`
  * becomes `localDir/a/b`), several files at once sharing the `parallel` slots.
  *
- * One recursive listing says what there is; files already in place are skipped (see
- * `compare`), and an identical local copy is left alone. Small files come many at once:
- * the listing carries their chunk lists, and their chunks are fetched in batches
- * (`POST /chunks/batch`, about a MiB each), verified chunk by chunk, and written file by
- * file. Against a server without batches, each small file is one `GET /files` verified
+ * The recursive listing says what there is, and is taken a window of entries at a time
+ * (progress counts the files listed so far until it ends: `totalsSoFar`); files already in
+ * place are skipped (see `compare`), and an identical local copy is left alone. Small files
+ * come many at once: the listing carries their chunk lists, and their chunks are fetched in
+ * batches (`POST /chunks/batch`, about a MiB each), verified chunk by chunk, and written file
+ * by file. Against a server without batches, each small file is one `GET /files` verified
  * against its file hash. Larger files go through {@link getFile}. A file that fails does
  * not stop the others: the call throws at the end.
  *
@@ -556,57 +577,149 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
   const caps = await client.capabilities({ signal });
-  const batching = canBatch(caps);
+  // A directory that is a symbolic link inside the destination is not written through (see
+  // DestGuard): the directories at or below one are not made, and count as failed entries.
+  ctx.dirsToSync = new Set();
+  const failures = new TreeFailures(signal, options.onFileError);
+  const run: TreeRun = {
+    ctx,
+    caps,
+    options,
+    root,
+    localDir,
+    links: new DestGuard(localDir, ctx.dirsToSync),
+    fail: (path, err) => failures.add(path, err),
+    counts: { files: 0, refused: 0, encrypted: 0 },
+  };
+  ctx.progress.totalsGrowing();
+  // The jobs of a window are taken while the next window is read and sorted: the connections
+  // stay busy across windows, and no more than one window waits.
+  await forEachConcurrent(treeJobs(run), 4 * ctx.parallel, (job) => job(), signal);
+  await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
+  const { files, refused } = run.counts;
+  return refused > 0 ? failures.settle(ctx.finish(), files + refused, 'entry', 'entries') : failures.settle(ctx.finish(), files);
+}
+
+/** The listing of the tree, in windows of up to `size` entries (the first even when there are none). */
+async function* listingWindows(run: TreeRun, size: number): AsyncGenerator<Entry[]> {
+  const { ctx, caps, root } = run;
+  const pageSize = Math.min(size, caps.limits.maxListLimit || size);
+  let window: Entry[] = [];
+  let first = true;
+  for await (const e of ctx.client.list(root, { recursive: true, chunks: canBatch(caps), pageSize, signal: ctx.signal })) {
+    window.push(e);
+    if (window.length < size) continue;
+    yield window;
+    window = [];
+    first = false;
+  }
+  if (first || window.length > 0) yield window;
+}
+
+/** Every job of the tree's download, window after window; the root is made once the listing has begun. */
+async function* treeJobs(run: TreeRun): AsyncGenerator<() => Promise<void>> {
+  let rootMade = false;
+  for await (const window of listingWindows(run, TREE_WINDOW)) {
+    if (!rootMade) await makeLocalRoot(run.localDir);
+    rootMade = true;
+    yield* windowJobs(run, window);
+  }
+  const { encrypted } = run.counts;
+  if (encrypted > 0) {
+    run.ctx.client.onWarning(`${encrypted === 1 ? '1 file' : `${encrypted} files`} below ${run.root} ${encrypted === 1 ? 'is' : 'are'} end-to-end encrypted (put --encrypt; names ending ${E2E_NAME_SUFFIX}): written as stored, encrypted; get each by its plain name with the passphrase to decrypt it`);
+  }
+  run.ctx.progress.totalsKnown();
+}
+
+/**
+ * One window of the listing: the entries to refuse (each a failed entry), its directories
+ * made (parents first; a parent listed in an earlier window is there already: the listing
+ * is in byte order, a directory before what it holds), its files in place left alone, and
+ * the jobs that fetch the others: large files first (they take longest), then batches and
+ * lone small files.
+ */
+async function* windowJobs(run: TreeRun, window: Entry[]): AsyncGenerator<() => Promise<void>> {
+  const { ctx, links } = run;
+  const { files, dirs } = sortWindow(run, window);
+  let bytes = 0;
+  for (const f of files) bytes += f.size;
+  ctx.progress.addTotals(bytes, files.length);
+  run.counts.files += files.length;
+  const madeDirs: string[] = [];
+  for (const d of dirs) {
+    const bad = await links.problem(localPathOf(run, d));
+    if (bad) refuse(run, d, bad);
+    else madeDirs.push(d);
+  }
+  for (const f of await makeLocalDirs(ctx, links, madeDirs.map((d) => localPathOf(run, d)))) refuse(run, madeDirs[f.index], f.err);
+  const { batched, single, large } = await planFetches(run, files);
+  for (const f of large) {
+    yield async () => {
+      try {
+        const manifest = await ctx.client.manifest(f.path, { signal: ctx.signal });
+        await links.within(localPathOf(run, f.path), (at) => getFileIn(ctx, manifest, at, run.options));
+      } catch (err) {
+        run.fail(f.path, err);
+      }
+    };
+  }
+  const { caps } = run;
+  for (const b of formBatches(batched, Math.min(BATCH_TARGET_BYTES, caps.limits.maxBatchBytes ?? 0), caps.limits.maxChunksPerBatch ?? 0)) {
+    yield () => getBatch(ctx, b, caps, run.fail, links);
+  }
+  for (const f of single) {
+    yield async () => {
+      try {
+        await links.within(localPathOf(run, f.path), (at) => getSmallFile(ctx, f, at, caps));
+      } catch (err) {
+        run.fail(f.path, err);
+      }
+    };
+  }
+}
+
+/** An entry that fails without being tried (a listed path that is not one, a directory that cannot be made). */
+function refuse(run: TreeRun, path: string, err: unknown): void {
+  run.counts.refused += 1;
+  run.fail(path, err);
+}
+
+/** Where remote path `p` (inside the tree's root) goes locally. */
+function localPathOf(run: TreeRun, p: string): string {
+  const rel = relativePath(p, run.root);
+  return rel === '' ? run.localDir : join(run.localDir, ...rel.split('/'));
+}
+
+/**
+ * A window's entries as files to fetch and directories to make. Entries the server should
+ * never have sent (a path that is not normalized or not inside the listed directory: `..`,
+ * `//`, another root) are refused before any of them becomes a local path, directories
+ * exactly like files: each counts as a failed entry.
+ */
+function sortWindow(run: TreeRun, window: Entry[]): { files: Entry[]; dirs: string[] } {
   const files: Entry[] = [];
   const dirs: string[] = [];
-  // Entries the server should never have sent (a path that is not normalized or not inside
-  // the listed directory: `..`, `//`, another root) are refused before any of them becomes
-  // a local path, directories exactly like files: each counts as a failed file.
-  const refused: Array<{ path: string; err: unknown }> = [];
-  let encrypted = 0;
-  for await (const e of client.list(root, { recursive: true, chunks: batching, signal })) {
-    const bad = listedPathProblem(e.path, root);
-    if (bad) refused.push({ path: String(e.path), err: bad });
+  for (const e of window) {
+    const bad = listedPathProblem(e.path, run.root);
+    if (bad) refuse(run, String(e.path), bad);
     else if (e.type === 'dir') dirs.push(e.path);
     // A key marker (`.ferry-e2e`, left by put --encrypt and mkdir --e2e) is Ferry's, not the
     // user's: `get -r /` copied the root's into the destination.
     else if (e.type === 'file' && isE2eMarkerPath(e.path)) continue;
-    else if (isE2eName(baseName(e.path)) && options.onEncrypted) options.onEncrypted(e);
+    else if (isE2eName(baseName(e.path)) && run.options.onEncrypted) run.options.onEncrypted(e);
     else {
-      if (isE2eName(baseName(e.path))) encrypted++;
+      if (isE2eName(baseName(e.path))) run.counts.encrypted++;
       files.push(e);
     }
   }
-  if (encrypted > 0) {
-    client.onWarning(`${encrypted === 1 ? '1 file' : `${encrypted} files`} below ${root} ${encrypted === 1 ? 'is' : 'are'} end-to-end encrypted (put --encrypt; names ending ${E2E_NAME_SUFFIX}): written as stored, encrypted; get each by its plain name with the passphrase to decrypt it`);
-  }
-  let total = 0;
-  for (const f of files) total += f.size;
-  ctx.progress.addTotals(total, files.length);
+  return { files, dirs };
+}
 
-  const localOf = (p: string): string => {
-    const rel = relativePath(p, root);
-    return rel === '' ? localDir : join(localDir, ...rel.split('/'));
-  };
-  // A directory that is a symbolic link inside the destination is not written through (see
-  // DestGuard): the directories at or below one are not made, and count as failed entries.
-  ctx.dirsToSync = new Set();
-  const links = new DestGuard(localDir, ctx.dirsToSync);
-  const madeDirs: string[] = [];
-  for (const d of dirs) {
-    const bad = await links.problem(localOf(d));
-    if (bad) refused.push({ path: d, err: bad });
-    else madeDirs.push(d);
-  }
-  const failed = await makeLocalDirs(ctx, localDir, links, madeDirs.map(localOf));
-  refused.push(...failed.map((f) => ({ path: madeDirs[f.index], err: f.err })));
-
-  const failures = new TreeFailures(signal, options.onFileError);
-  const fail = (path: string, err: unknown): void => failures.add(path, err);
-  for (const r of refused) fail(r.path, r.err);
-  const compare = options.compare ?? 'default';
-
-  // 1. What is in place already, and what must come (and how).
+/** Which files of a window are in place already (counted done), and how the others must come. */
+async function planFetches(run: TreeRun, files: Entry[]): Promise<{ batched: BatchedFile[]; single: Entry[]; large: Entry[] }> {
+  const { ctx, caps, links } = run;
+  const compare = run.options.compare ?? 'default';
+  const batching = canBatch(caps);
   const batched: BatchedFile[] = [];
   const single: Entry[] = [];
   const large: Entry[] = [];
@@ -615,9 +728,9 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
     4 * ctx.parallel,
     async (f) => {
       try {
-        const dest = localOf(f.path);
+        const dest = localPathOf(run, f.path);
         await links.within(dest, async (at) => {
-          if (compare !== 'ignore-times' && (await isInPlace(f, at, compare, caps.chunking, signal))) {
+          if (compare !== 'ignore-times' && (await isInPlace(f, at, compare, caps.chunking, ctx.signal))) {
             ctx.result.unchanged += 1;
             ctx.result.bytesReused += f.size;
             ctx.progress.done(f.size);
@@ -631,40 +744,12 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
           else single.push(f);
         });
       } catch (err) {
-        fail(f.path, err);
+        run.fail(f.path, err);
       }
     },
-    signal,
+    ctx.signal,
   );
-
-  // 2. Fetch: large files first (they take longest), then the batches and lone small files.
-  const jobs: Array<() => Promise<void>> = [];
-  for (const f of large) {
-    jobs.push(async () => {
-      try {
-        const manifest = await client.manifest(f.path, { signal });
-        await links.within(localOf(f.path), (at) => getFileIn(ctx, manifest, at, options));
-      } catch (err) {
-        fail(f.path, err);
-      }
-    });
-  }
-  for (const b of formBatches(batched, Math.min(BATCH_TARGET_BYTES, caps.limits.maxBatchBytes ?? 0), caps.limits.maxChunksPerBatch ?? 0)) {
-    jobs.push(() => getBatch(ctx, b, caps, fail, links));
-  }
-  for (const f of single) {
-    jobs.push(async () => {
-      try {
-        await links.within(localOf(f.path), (at) => getSmallFile(ctx, f, at, caps));
-      } catch (err) {
-        fail(f.path, err);
-      }
-    });
-  }
-  await forEachConcurrent(jobs, 4 * ctx.parallel, (job) => job(), signal);
-  await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
-  const of = files.length + refused.length;
-  return refused.length > 0 ? failures.settle(ctx.finish(), of, 'entry', 'entries') : failures.settle(ctx.finish(), of);
+  return { batched, single, large };
 }
 
 /** Makes a directory, or finds one there (not a link to one). */
@@ -676,15 +761,19 @@ async function makeDir(path: string): Promise<void> {
   }
 }
 
-/**
- * Makes the root (which must be a directory if it exists), then the tree's directories below
- * it, each in its parent held open (DestGuard): a link planted meanwhile on the way fails
- * that directory (returned by index), it makes nothing outside the root.
- */
-async function makeLocalDirs(ctx: TransferContext<Buffer>, localRoot: string, links: DestGuard, dirs: string[]): Promise<{ index: number; err: unknown }[]> {
+/** Makes the tree's local root, which must be a directory if it exists. */
+async function makeLocalRoot(localRoot: string): Promise<void> {
   const rootStat = await statIfExists(localRoot);
   if (rootStat && !rootStat.isDirectory()) throw new NotADirectoryError(`${localRoot} exists and is not a directory`);
   await mkdir(localRoot, { recursive: true }).catch((err: unknown) => Promise.reject(fromSystemError(err, localRoot)));
+}
+
+/**
+ * Makes directories below the root, each in its parent held open (DestGuard): a link planted
+ * meanwhile on the way fails that directory (returned by index), it makes nothing outside
+ * the root.
+ */
+async function makeLocalDirs(ctx: TransferContext<Buffer>, links: DestGuard, dirs: string[]): Promise<{ index: number; err: unknown }[]> {
   const failed: { index: number; err: unknown }[] = [];
   // Parents first, so that each directory's parent exists when it is made.
   const order = dirs.map((d, index) => ({ d, index })).sort((a, b) => a.d.split(sep).length - b.d.split(sep).length);

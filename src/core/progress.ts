@@ -30,6 +30,11 @@ export interface Progress {
   elapsedMs: number;
   /** Set on the last event of an operation. */
   done: boolean;
+  /**
+   * True while the totals still grow: a tree download counts what its listing found so far
+   * (`filesTotal`, `bytesTotal`) and fetches meanwhile; absent once they are final.
+   */
+  totalsSoFar?: boolean;
 }
 
 export type ProgressCallback = (p: Progress) => void;
@@ -51,6 +56,7 @@ export class ProgressTracker {
   private lastEmit = 0;
   private readonly samples: Array<[number, number]> = [];
   private unknownTotal = false;
+  private growing = false;
 
   constructor(
     private readonly callback?: ProgressCallback,
@@ -68,6 +74,17 @@ export class ProgressTracker {
     this.bytesTotal = this.unknownTotal ? undefined : (this.bytesTotal ?? 0) + (bytes ?? 0);
     this.filesTotal = (this.filesTotal ?? 0) + files;
     this.emit();
+  }
+
+  /** The totals grow from now on (a listing taken as the work goes): events say so, and give no ETA, until {@link totalsKnown}. */
+  totalsGrowing(): void {
+    this.growing = true;
+  }
+
+  /** The totals are final. */
+  totalsKnown(): void {
+    this.growing = false;
+    this.emit(true);
   }
 
   /** Bytes of content done (negative: taken back after a failed attempt). */
@@ -94,7 +111,7 @@ export class ProgressTracker {
   snapshot(done = false): Progress {
     const now = performance.now();
     const rate = this.rate(now);
-    const left = this.bytesTotal === undefined ? undefined : Math.max(0, this.bytesTotal - this.bytesDone);
+    const left = this.bytesTotal === undefined || this.growing ? undefined : Math.max(0, this.bytesTotal - this.bytesDone);
     return {
       phase: done ? 'done' : this.phaseNow,
       bytesDone: this.bytesDone,
@@ -110,6 +127,7 @@ export class ProgressTracker {
       etaMs: left === 0 ? 0 : left === undefined || rate <= 0 ? undefined : (left * 1000) / rate,
       elapsedMs: now - this.started,
       done,
+      ...(this.growing && !done ? { totalsSoFar: true } : {}),
     };
   }
 
