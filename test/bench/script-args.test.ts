@@ -23,6 +23,7 @@ const SCRIPTS: { script: string; bad: string[]; says: string }[] = [
   { script: 'micro/gcm.ts', bad: ['--rounds'], says: '--rounds needs a value' },
   { script: 'micro/chunking.ts', bad: ['--mem-size', '12 parsecs'], says: '--mem-size must be a size' },
   { script: 'web/browser.ts', bad: ['--runs', 'x'], says: '--runs must be a whole number' },
+  { script: 'web/small-uploads.ts', bad: ['--files', 'x'], says: '--files must be a whole number' },
   { script: 'web/upload-cpu.ts', bad: ['--pairs', 'x'], says: '--pairs must be a whole number' },
   { script: 'sync-small-files.ts', bad: ['--files', '1e3'], says: '--files must be a whole number' },
   { script: 'sdk-import.ts', bad: ['abc'], says: 'runs must be a whole number of at least 1, not "abc"' },
