@@ -179,17 +179,10 @@ Examples:
         process.stderr.write(`\nFerry serves SFTP on ${ready.sftp as string}. Host key fingerprints:\n${lines}\n\n`);
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
-      // The transport's lines too come before the ready line (a certificate's notes among them).
-      announceTransport(server, config.host);
-      process.stdout.write(JSON.stringify(ready) + '\n');
-      const dropSpares = () => {
-        dropSpareStaging();
-        dropSpareStreamBuffers();
-      };
-      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpares));
-      printLoginNotes(server);
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
-      // change live, and say what needs a restart. A file with errors changes nothing.
+      // change live, and say what needs a restart. A file with errors changes nothing. Taken
+      // before the ready line: a SIGHUP sent as soon as it is read must not find the default
+      // action (which ends the process).
       const reload = () => {
         loadSettings(opts)
           .then((next) => {
@@ -217,6 +210,15 @@ Examples:
           });
       };
       process.on('SIGHUP', reload);
+      // The transport's lines too come before the ready line (a certificate's notes among them).
+      announceTransport(server, config.host);
+      process.stdout.write(JSON.stringify(ready) + '\n');
+      const dropSpares = () => {
+        dropSpareStaging();
+        dropSpareStreamBuffers();
+      };
+      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpares));
+      printLoginNotes(server);
       await stopOnSignals(server, config.drainTimeoutMs);
     });
 }
