@@ -171,7 +171,8 @@ describe('TLS certificate and key files', () => {
       const mark = server.output().length;
       server.process.kill('SIGHUP');
       for (let i = 0; i < 400 && !server.output().slice(mark).includes('ferry: reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(server.output().slice(mark)).toContain(`ferry: reload failed, nothing changed:\n${live}: the TLS certificate expired on 2021-05-30`);
+      const state = `server exit: ${server.process.exitCode ?? server.process.signalCode ?? 'still running'}`;
+      expect(server.output().slice(mark), state).toContain(`ferry: reload failed, nothing changed:\n${live}: the TLS certificate expired on 2021-05-30`);
       const served = await new Promise<string>((resolve, reject) => {
         const req = httpsGet(`${server.url}/healthz`, { ca: ca.certPem, agent: false }, (res) => {
           const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
