@@ -3,6 +3,9 @@
  * (bare paths, ferry:/path, a named remote of type ferry), a local directory, and S3
  * (s3rver, as a named remote and typed in place). Memory is per process, so its commands are
  * checked in-process in src/cli/remote-fs.test.ts.
+ *
+ * The tests of a block run at once (each its own paths, here, on the server and in S3): a CLI
+ * run mostly waits on its child and on the servers, and this file makes some 150 of them.
  */
 import { chmod, mkdir, readFile, readdir, writeFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -38,7 +41,7 @@ afterAll(async () => {
 
 const ferry = (args: string[]) => world.ferry(args, { cwd: world.dir });
 
-describe('put and get take every location form', () => {
+describe.concurrent('put and get take every location form', () => {
   it('ferry put f ferry:/x uploads to the server path /x, never into a directory named "ferry:"', async () => {
     ok(await ferry(['put', './a.txt', 'ferry:/x/a.txt']));
     const ls = ok(await ferry(['ls', '--json', '/']));
@@ -51,9 +54,10 @@ describe('put and get take every location form', () => {
   });
 
   it('a named remote of type ferry is the same server through its own URL and token', async () => {
-    const r = ok(await ferry(['get', 'other:/x/a.txt', '-'], ));
+    ok(await ferry(['put', './a.txt', '/other/a.txt']));
+    const r = ok(await ferry(['get', 'other:/other/a.txt', '-']));
     expect(r.stdout).toBe('alpha\n');
-    ok(await world.ferry(['ls', 'other:/x'], { cwd: world.dir, env: { FERRY_SERVER: undefined, FERRY_TOKEN: undefined } }));
+    ok(await world.ferry(['ls', 'other:/other'], { cwd: world.dir, env: { FERRY_SERVER: undefined, FERRY_TOKEN: undefined } }));
   });
 
   it('an unknown NAME: fails with a usage exit code and creates nothing', async () => {
@@ -91,7 +95,7 @@ describe('put and get take every location form', () => {
   });
 });
 
-describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
+describe.concurrent('ls, stat, rm, mkdir, mv, cp on any remote', () => {
   it('ls and stat on S3, a local directory and the server', async () => {
     ok(await ferry(['put', '-r', './tree', 'pics:ls/t']));
     const ls = ok(await ferry(['ls', '-R', 'pics:ls/t']));
@@ -381,7 +385,7 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
   });
 });
 
-describe('put and get take the transfer flags of ferry copy', () => {
+describe.concurrent('put and get take the transfer flags of ferry copy', () => {
   it('put -rn uploads nothing and prints the plan; filters choose the files; get -r --include too', async () => {
     const dry = ok(await ferry(['put', '-rn', './tree', '/flags/t']));
     expect(dry.stderr).toContain('(dry run) copy one.txt');
@@ -407,7 +411,7 @@ describe('put and get take the transfer flags of ferry copy', () => {
   });
 });
 
-describe('get to stdout with -P', () => {
+describe.concurrent('get to stdout with -P', () => {
   it('draws progress on stderr (the server, S3), the bytes alone on stdout; without -P stderr stays quiet', async () => {
     const data = Buffer.alloc(3 * 1024 * 1024, 'p');
     await writeFile(join(world.dir, 'big.bin'), data);

@@ -10,6 +10,8 @@ import type { Entry } from '../../src/core/protocol.js';
 import { NASTY_NAMES, sha256File, writeRandomFile } from '../helpers/files.js';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
 
+// The tests of a block marked concurrent run at once (each on its own paths); the others one
+// after another: they count every user's open upload sessions, or the server's requests.
 let w: E2EWorld;
 beforeAll(async () => {
   w = await startWorld();
@@ -28,7 +30,7 @@ function requestsBetween(before: Map<string, number>, after: Map<string, number>
   return out;
 }
 
-describe('put / get round trips', () => {
+describe.concurrent('put / get round trips', () => {
   it('round-trips the sizes around the chunking parameters', async () => {
     const { minSize, avgSize, maxSize } = w.caps.chunking;
     const sizes = [0, 1, minSize - 1, minSize, avgSize, maxSize, maxSize + 1];
@@ -167,7 +169,7 @@ describe('trees', () => {
   });
 });
 
-describe('namespace commands', () => {
+describe.concurrent('namespace commands', () => {
   it('mkdir, stat, mv, cp, rm', async () => {
     await writeFile(join(w.dir, 'n.txt'), 'namespace');
     ok(await w.ferry(['mkdir', '-p', '/ns/a/b']));
