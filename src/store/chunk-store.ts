@@ -949,8 +949,8 @@ export class ChunkStore {
 
   /**
    * Lets go of the delta bases kept for deltas to come ({@link readBase}), of the buffer
-   * deltas are rebuilt and frames decompressed in, now rather than {@link BASE_KEEP_MS} after the last base, and of
-   * the free read buffers of {@link lend} (ChunkBuffers.dropFree): the
+   * deltas are rebuilt and frames decompressed in, now rather than {@link BASE_KEEP_MS}
+   * after the last base, and of the free read buffers of {@link lend} (ChunkBuffers.dropFree): the
    * server's idle settle calls it before its collection (src/cli/commands/serve.ts,
    * settleAround). Kept, up to 36 MiB stayed held into whatever came next: in the bench's
    * order, workload 6's 200 uploads started on top of 8b's bases. A delta that comes after
