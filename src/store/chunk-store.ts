@@ -949,8 +949,8 @@ export class ChunkStore {
 
   /**
    * Lets go of the delta bases kept for deltas to come ({@link readBase}), of the buffer
-   * deltas are rebuilt in, now rather than {@link BASE_KEEP_MS} after the last base, and of
-   * the free read buffers of {@link lend} (ChunkBuffers.dropFree): the
+   * deltas are rebuilt and frames decompressed in, now rather than {@link BASE_KEEP_MS}
+   * after the last base, and of the free read buffers of {@link lend} (ChunkBuffers.dropFree): the
    * server's idle settle calls it before its collection (src/cli/commands/serve.ts,
    * settleAround). Kept, up to 36 MiB stayed held into whatever came next: in the bench's
    * order, workload 6's 200 uploads started on top of 8b's bases. A delta that comes after
@@ -960,7 +960,7 @@ export class ChunkStore {
     clearTimeout(this.recentBasesTimer);
     this.recentBases.clear();
     this.recentBaseBytes = 0;
-    dropRebuildArea();
+    dropPlainArea();
     this.buffers.dropFree();
   }
 
@@ -1465,13 +1465,16 @@ async function encodedObject(hash: string, size: number, body: Readable): Promis
   const frame = await readAtMost(body, size, () => new ValidationError(`a compressed chunk must be smaller than the chunk (${size} bytes); send it raw`));
   let plain: Buffer;
   try {
-    plain = decompressChunk(frame, size);
+    // Into the shared area: the plain bytes are only hashed (the frame is what is kept).
+    plain = decompressChunk(frame, size, plainArea(size));
   } catch (err) {
     throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${(err as Error).message}`, { cause: err, details: { hash } });
   }
   const actual = createHash('sha256').update(plain).digest('hex');
   if (actual !== hash) throw new HashMismatchError(`chunk bytes hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
   const parts = encodeChunkObject(plain, frame);
+  // Kept raw (a frame as long as the chunk saves nothing): copied out of the shared area.
+  if (parts[1].buffer === plain.buffer) parts[1] = Buffer.from(plain);
   return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
 }
 
@@ -1484,7 +1487,7 @@ async function deltaObject(hash: string, size: number, body: Readable, base: rea
   const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
   let plain: Buffer;
   try {
-    plain = applyDelta(base, delta, size, rebuildArea(size));
+    plain = applyDelta(base, delta, size, plainArea(size));
   } catch (err) {
     if (!(err instanceof DeltaFormatError)) throw err;
     throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${err.message}`, { cause: err, details: { hash } });
@@ -1497,27 +1500,42 @@ async function deltaObject(hash: string, size: number, body: Readable, base: rea
   return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
 }
 
-let rebuilt: Buffer | undefined;
-let rebuiltTimer: NodeJS.Timeout | undefined;
+let area: Buffer | undefined;
+let areaTimer: NodeJS.Timeout | undefined;
+/** Times {@link plainArea} allocated its buffer, for tests. */
+let areaAllocations = 0;
 
 /**
- * Where {@link deltaObject} rebuilds chunks: one buffer for the whole process, reused while
- * deltas come and dropped {@link BASE_KEEP_MS} after the last. A new buffer per chunk paid
- * for its fresh pages: 20 ms of CPU for the 60 MB that workload 8b rebuilds, 4 ms reused.
- * Shared safely because nothing awaits between applyDelta and encodeChunkObject, after
- * which the bytes are compressed into their own buffer or copied out.
+ * Where the server makes a chunk's plain bytes from what arrived: {@link deltaObject}
+ * rebuilds chunks here and {@link encodedObject} decompresses the client's frames here to
+ * verify them. One buffer for the whole process, reused while chunks come and dropped
+ * {@link BASE_KEEP_MS} after the last. A new buffer per chunk paid for its fresh pages and
+ * their collection: 20 ms of CPU for the 60 MB that workload 8b rebuilds, 4 ms reused; for
+ * the 256 MiB of workload 7's frames, ~0.2 s of allocation and ~0.3 s of collection on the
+ * server's one thread in a profile (benchmarks/results/issue-15-speed.md, branch speed8).
+ * Shared safely because nothing awaits between making the bytes and encodeChunkObject,
+ * after which they are compressed into their own buffer, dropped (a frame kept as it came)
+ * or copied out.
  */
-function rebuildArea(size: number): Buffer {
-  if (!rebuilt || rebuilt.length < size) rebuilt = Buffer.allocUnsafeSlow(size);
-  clearTimeout(rebuiltTimer);
-  rebuiltTimer = setTimeout(() => (rebuilt = undefined), BASE_KEEP_MS).unref();
-  return rebuilt;
+function plainArea(size: number): Buffer {
+  if (!area || area.length < size) {
+    area = Buffer.allocUnsafeSlow(size);
+    areaAllocations++;
+  }
+  clearTimeout(areaTimer);
+  areaTimer = setTimeout(() => (area = undefined), BASE_KEEP_MS).unref();
+  return area;
 }
 
-/** Lets go of the rebuild area ({@link rebuildArea}); the next delta allocates it again. */
-function dropRebuildArea(): void {
-  clearTimeout(rebuiltTimer);
-  rebuilt = undefined;
+/** Lets go of the plain area ({@link plainArea}); the next chunk that needs it allocates it again. */
+function dropPlainArea(): void {
+  clearTimeout(areaTimer);
+  area = undefined;
+}
+
+/** How many times the shared area of plain chunk bytes was allocated so far (tests: chunks after the first reuse it). */
+export function plainAreaAllocations(): number {
+  return areaAllocations;
 }
 
 /** Memory for delta bases kept between a signature and the delta that follows (ChunkStore.readBase): 8 parallel uploads of 4 MiB chunks. */
