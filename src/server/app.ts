@@ -90,7 +90,7 @@ import { loadTls, type TlsMaterial } from './tls.js';
 import { dataDirAccessError, dataDirCreateError } from './data-dir-access.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker, trackSockets } from './connections.js';
-import { SlowClientGuard } from './slow-clients.js';
+import { handshakeTimeoutOf, SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
 import { DiskReserve } from './disk-reserve.js';
 
@@ -247,7 +247,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
   // typed against the HTTP/1 server; the request and reply APIs they use are the same.
   const app = (
     options.tls
-      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key, settings: { maxConcurrentStreams: MAX_HTTP2_STREAMS } } })
+      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: handshakeTimeoutOf(config.connections), settings: { maxConcurrentStreams: MAX_HTTP2_STREAMS } } })
       : Fastify({ ...fastifyOptions, ...http1Options })
   ) as unknown as FastifyInstance;
   if (options.tls) {

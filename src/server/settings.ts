@@ -457,7 +457,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'open connections per client address, over HTTP and over SFTP each; more are closed at once (`0`: no limit)',
     apply: (c, v) => (c.connections = { ...c.connections, maxPerAddress: v }) }),
   def({ key: 'headersTimeout', kind: duration, default: '30s', examples: ['10s', '0'], live: false,
-    doc: 'a request head must arrive within this (`0`: no limit)',
+    doc: "a request head must arrive within this, and over TLS the handshake before it (at least 5 s) (`0`: no limit; a handshake then has Node's 120 s)",
     apply: (c, v) => (c.connections = { ...c.connections, headersTimeoutMs: v }) }),
   def({ key: 'bodyTimeout', kind: duration, default: '60s', examples: ['30s', '0'], live: false,
     doc: 'a request body must reach `bodyMinRate` over every window this long, and an answer whose client takes none of it for this long is cut (`0`: no limit)',

@@ -61,6 +61,22 @@ export interface ConnectionLimits {
   bodyMinRate: number;
 }
 
+/**
+ * How long a TLS handshake may take (Node's `handshakeTimeout`, set when the server is made):
+ * `--headers-timeout`, at least 5 s (a handshake is a few round trips and a signature, which
+ * a client on a slow link or a loaded machine may take a second or two over), and Node's
+ * 120 s when the head limit is 0. The head clocks below start once the handshake is done;
+ * before, a client that sent nothing, or trickled its ClientHello, held the connection for
+ * Node's 120 s whatever the head limit (thirteenth security round). Node's timer is not
+ * reset by handshake bytes (a ClientHello trickled a byte every 300 ms was cut on time).
+ */
+export function handshakeTimeoutOf(limits: ConnectionLimits): number {
+  return limits.headersTimeoutMs > 0 ? Math.max(limits.headersTimeoutMs, MIN_HANDSHAKE_TIMEOUT_MS) : NODE_HANDSHAKE_TIMEOUT_MS;
+}
+
+const MIN_HANDSHAKE_TIMEOUT_MS = 5_000;
+const NODE_HANDSHAKE_TIMEOUT_MS = 120_000;
+
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxPerAddress: 128,
   headersTimeoutMs: 30_000,
@@ -148,6 +164,7 @@ export class SlowClientGuard {
     if (tls) server.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => socket.alpnProtocol !== 'h2' && this.startWaiting(socket, true));
     else server.on('connection', (socket: Socket) => !socket.destroyed && this.startWaiting(socket, true));
     if (tls) server.on('session', (session: ServerHttp2Session) => this.watchSession(session));
+    if (tls) server.prependListener('tlsClientError', (err: Error & { code?: string }, socket: Socket) => this.onTlsClientError(err, socket));
     server.prependListener('request', (req: AnyRequest, res: AnyResponse) => this.onRequest(req, res));
     const tick = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs || Infinity, limits.bodyTimeoutMs || Infinity) / 4)));
     if (Number.isFinite(tick) && (limits.headersTimeoutMs > 0 || limits.bodyTimeoutMs > 0)) {
@@ -180,6 +197,18 @@ export class SlowClientGuard {
       else this.perAddress.set(address, left);
       this.waiting.delete(socket);
     });
+  }
+
+  /**
+   * A TLS handshake over its time (`handshakeTimeoutOf`, which the server passes to Node):
+   * Node reports it here, before its own listener closes the socket. Counted as a head cut
+   * (the handshake is the first part of the head), and closed here too: Node's listener
+   * leaves that to a `clientError` listener when there is one.
+   */
+  private onTlsClientError(err: Error & { code?: string }, socket: Socket): void {
+    if (err.code !== 'ERR_TLS_HANDSHAKE_TIMEOUT') return;
+    this.events.cut?.(addressOf(socket), 'head');
+    socket.destroy();
   }
 
   private startWaiting(socket: Socket, fresh: boolean): void {

@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, constants as h2constants } from 'node:http2';
 import { get as httpsGet } from 'node:https';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -396,6 +397,68 @@ describe('slow request heads beside a request in flight (twelfth security round)
       await t.close();
     }
   });
+});
+
+describe('slow TLS handshakes (thirteenth security round)', () => {
+  it('a connection that sends nothing, or trickles its ClientHello, is closed within 5 s (the head limit, at least 5 s); a real client connects', async () => {
+    const t = await startTestServer({ tlsCert: join(dir, 'server.crt'), tlsKey: join(dir, 'server.key'), connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 0, bodyMinRate: 1 } });
+    const url = new URL(t.url);
+    const open = (): { socket: Socket; closed: Promise<boolean> } => {
+      const socket = tcpConnect(Number(url.port), url.hostname);
+      socket.on('error', () => undefined);
+      const closed = new Promise<boolean>((resolve) => {
+        socket.once('close', () => resolve(true));
+        setTimeout(() => resolve(false), 40_000);
+      });
+      return { socket, closed };
+    };
+    // A TLS 1.2 record header and a ClientHello announcing 200 bytes, sent a byte every 100 ms:
+    // whole in 20 s. Before, both connections stayed open for Node's 120 s whatever
+    // --headers-timeout said (the head clocks started after the handshake).
+    const hello = Buffer.from('16030100c8010000c40303' + '00'.repeat(190), 'hex');
+    const idle = open();
+    const trickle = open();
+    let sent = 0;
+    const timer = setInterval(() => !trickle.socket.destroyed && sent < hello.length && trickle.socket.write(hello.subarray(sent, ++sent)), 100);
+    try {
+      expect(await idle.closed).toBe(true);
+      expect(await trickle.closed).toBe(true);
+      expect(sent).toBeGreaterThan(0);
+      expect(sent).toBeLessThan(hello.length);
+
+      // A client that completes its handshake is served, over HTTP/2 and HTTP/1.1; the two
+      // connections cut are counted.
+      const h2 = h2connect(t.url, { ca: ca.certPem });
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = h2.request({ ':path': '/healthz' });
+          let code = 0;
+          req.on('response', (h) => (code = Number(h[':status'])));
+          req.on('end', () => resolve(code));
+          req.on('error', reject);
+          req.resume();
+          req.end();
+        });
+        expect(status).toBe(200);
+      } finally {
+        h2.close();
+      }
+      const metrics = await new Promise<string>((resolve, reject) => {
+        httpsGet(`${t.url}/metrics`, { ca: ca.certPem, headers: { authorization: `Bearer ${t.token}` } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+      expect(metrics).toMatch(/ferry_slow_clients_cut_total\{phase="head"\} [2-9]/);
+    } finally {
+      clearInterval(timer);
+      idle.socket.destroy();
+      trickle.socket.destroy();
+      await t.close();
+    }
+  }, 60_000);
 });
 
 describe('the self-signed local CA', () => {
