@@ -227,16 +227,21 @@ export class DavStore {
   }
 
   async countLocks(userId: string, now: number): Promise<number> {
-    const row = await this.db.selectFrom('dav_locks').select(sql<number>`count(*)`.as('n')).where('user_id', '=', userId).where('expires_at', '>', now).executeTakeFirstOrThrow();
+    return this.countLocksIn(this.db, userId, now);
+  }
+
+  private async countLocksIn(trx: Db, userId: string, now: number): Promise<number> {
+    const row = await trx.selectFrom('dav_locks').select(sql<number>`count(*)`.as('n')).where('user_id', '=', userId).where('expires_at', '>', now).executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
   /**
-   * Inserts a lock unless a live lock conflicting with it exists (checked in the same
-   * transaction: two clients locking at once cannot both win). Returns the conflicting
-   * locks, empty when the lock was taken.
+   * Inserts a lock unless a live lock conflicting with it exists, or its user already holds
+   * `maxPerUser` live locks (both checked in the same transaction: two clients locking at
+   * once cannot both win, and many LOCKs sent at once cannot pass the limit together).
+   * Returns the conflicting locks (empty when the lock was taken), or `'limit'`.
    */
-  async insertLock(row: LockRow, conflicts: (existing: LockRow[]) => LockRow[]): Promise<LockRow[]> {
+  async insertLock(row: LockRow, conflicts: (existing: LockRow[]) => LockRow[], maxPerUser: number): Promise<LockRow[] | 'limit'> {
     return this.meta.durable(async (trx) => {
       // PostgreSQL runs two such transactions side by side (READ COMMITTED): each found no
       // conflict and both inserted, two exclusive locks on one file granted by two nodes at
@@ -245,6 +250,7 @@ export class DavStore {
       if (this.meta.dialect !== 'sqlite') await sql`select pg_advisory_xact_lock(${DAV_LOCK_KEY}, 0)`.execute(trx);
       const existing = await this.locksCoveringIn(trx, row.path, row.created_at, row.infinite === 1);
       const blocking = conflicts(existing);
+      if (blocking.length === 0 && (await this.countLocksIn(trx, row.user_id, row.created_at)) >= maxPerUser) return 'limit';
       if (blocking.length === 0) await trx.insertInto('dav_locks').values(row).execute();
       return blocking;
     });

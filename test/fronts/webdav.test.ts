@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LOCKS_PER_USER } from '../../src/server/dav/lock.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { basic, dav, lockBody, multistatus, propfindNamed, PROPFIND_ALL, type DavInit } from '../helpers/dav.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -590,6 +591,35 @@ describe('WebDAV: COPY, MOVE and locks', () => {
     expect(unmapped.status).toBe(201);
     expect((await req('GET', '/dav/lc/unmapped.txt')).body.length).toBe(0);
     expect((await req('LOCK', '/dav/nope/unmapped.txt', { body: lockBody('exclusive') })).status).toBe(409);
+  });
+});
+
+describe('WebDAV: the per-user lock limit', () => {
+  it(`holds when many LOCKs arrive at once: ${MAX_LOCKS_PER_USER} live locks at most, the rest 413 with a clear message`, async () => {
+    const BOB = basic('bob', 'bob-password-1');
+    const bobReq = (method: string, path: string, init: DavInit = {}) => dav(t.url, method, path, { auth: BOB, ...init });
+    expect((await bobReq('PUT', '/dav/many.txt', { body: 'm' })).status).toBe(201);
+    const lockOnce = () => bobReq('LOCK', '/dav/many.txt', { headers: { timeout: 'Second-3600' }, body: lockBody('shared') });
+    const below = MAX_LOCKS_PER_USER - 10;
+    for (let done = 0; done < below; done += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, below - done) }, lockOnce));
+      expect(batch.map((r) => r.status)).toEqual(batch.map(() => 200));
+    }
+    // Thirty at once with ten left: ten are taken. (The count is made again inside the insert's
+    // transaction: on PostgreSQL, with a pool of connections or several nodes, LOCKs at once
+    // could each count before any was inserted and all pass.)
+    const rush = await Promise.all(Array.from({ length: 30 }, lockOnce));
+    const statuses = rush.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    const refused = rush.filter((r) => r.status !== 200);
+    expect(refused.map((r) => r.status)).toEqual(refused.map(() => 413));
+    expect(JSON.parse(refused[0].text).error.message).toBe(`at most ${MAX_LOCKS_PER_USER} locks at once: unlock some first`);
+    const first = /^<(.+)>$/.exec(String(rush.find((r) => r.status === 200)!.headers['lock-token']))![1];
+    expect((await bobReq('UNLOCK', '/dav/many.txt', { headers: { 'lock-token': `<${first}>` } })).status).toBe(204);
+    expect((await lockOnce()).status).toBe(200);
+    expect((await lockOnce()).status).toBe(413);
+    // Alice's locks are her own count.
+    expect((await req('LOCK', '/dav/alice-own.txt', { body: lockBody('exclusive') })).status).toBe(201);
   });
 });
 

@@ -77,9 +77,9 @@ export async function lock(dav: Dav, request: FastifyRequest, reply: FastifyRepl
   const conflicting = (existing: LockRow[]) => existing.filter((l) => scope === 'exclusive' || l.scope === 'exclusive');
   const conflictError = () => new LockedError(`${path} is already locked`, { details: { path, precondition: 'no-conflicting-lock' } });
   if (conflicting(await dav.locks(server, depth === 'infinity')).length > 0) throw conflictError();
-  if ((await dav.store.countLocks(auth.userId, now)) >= MAX_LOCKS_PER_USER) {
-    throw new QuotaExceededError(`at most ${MAX_LOCKS_PER_USER} locks at once: unlock some first`, { details: { limit: 'locks', max: MAX_LOCKS_PER_USER } });
-  }
+  const tooMany = () => new QuotaExceededError(`at most ${MAX_LOCKS_PER_USER} locks at once: unlock some first`, { details: { limit: 'locks', max: MAX_LOCKS_PER_USER } });
+  // Checked here before an unmapped URL is created, and again where the lock is inserted.
+  if ((await dav.store.countLocks(auth.userId, now)) >= MAX_LOCKS_PER_USER) throw tooMany();
 
   let created = false;
   if (!entry) {
@@ -101,9 +101,10 @@ export async function lock(dav: Dav, request: FastifyRequest, reply: FastifyRepl
     created_at: now,
     expires_at: now + timeoutMs,
   };
-  if ((await dav.store.insertLock(row, conflicting)).length > 0) {
+  const refused = await dav.store.insertLock(row, conflicting, MAX_LOCKS_PER_USER);
+  if (refused === 'limit' || refused.length > 0) {
     if (created) await dav.ctx.meta.remove(server).catch(() => undefined);
-    throw conflictError();
+    throw refused === 'limit' ? tooMany() : conflictError();
   }
   return lockAnswer(reply, row, activeLock(row, auth, now), created ? 201 : 200);
 }
