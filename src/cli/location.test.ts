@@ -71,7 +71,7 @@ describe('one location syntax', () => {
       expect(() => parseLocation(arg, 'server', defaultRegistry, context)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG' }));
     }
     expect(() => parseLocation('https://files.example.com/s/AbC', 'local', defaultRegistry, context)).toThrow(
-      'https://files.example.com/s/AbC is a web address, not a location: a Ferry server\'s files are ferry:/path (the server of ferry login), NAME:/path (after ferry login URL --name NAME) or ferry://host:port/path (plain http); a share link (/s/…) is fetched with curl -OJ URL or a browser',
+      'https://files.example.com/s/AbC is a web address, not a location: a Ferry server\'s files are ferry:/path (the server of ferry login), NAME:/path (after ferry login URL --name NAME) or ferry://host:port/path (plain http); a share link (/s/…) is fetched with curl -OJ URL (a folder\'s as one zip: curl -OJ \'URL?zip=1\') or a browser',
     );
   });
 

@@ -62,7 +62,7 @@ export function parseLocation(arg: string, bare: BareMeaning, registry: BackendR
     // What people paste: the server's address, or a share link. Neither is a location.
     throw new ConfigError(
       `${label} is a web address, not a location: a Ferry server's files are ferry:/path (the server of ferry login), ` +
-        `NAME:/path (after ferry login URL --name NAME) or ferry://host:port/path (plain http); a share link (/s/…) is fetched with curl -OJ URL or a browser`,
+        `NAME:/path (after ferry login URL --name NAME) or ferry://host:port/path (plain http); a share link (/s/…) is fetched with curl -OJ URL (a folder's as one zip: curl -OJ 'URL?zip=1') or a browser`,
       { details: { type: url[1].toLowerCase() } },
     );
   }

@@ -25,7 +25,7 @@ import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry,
 import { listRemote, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
-import { modifyWindow, refuseMissingFolder, refuseOverlap, type Remote } from './remote.js';
+import { makeMissingFolder, modifyWindow, refuseMissingFolder, refuseOverlap, type Remote } from './remote.js';
 import { checkRunOptions } from './run-options.js';
 
 export { CONFLICT_STRATEGIES, conflictName, type ConflictStrategy } from './plan-bisync.js';
@@ -152,6 +152,7 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
     await refuseMissingFolder(rawPath1, 'path1', o.signal);
     if (!o.resync) await refuseMissingFolder(rawPath2, 'path2', o.signal);
     await runPair(rawPath1, rawPath2, o, strategy, state, result, emit, store);
+    if (o.resync && o.dryRun !== true && result.errors.length === 0) await makeMissingFolder(rawPath2, o.signal);
     result.elapsedMs = Math.round(performance.now() - started);
     return result;
   } finally {

@@ -211,6 +211,16 @@ export async function refuseMissingFolder(side: Remote, name: string, signal?: A
 }
 
 /**
+ * Makes a missing side of a first bisync (`--resync`), as its copies would have: with nothing
+ * to copy (an empty path1, or all of it filtered out) no copy made it, and the next run
+ * refused the pair saying the folder does not exist. Stores without real folders pass.
+ */
+export async function makeMissingFolder(side: Remote, signal?: AbortSignal): Promise<void> {
+  if (!hasDirectories(side.backend) || !canCheckDirectories(side.backend) || (await side.backend.isDirectory(side.prefix, { signal }))) return;
+  await side.backend.mkdir(side.prefix, { signal });
+}
+
+/**
  * When the source of a copy, move or sync names a file rather than a folder, as rclone
  * allows (`ferry copy report.pdf nas:/docs/`): the source becomes the file's folder
  * restricted to it, and the destination the folder it goes into, restricted to the same

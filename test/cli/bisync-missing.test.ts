@@ -62,6 +62,23 @@ describe('bisync with a side that does not exist', () => {
     expect(await readdir(local('copy'))).toEqual(['m.txt']);
   });
 
+  it('--resync of an empty path1 makes the missing path2 too (no copy made it), so the next run works', async () => {
+    await mkdir(local('blank'));
+    ok(await ferry(['bisync', '--resync', '--dry-run', local('blank'), 'ferry:/fresh']));
+    expect((await world.ferry(['ls', '/fresh'], { cwd: world.dir })).code).toBe(3);
+    ok(await ferry(['bisync', '--resync', local('blank'), 'ferry:/fresh']));
+    ok(await world.ferry(['stat', '/fresh'], { cwd: world.dir }));
+    await writeFile(local('blank', 'x.txt'), 'x\n');
+    ok(await ferry(['bisync', local('blank'), 'ferry:/fresh']));
+    expect((await world.ferry(['cat', '/fresh/x.txt'], { cwd: world.dir })).stdout).toBe('x\n');
+    ok(await ferry(['bisync', '--resync', local('blank'), local('blank-copy')]));
+    expect(await readdir(local('blank-copy'))).toEqual(['x.txt']);
+    await mkdir(local('void'));
+    ok(await ferry(['bisync', '--resync', local('void'), local('void-copy')]));
+    ok(await ferry(['bisync', local('void'), local('void-copy')]));
+    expect(await readdir(local('void-copy'))).toEqual([]);
+  });
+
   it('two existing folders (one empty) resync as before', async () => {
     await mkdir(local('empty'));
     ok(await ferry(['bisync', '--resync', local('empty'), 'ferry:/there']));

@@ -76,6 +76,11 @@ describe('--help', () => {
     for (const flag of ['--expires', '--password', '--max-downloads', '--upload', '--max-bytes']) expect(text, flag).toContain(flag);
     expect(text).toContain('ferry share create --help');
   });
+
+  it("share create says how a folder's link is fetched whole (curl -OJ URL saves its listing; test/server/shares.test.ts runs both)", async () => {
+    const create = (await buildProgram()).commands.find((c) => c.name() === 'share')!.commands.find((c) => c.name() === 'create')!;
+    expect(helpOf(create)).toContain("a folder:  curl -OJ 'URL?zip=1'");
+  });
 });
 
 describe('a group says what it holds', () => {

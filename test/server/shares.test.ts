@@ -100,6 +100,22 @@ describe('download links', () => {
     expect((await curl([s.url + '/private.txt'])).status).toBe(404);
   });
 
+  it("curl -OJ of a folder link saves its listing as NAME.html, which links the zip; curl -OJ 'URL?zip=1' saves NAME.zip", async () => {
+    await put('/trip/a.jpg', Buffer.from('AAA'));
+    await put('/trip/b.jpg', Buffer.from('BBB'));
+    const s = await share(t, owner, { path: '/trip' });
+    const dir = mkdtempSync(join(work, 'oj-'));
+    await run('curl', ['-sS', '-OJ', s.url], { cwd: dir });
+    // Before, the file was named after the link's key, and said nothing of the zip.
+    const page = readFileSync(join(dir, 'trip.html'), 'utf8');
+    expect(page).toContain(`href="${new URL(s.url).pathname}?zip=1"`);
+    expect(page).toContain("curl -OJ 'LINK?zip=1'");
+    await run('curl', ['-sS', '-OJ', s.url + '?zip=1'], { cwd: dir });
+    const zip = readFileSync(join(dir, 'trip.zip'));
+    expect(zip.subarray(0, 4).toString('latin1')).toBe('PK\x03\x04');
+    expect(zip.includes(Buffer.from('trip/a.jpg'))).toBe(true);
+  });
+
   it('expires: 410 after its time', async () => {
     await put('/soon.txt', Buffer.from('soon'));
     const s = await share(t, owner, { path: '/soon.txt', expiresInSeconds: 3600 });

@@ -107,6 +107,16 @@ describe('versions', () => {
     expect(await get('/timed.txt')).toBe('morning');
     const before = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/timed.txt', at: morning - 10 * DAY } });
     expect(before.status).toBe(404);
+    expect(((await before.json()) as { error: { message: string } }).error.message).not.toContain('versioning is off');
+    // Where versioning is off, no time finds a version: the answer says why.
+    await put('/scratch/timed.txt', 'one');
+    await put('/scratch/timed.txt', 'two');
+    const off = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/scratch/timed.txt', at: clock - 60_000 } });
+    expect(off.status).toBe(404);
+    expect(((await off.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'FERRY_ERR_NOT_FOUND',
+      message: expect.stringContaining('(versioning is off for this path: the server keeps no old versions; an admin sets "versions" in its config)'),
+    });
     const bad = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/timed.txt', version: 'x' } });
     expect(bad.status).toBe(400);
   });

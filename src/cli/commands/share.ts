@@ -89,6 +89,7 @@ export function registerShare(program: Command): void {
       `
 The URL is shown once (the server keeps only a hash of it). Visitors need no account:
   download:  curl -OJ URL          (password: curl -u :PASSWORD -OJ URL)
+  a folder:  curl -OJ 'URL?zip=1'  (all of it as one zip)
   upload:    curl -T FILE URL/     or open URL in a browser
 
 --max-downloads counts every download, however it is cut: a request without Range is one

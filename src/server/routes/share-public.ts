@@ -147,7 +147,7 @@ class ShareLinks {
     if (entry.type === 'dir') {
       if (s.spent) throw new GoneError('this link has been used up');
       if (q.zip !== undefined && !head) return this.zipFolder(request, reply, s, server, entry.name || s.row.name);
-      return this.listing(request, reply, s, server, sub, head);
+      return this.listing(request, reply, s, server, sub, head, entry.name || s.row.name);
     }
     const shown = sub === '/' ? '/' + entry.name : sub;
     if (q.format === 'json') {
@@ -193,7 +193,7 @@ class ShareLinks {
     });
   }
 
-  private async listing(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, sub: string, head: boolean) {
+  private async listing(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, sub: string, head: boolean, name: string) {
     const { ctx } = this;
     authorize(s.as, 'list', toUserPath(s.as, server));
     const { entries } = await ctx.meta.list(server, { limit: ctx.limits.maxListLimit });
@@ -209,8 +209,10 @@ class ShareLinks {
         entries: visible.map((e: Entry) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, url: `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}`, preview: e.type === 'file' ? previewKind(e.name) : 'none' })),
       };
     }
-    // A plain HTML listing for HEAD and for clients that ask for neither JSON nor a page.
+    // A plain HTML listing for HEAD and for clients that ask for neither JSON nor a page. It
+    // has a name (`curl -OJ` saved it under the link's key) and says how to get the files.
     plainPageHeaders(reply);
+    reply.header('content-disposition', contentDisposition(`${name}.html`, 'inline'));
     if (head) return reply.send();
     const rows = visible
       .map((e) => {
@@ -218,7 +220,8 @@ class ShareLinks {
         return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'dir' ? '/' : ''}</a></td><td>${e.type === 'dir' ? '' : e.size}</td></tr>`;
       })
       .join('');
-    return reply.send(`${plainPageStart(escapeHtml(s.row.name))}<body><h1>${escapeHtml(s.row.name)}</h1><table>${rows}</table></body></html>`);
+    const zip = `<p>A folder: <a href="${escapeHtml(base)}?zip=1">all of it as one zip</a> (curl -OJ 'LINK?zip=1'), or each file below.</p>`;
+    return reply.send(`${plainPageStart(escapeHtml(s.row.name))}<body><h1>${escapeHtml(s.row.name)}</h1>${zip}<table>${rows}</table></body></html>`);
   }
 
   private async zipFolder(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) {

@@ -75,7 +75,12 @@ async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
   if (body.version !== undefined) id = parseVersionId(body.version);
   else if (typeof body.at === 'number' && Number.isSafeInteger(body.at)) {
     const v = await ctx.versions.versionAt(server, body.at, auth.historySince);
-    if (!v) throw new NotFoundError(`${path} has no old version that was current at ${new Date(body.at).toISOString()}`, { details: { path } });
+    if (!v) {
+      // With versioning off here, no time will ever find one: say so, rather than only "none".
+      const { keep, days } = ctx.versions.ruleFor(server);
+      const why = keep > 0 || days > 0 ? '' : ' (versioning is off for this path: the server keeps no old versions; an admin sets "versions" in its config)';
+      throw new NotFoundError(`${path} has no old version that was current at ${new Date(body.at).toISOString()}${why}`, { details: { path } });
+    }
     id = v.id;
   } else throw new ValidationError('give version (an id from the list of versions) or at (ms since the epoch)');
   const check = ctx.quota.commitCheck(auth);
