@@ -51,7 +51,7 @@ beforeAll(async () => {
       defender: { ...DEFAULT_DEFENDER, threshold: 4, safeList: [] },
       rateLimit: { windowMs: 600_000, perIp: 30, perToken: 0, authPerIp: 0 },
     });
-  nodes = [await start(), await start()];
+  nodes = await Promise.all([start(), start()]);
 }, 120_000);
 
 afterAll(async () => {
@@ -196,7 +196,7 @@ describe('accounts, share links and web sessions on two nodes', () => {
     const sessionKey = randomBytes(32);
     // Two nodes on one database and one chunk store (a directory here; S3 in the cluster test).
     const start = () => startTestServer({ db, sessionKey, adminToken, store: [parseStoreSpec(store)] });
-    pair = [await start(), await start()];
+    pair = await Promise.all([start(), start()]);
   }, 120_000);
   afterAll(async () => {
     for (const n of pair) await n.close().catch(() => undefined);
