@@ -35,8 +35,8 @@ async function twoNodes(): Promise<[SftpServer, SftpServer]> {
   const db = await postgres.createDatabase();
   // Chunks of 256 KiB on average (the default is 1 MiB): a partial upload shows once 16 chunks
   // are stored (src/server/ingest.ts, APPEND_EVERY), here after some 4 MiB instead of 16, so
-  // that a file a quarter of the size stalls as far into it, and the woken client has a
-  // quarter as much left to send at its 2 MB/s. Chunk sizes are not what this test is about.
+  // that a file of 16 MiB (it was 48) still stalls early in it, and the woken client has a
+  // third as much left to send at its 2 MB/s. Chunk sizes are not what this test is about.
   const shared = { db, sessionKey: randomBytes(32), adminToken, store: [parseStoreSpec(store)], chunking: SMALL_CHUNKS };
   const a = await startSftpServer(shared);
   nodes.push(a);
