@@ -252,9 +252,8 @@ describe('SFTP on two nodes', () => {
   it("with the first node's DATA/ssh copied, both show the same host keys, and reput on one finishes a put cut off on the other", async () => {
     const db = await postgres.createDatabase();
     // Chunks of 256 KiB on average (the default is 1 MiB): the partial upload shows once 16
-    // chunks are stored (src/server/ingest.ts, APPEND_EVERY), after some 4 MiB instead of 16,
-    // so that a file of 16 MiB (it was 48) is cut off as early in it. Chunk sizes are not what
-    // this test is about.
+    // chunks are stored (src/server/ingest.ts, APPEND_EVERY), after some 4 to 7 MiB instead of
+    // 18, so that the put is cut off seconds sooner. Chunk sizes are not what this test is about.
     const chunking = { algorithm: 'fastcdc-v1', minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: 1024 * 1024, normalization: 0 } as const;
     const shared = { db, sessionKey: randomBytes(32), adminToken, store: [parseStoreSpec(store)], chunking };
     const a = await startSftpServer(shared);
@@ -269,12 +268,12 @@ describe('SFTP on two nodes', () => {
     expect((await a.t.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'sia' } })).status).toBe(201);
     const sia = { name: 'sia', ...(await newKey(a, 'sia')) };
     expect((await b.t.api('/api/v1/users/sia/keys', { method: 'POST', token: adminToken, json: { keys: sia.publicKey } })).status).toBe(201);
-    const size = 16 * 1024 * 1024;
+    const size = 32 * 1024 * 1024;
     await writeRandomFile(join(a.dir, 'cut.bin'), size);
     // Cut off on the first node once part of it is stored. The partial shows in the database
-    // only after 16 chunks (18 MiB of 32 in one run here with 1 MiB chunks; some 4 MiB with
-    // these), so 16 Mbit/s (8 s for the whole file) leaves it time to show on a loaded
-    // machine before the put could finish.
+    // only after 16 chunks (18 MiB of 32 in one run here with 1 MiB chunks; 6.4 with these),
+    // so 16 Mbit/s (17 s for the whole file) leaves it time to show on a loaded machine
+    // before the put could finish.
     const child = spawnSftp(a, sia, ['put cut.bin cut.bin'], ['-l', '16000'], a.dir);
     const exited = new Promise((resolve) => child.once('close', resolve));
     const user = (await a.t.server.ctx.users.userByName('sia'))!;
