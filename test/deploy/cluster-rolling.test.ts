@@ -25,7 +25,7 @@ const sha = (x: Buffer): string => createHash('sha256').update(x).digest('hex');
 
 beforeAll(async () => {
   nodes = await startPgS3Nodes('cluster-rolling');
-  running.push(...(await Promise.all([nodes.startNode('n1', DRAIN), nodes.startNode('n2', DRAIN)])));
+  running.push(await nodes.startNode('n1', DRAIN), await nodes.startNode('n2', DRAIN));
   balancer = await startBalancer(join(nodes.dir, 'nginx'), running.map((n) => n.url));
 }, 120_000);
 
