@@ -51,7 +51,7 @@ beforeAll(async () => {
       defender: { ...DEFAULT_DEFENDER, threshold: 4, safeList: [] },
       rateLimit: { windowMs: 600_000, perIp: 30, perToken: 0, authPerIp: 0 },
     });
-  nodes = [await start(), await start()];
+  nodes = await Promise.all([start(), start()]);
 }, 120_000);
 
 afterAll(async () => {
@@ -196,7 +196,7 @@ describe('accounts, share links and web sessions on two nodes', () => {
     const sessionKey = randomBytes(32);
     // Two nodes on one database and one chunk store (a directory here; S3 in the cluster test).
     const start = () => startTestServer({ db, sessionKey, adminToken, store: [parseStoreSpec(store)] });
-    pair = [await start(), await start()];
+    pair = await Promise.all([start(), start()]);
   }, 120_000);
   afterAll(async () => {
     for (const n of pair) await n.close().catch(() => undefined);
@@ -251,7 +251,11 @@ describe('SFTP on two nodes', () => {
 
   it("with the first node's DATA/ssh copied, both show the same host keys, and reput on one finishes a put cut off on the other", async () => {
     const db = await postgres.createDatabase();
-    const shared = { db, sessionKey: randomBytes(32), adminToken, store: [parseStoreSpec(store)] };
+    // Chunks of 256 KiB on average (the default is 1 MiB): the partial upload shows once 16
+    // chunks are stored (src/server/ingest.ts, APPEND_EVERY), after some 4 to 7 MiB instead of
+    // 18, so that the put is cut off seconds sooner. Chunk sizes are not what this test is about.
+    const chunking = { algorithm: 'fastcdc-v1', minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: 1024 * 1024, normalization: 0 } as const;
+    const shared = { db, sessionKey: randomBytes(32), adminToken, store: [parseStoreSpec(store)], chunking };
     const a = await startSftpServer(shared);
     sftpNodes.push(a);
     const second = mkdtempSync(join(tmpdir(), 'ferry-sftp-second-'));
@@ -264,11 +268,12 @@ describe('SFTP on two nodes', () => {
     expect((await a.t.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'sia' } })).status).toBe(201);
     const sia = { name: 'sia', ...(await newKey(a, 'sia')) };
     expect((await b.t.api('/api/v1/users/sia/keys', { method: 'POST', token: adminToken, json: { keys: sia.publicKey } })).status).toBe(201);
-    const size = 48 * 1024 * 1024;
+    const size = 32 * 1024 * 1024;
     await writeRandomFile(join(a.dir, 'cut.bin'), size);
     // Cut off on the first node once part of it is stored. The partial shows in the database
-    // only after some MiB (18 of 32 in one run here), so 16 Mbit/s (25 s for the whole file)
-    // leaves it time to show on a loaded machine before the put could finish.
+    // only after 16 chunks (18 MiB of 32 in one run here with 1 MiB chunks; 6.4 with these),
+    // so 16 Mbit/s (17 s for the whole file) leaves it time to show on a loaded machine
+    // before the put could finish.
     const child = spawnSftp(a, sia, ['put cut.bin cut.bin'], ['-l', '16000'], a.dir);
     const exited = new Promise((resolve) => child.once('close', resolve));
     const user = (await a.t.server.ctx.users.userByName('sia'))!;

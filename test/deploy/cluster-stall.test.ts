@@ -59,8 +59,7 @@ beforeAll(async () => {
   proxy = p.server;
   stopped = p.stopped;
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  a = await nodes.startNode('a', [], {}, { s3Endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
-  b = await nodes.startNode('b');
+  [a, b] = await Promise.all([nodes.startNode('a', [], {}, { s3Endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` }), nodes.startNode('b')]);
 }, 120_000);
 
 afterAll(async () => {
@@ -90,15 +89,22 @@ it('a node stopped past the grace between storing a chunk and indexing it, the o
   );
 
   await stopped;
-  // B collects garbage (every 5 s) until its sweep takes A's object: A's registration and
-  // the object are then older than the sweep's minimum age.
+  const stoppedAt = Date.now();
+  // B collects garbage at once, then, from the sweep's minimum age (60 s) after A stopped,
+  // every second until its sweep takes A's object: A's registration and the object are then
+  // older than that age.
   const sweeps: number[] = [];
-  while (sweeps.length < 60 && !(sweeps.at(-1)! > 0)) {
-    await new Promise((r) => setTimeout(r, 5000));
+  const sweep = async (): Promise<void> => {
     const gc = await ok<{ unreferenced: { chunks: number } }>(await nodes.api(b, '/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } }), 200);
     sweeps.push(gc.unreferenced.chunks);
+  };
+  await sweep();
+  await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 60_000 - Date.now())));
+  while (sweeps.length < 120 && !(sweeps.at(-1)! > 0)) {
+    await sweep();
+    if (!(sweeps.at(-1)! > 0)) await new Promise((r) => setTimeout(r, 1000));
   }
-  // The first sweep, seconds after the object was stored, kept it (even with no grace time: a
+  // The first sweep, right after the object was stored, kept it (even with no grace time: a
   // minute at least); a later one took it.
   expect(sweeps[0]).toBe(0);
   expect(sweeps.at(-1)).toBeGreaterThanOrEqual(1);

@@ -38,9 +38,13 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ferry-cluster-'));
-  postgres = await startPostgres();
+  // PostgreSQL and s3rver at once (initdb takes seconds); afterAll stops whichever started.
+  const [pgStarted, s3Started] = await Promise.allSettled([startPostgres(), startS3rver([BUCKET])]);
+  if (pgStarted.status === 'fulfilled') postgres = pgStarted.value;
+  if (s3Started.status === 'fulfilled') s3 = s3Started.value;
+  if (pgStarted.status === 'rejected') throw pgStarted.reason;
+  if (s3Started.status === 'rejected') throw s3Started.reason;
   dbUrl = await postgres.createDatabase('ferry_cluster');
-  s3 = await startS3rver([BUCKET]);
   const store = `s3:${BUCKET}/chunks?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`;
   const sessionKey = randomBytes(32).toString('base64');
   const start = (i: number) =>

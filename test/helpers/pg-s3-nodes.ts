@@ -84,9 +84,16 @@ export async function startPgS3Nodes(prefix: string): Promise<PgS3Nodes> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    postgres = await startPostgres();
-    const dbUrl = await postgres.createDatabase(`ferry_${prefix.replace(/\W/g, '_')}`);
-    s3 = await startS3rver([bucket]);
+    // Both at once (PostgreSQL's initdb and start take seconds); each kept for `stop` as soon
+    // as it runs, so that one failing does not leave the other behind.
+    const [pgStarted, s3Started] = await Promise.allSettled([startPostgres(), startS3rver([bucket])]);
+    if (pgStarted.status === 'fulfilled') postgres = pgStarted.value;
+    if (s3Started.status === 'fulfilled') s3 = s3Started.value;
+    if (pgStarted.status === 'rejected') throw pgStarted.reason;
+    if (s3Started.status === 'rejected') throw s3Started.reason;
+    const pg = pgStarted.value;
+    const bucketStore = s3Started.value;
+    const dbUrl = await pg.createDatabase(`ferry_${prefix.replace(/\W/g, '_')}`);
     const storeAt = (endpoint: string): string => `s3:${bucket}/chunks?endpoint=${encodeURIComponent(endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`;
     const api: PgS3Nodes['api'] = (node, path, init = {}) => {
       const headers: Record<string, string> = { ...init.headers };
@@ -100,9 +107,9 @@ export async function startPgS3Nodes(prefix: string): Promise<PgS3Nodes> {
       dbUrl,
       adminToken,
       bucket,
-      s3: s3.options,
+      s3: bucketStore.options,
       async startNode(name, extraArgs = [], env = {}, options = {}) {
-        const store = storeAt(options.s3Endpoint ?? s3!.endpoint);
+        const store = storeAt(options.s3Endpoint ?? bucketStore.endpoint);
         const node = await startServer({
           dataDir: join(dir, name),
           adminToken,
