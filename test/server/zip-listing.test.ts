@@ -225,7 +225,7 @@ describe('a selection of paths', () => {
     const over = await t.api('/api/v1/zip', { method: 'POST', json: { paths: paths(1001) } });
     expect(over.status).toBe(413);
     expect(await over.json()).toMatchObject({ error: { code: 'FERRY_ERR_PAYLOAD_TOO_LARGE' } });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("an archive's files, read ahead", () => {
