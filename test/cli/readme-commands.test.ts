@@ -244,11 +244,13 @@ describe('docs/client.md: the CLI section', () => {
     expect(takers('-I')).toEqual(takers('-c'));
   });
 
-  it('--retries and --server: every command that talks to a server, login aside', () => {
-    expect(cli).toContain('`--retries N` (every command that talks to a server; `login` takes the URL as its argument)');
+  it('--retries and --server: every command that talks to a server, login and logout aside', () => {
+    expect(cli).toContain('`--retries N` (every command that talks to a server; `login` takes the URL as its argument, and `logout` ends a saved login, named with `--name`)');
     expect(takers('--retries')).toEqual(takers('--server'));
     for (const name of ['put', 'ls', 'share create', 'admin stats', 'user add', 'sync']) expect(takers('--retries'), name).toContain(name);
     expect(takers('--retries')).not.toContain('login');
+    expect(takers('--retries')).not.toContain('logout');
+    expect(takers('--name')).toContain('logout');
   });
 });
 

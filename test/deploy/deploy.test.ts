@@ -86,6 +86,26 @@ describe('deploy/Dockerfile', () => {
     }
   });
 
+  // The image was built from src/ alone while `npm run build` also bundles web/ (Vite, through
+  // scripts/build-web.mjs): the build stage failed at its last step. The build reads the
+  // package's tsconfig, src/ (tsc; test/ and benchmarks/ are not shipped), the scripts it
+  // runs, and what those scripts name relative to themselves (`new URL('../web/…')`).
+  it('copies everything `npm run build` reads into the build stage before the build runs', () => {
+    const build = stages[0];
+    const run = build.findIndex((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args));
+    expect(run).toBeGreaterThan(0);
+    const copied = new Set(build.slice(0, run).filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1)));
+    const command = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.build as string;
+    const scripts = [...command.matchAll(/node (scripts\/\S+\.mjs)/g)].map((m) => m[1]);
+    expect(scripts.length).toBeGreaterThan(1);
+    const read = new Set(['package.json', 'tsconfig.json', 'src', 'scripts']);
+    for (const script of scripts) {
+      for (const m of readFileSync(join(root, script), 'utf8').matchAll(/['"`]\.\.\/([\w.-]+)/g)) if (m[1] !== 'dist') read.add(m[1]);
+    }
+    expect(read).toContain('web');
+    for (const path of read) expect(copied.has(path), `the build reads ${path}`).toBe(true);
+  });
+
   it('the health check command parses as the JSON exec form', () => {
     const health = final.find((i) => i.op === 'HEALTHCHECK')!;
     const cmd = /CMD\s+(\[.*\])$/.exec(health.args)?.[1];

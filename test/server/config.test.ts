@@ -259,6 +259,17 @@ describe('ferry config check', () => {
     ]);
   });
 
+  // docs/cluster.md: "A node on PostgreSQL refuses to start without it" (one session key for
+  // every node, or a web session made by one node fails on the next). Refused before the
+  // database is asked, so no PostgreSQL server is needed to see it.
+  it('a node on PostgreSQL refuses to start without FERRY_SESSION_KEY (exit 2, saying why)', async () => {
+    const dir = tmp();
+    const r = await runFerry(['serve', '--data', join(dir, 'data'), '--db', 'postgres://ferry@127.0.0.1:1/ferry']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('give them all the same FERRY_SESSION_KEY');
+    expect(r.stderr).not.toContain('cannot use the metadata database');
+  });
+
   it('a database it cannot reach is named without a password, in the user part or the query', async () => {
     const dir = tmp();
     const url = 'postgres://ferry:pw-in-user@127.0.0.1:1/ferry?password=pw-in-query&application_name=x&sslpassword=pw-ssl';

@@ -135,6 +135,23 @@ describe('routing before authentication', () => {
     expect(poisoned.status).toBe(400);
   });
 
+  // docs/protocol.md, "Conventions": JSON request bodies are at most 8 MiB.
+  it('a JSON body of 8 MiB is read; one byte more is 413 FERRY_ERR_PAYLOAD_TOO_LARGE', async () => {
+    const json = { 'content-type': 'application/json' };
+    const of = (bytes: number) => {
+      const head = '{"paths":["/nothing-here"],"name":"';
+      return head + 'x'.repeat(bytes - head.length - 2) + '"}';
+    };
+    expect(Buffer.byteLength(of(8 * 1024 * 1024))).toBe(8 * 1024 * 1024);
+    // Read and judged on its merits: a name over 200 characters is a validation error.
+    const fits = await t.api('/api/v1/zip', { method: 'POST', headers: json, body: of(8 * 1024 * 1024) });
+    expect(fits.status).toBe(400);
+    expect(((await fits.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+    const over = await t.api('/api/v1/zip', { method: 'POST', headers: json, body: of(8 * 1024 * 1024 + 1) });
+    expect(over.status).toBe(413);
+    expect(((await over.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_PAYLOAD_TOO_LARGE');
+  });
+
   it('a route that exists still needs a token, whether what it names exists or not', async () => {
     for (const path of ['/api/v1/files/missing.txt', '/api/v1/stat/x', '/api/v1/me', '/metrics']) {
       expectFerryError(await raw(get(path)), 401, 'FERRY_ERR_AUTH_REQUIRED');

@@ -18,7 +18,7 @@ import { fileHashOf } from '../../src/core/manifest.js';
 import { READ_AHEAD_FILES, WrittenEntries, ZipLength, zipEntries, zipLength } from '../../src/server/zip.js';
 import { authOf } from '../../src/server/context.js';
 import { tempDir } from '../helpers/files.js';
-import { sha256, startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 
 const run = promisify(execFile);
 let t: TestServer;
@@ -212,6 +212,32 @@ describe('a folder of more entries than a listing page', () => {
       ctx.meta.list = list;
     }
   });
+});
+
+// docs/protocol.md, "Downloads": a selection names at most 1,000 paths; two items of one name
+// become `x` and `x (2)`.
+describe('a selection of paths', () => {
+  it('holds two items of one name as x and x (2), and refuses more than 1,000 paths with 413', async () => {
+    for (const [path, text] of [['/pick/a/x', 'first'], ['/pick/b/x', 'second']]) expect((await uploadBuffer(t, path, Buffer.from(text))).status).toBe(200);
+    const res = await t.api('/api/v1/zip?path=/pick/a/x&path=/pick/b/x&name=both');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain('both.zip');
+    const file = join(dir.path, 'both.zip');
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const { stdout } = await run('unzip', ['-Z1', file], { encoding: 'utf8' });
+    expect(stdout.trim().split('\n')).toEqual(['x', 'x (2)']);
+    expect((await run('unzip', ['-p', file, 'x (2)'], { encoding: 'utf8' })).stdout).toBe('second');
+
+    const paths = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? '/pick/a/x' : '/pick/b/x'));
+    const most = await t.api('/api/v1/zip', { method: 'POST', json: { paths: paths(1000) } });
+    expect(most.status).toBe(200);
+    // Read to its end: an archive left unread holds its reads open into the next test.
+    writeFileSync(file, Buffer.from(await most.arrayBuffer()));
+    expect((await run('unzip', ['-Z1', file], { encoding: 'utf8' })).stdout.trim().split('\n')).toHaveLength(1000);
+    const over = await t.api('/api/v1/zip', { method: 'POST', json: { paths: paths(1001) } });
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({ error: { code: 'FERRY_ERR_PAYLOAD_TOO_LARGE' } });
+  }, 120_000);
 });
 
 describe("an archive's files, read ahead", () => {
