@@ -1024,13 +1024,17 @@ function startMigrations(stores: StorageBackend[], app: FastifyInstance, meta: M
  */
 async function openMetaStore(config: ServerConfig, dataDir: string): Promise<MetaStore> {
   if (config.db === undefined) return MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
-  if (config.sessionKey === undefined && !process.env.FERRY_SESSION_KEY) {
-    throw new ConfigError('--db postgres://… is for nodes that share one database: give them all the same FERRY_SESSION_KEY (openssl rand -base64 32), or web sessions made by one node fail on the others');
-  }
   try {
     return await MetaStore.openPostgres(config.db, { now: config.now, poolSize: config.dbPool });
   } catch (err) {
     throw new ConfigError(`cannot use the metadata database ${redactDbUrl(config.db)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** See openMetaStore: checked before anything is made in the data directory (a key file of its own among them). */
+function requireSharedSessionKey(config: ServerConfig): void {
+  if (config.db !== undefined && config.sessionKey === undefined && !process.env.FERRY_SESSION_KEY) {
+    throw new ConfigError('--db postgres://… is for nodes that share one database: give them all the same FERRY_SESSION_KEY (openssl rand -base64 32), or web sessions made by one node fail on the others');
   }
 }
 
@@ -1051,6 +1055,7 @@ function reencryptHold(): ((p: { reencrypted: number }) => Promise<void>) | unde
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   checkConfigFields(config);
+  requireSharedSessionKey(config);
   if (config.adminToken !== undefined) {
     const weak = weakSecretReason(config.adminToken);
     if (weak) {

@@ -5,7 +5,7 @@
  * live connection of the real `ferry serve` process.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -268,6 +268,8 @@ describe('ferry config check', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('give them all the same FERRY_SESSION_KEY');
     expect(r.stderr).not.toContain('cannot use the metadata database');
+    // Nothing made in the data directory: not a session key of its own, which no node would use.
+    expect(existsSync(join(dir, 'data'))).toBe(false);
   });
 
   it('a database it cannot reach is named without a password, in the user part or the query', async () => {
