@@ -66,7 +66,7 @@ describe('plain names of put --encrypt files outside a vault', () => {
     expect(share.stdout).toContain('#k=');
   });
 
-  it('cp into a folder keeps the stored name; the copy is found by its plain name', async () => {
+  it('cp into a folder: the copy is found there by its plain name', async () => {
     await w.ferry(['mkdir', '/copies']);
     const cp = await w.ferry(['cp', '/docs/taxes.pdf', '/copies/'], { env: key });
     expect(cp.code, cp.stderr).toBe(0);
