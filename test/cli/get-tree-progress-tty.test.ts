@@ -3,7 +3,7 @@
  * listed, then with one. The first bar's line was left on the screen above the second when
  * done (a stale "… | files 3 of 3 listed so far" line). Run under script(1), a real pty; the
  * bytes it wrote are replayed on a small screen model (carriage return, line feed, cursor
- * up, erase line) and the screen is what is checked.
+ * up, erase line, save and restore) and the screen is what is checked.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -29,6 +29,7 @@ function screenOf(out: string): string[] {
   const lines: string[] = [''];
   let row = 0;
   let col = 0;
+  let saved: [number, number] = [0, 0];
   const put = (ch: string) => {
     const line = lines[row].padEnd(col);
     lines[row] = line.slice(0, col) + ch + line.slice(col + 1);
@@ -36,7 +37,12 @@ function screenOf(out: string): string[] {
   };
   for (let i = 0; i < out.length; i++) {
     const ch = out[i];
-    if (ch === '\x1b') {
+    if (ch === '\x1b' && (out[i + 1] === '7' || out[i + 1] === '8')) {
+      // save or restore the cursor (cli-progress draws between the two)
+      if (out[i + 1] === '7') saved = [row, col];
+      else [row, col] = saved;
+      i++;
+    } else if (ch === '\x1b') {
       const m = /^\x1b\[(\??)(\d*)(?:;(\d*))?([A-Za-z])/.exec(out.slice(i));
       if (!m) continue;
       i += m[0].length - 1;
