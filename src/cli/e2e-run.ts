@@ -9,6 +9,7 @@ import type { FerryClient } from '../client/client.js';
 import { hasE2eSecret } from '../client/e2e/node-keys.js';
 import type { E2eKeys } from '../client/e2e/format.js';
 import {
+  encryptedFileNamed,
   getEncrypted,
   inVault,
   keysAt,
@@ -35,7 +36,8 @@ import type { Entry } from '../core/protocol.js';
 import { secretOf, type E2eOpts } from './e2e-flags.js';
 import { terminalSafe } from './terminal-text.js';
 
-export { mkdirInVault, moveInVaults, moveVaultsWithin, serverPathFor } from '../client/e2e/moves.js';
+export { encryptedTargetOf, mkdirInVault, moveInVaults, moveVaultsWithin, serverPathFor } from '../client/e2e/moves.js';
+export { encryptedFileNamed } from '../client/e2e/transfer.js';
 
 /**
  * Whether a put goes end to end: `--encrypt`, or a destination inside a vault (one small
@@ -227,10 +229,13 @@ export async function storedPathInVault(
  * the path to send. Inside a vault, a path named in plain is never sent (its request would
  * hand the server the names the vault hides): its stored path is found with the key (given,
  * or asked for as `get` does) and sent instead; a name that does not exist becomes the
- * encrypted name it would have, and the server's 404. Anywhere else, the path itself.
+ * encrypted name it would have, and the server's 404. Anywhere else, the path itself, or the
+ * stored path of a file put with --encrypt under that plain name (found as `get` finds it).
  */
 export async function pathToSend(client: FerryClient, path: string, opts: E2eOpts, signal?: AbortSignal): Promise<string> {
-  return (await storedPathInVault(client, normalizePath(path), opts, signal))?.stored ?? path;
+  const inVault = await storedPathInVault(client, normalizePath(path), opts, signal);
+  if (inVault) return inVault.stored;
+  return (await encryptedFileNamed(client, normalizePath(path), secretOf(opts), signal))?.serverPath ?? path;
 }
 
 /**

@@ -39,6 +39,9 @@ export function createProgressBar(options: { enabled: boolean; label?: string })
       if (bar && !knownTotal && known && grew) {
         bar.stop();
         bar = undefined;
+        // stop() leaves the bar's last line and moves below it: up again and erase it, so that
+        // the bar with a total is drawn in its place instead of leaving a stale line above.
+        if (tty) process.stderr.write('\x1b[1A\x1b[2K');
       }
       grew ||= p.totalsSoFar === true;
       if (!bar) {

@@ -58,7 +58,8 @@ export class Semaphore {
 /**
  * Runs `fn` over `items` with at most `limit` calls at once; items are consumed lazily, so
  * an async iterable of a million entries never sits in memory. Stops starting new work at
- * the first error and rethrows it once running calls have settled.
+ * the first error (or abort), closes the iterator (its `return()`), and rethrows the error
+ * once running calls have settled.
  */
 export async function forEachConcurrent<T>(
   items: Iterable<T> | AsyncIterable<T>,
@@ -91,6 +92,9 @@ export async function forEachConcurrent<T>(
   const workers: Promise<void>[] = [];
   for (let i = 0; i < Math.max(1, limit); i++) workers.push(worker().catch((err) => void (failed ??= { err })));
   await Promise.all(workers);
+  // Stopped early (an error, an abort): close the iterator, so that a generator behind it runs
+  // its `finally` now (a listing's request ended, files closed) instead of staying suspended.
+  if (!done) await Promise.resolve(it.return?.()).catch((err: unknown) => void (failed ??= { err }));
   if (failed) throw failed.err;
 }
 

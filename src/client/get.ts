@@ -15,7 +15,7 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Writable } from 'node:stream';
-import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
+import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, NotFoundError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import { baseName, isWithin, normalizePath, relativePath } from '../core/path.js';
 import { E2E_NAME_SUFFIX, isE2eMarkerPath, isE2eName } from '../core/e2e-layout.js';
@@ -43,6 +43,12 @@ export interface GetFileOptions extends TransferOptions {
    * the finished file is put in place). In a tree, files already in place count as unchanged.
    */
   noOverwrite?: boolean;
+  /**
+   * Make `localPath`'s missing parent folders, as `mkdir -p` would. Default false: as cp(1)
+   * and `ferry get`, a parent folder that does not exist is FERRY_ERR_NOT_FOUND naming it,
+   * checked before anything travels (a typo in `~/Dowloads/x.iso` is not a new folder tree).
+   */
+  makeParents?: boolean;
 }
 
 export type GetStreamOptions = TransferOptions;
@@ -165,6 +171,7 @@ export async function finishPart(fh: FileHandle, part: string, dest: string, mti
  * `localPath.ferry-part`; calling again reuses it.
  */
 export async function getFile(client: FerryApi<Buffer>, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
+  if (!options.makeParents) await refuseMissingParent(localPath);
   // Anything but a regular file or a directory is never replaced by a renamed part file: a
   // device or FIFO (`/dev/null`, a named pipe) is written to in order; a socket cannot be
   // opened, so that is an error.
@@ -257,6 +264,14 @@ async function fetchDeltas(
     await old.close();
   }
   return got;
+}
+
+/** FERRY_ERR_NOT_FOUND (or NOT_A_DIRECTORY) naming the local folder `dest` would go into, when it is not one. */
+async function refuseMissingParent(dest: string): Promise<void> {
+  const parent = dirname(dest);
+  const st = await statIfExists(parent);
+  if (!st) throw new NotFoundError(`${parent}: no such local directory (getFile makes it with { makeParents: true })`, { details: { path: parent } });
+  if (!st.isDirectory()) throw new NotADirectoryError(`${parent}: not a directory`);
 }
 
 /** @internal getFile within an operation; used by getTree. */

@@ -180,9 +180,11 @@ export function authorizeMove(auth: AuthContext, from: string, to: string): { sr
  * secrets. FERRY_ERR_FORBIDDEN.
  */
 export function authorizeAdmin(auth: AuthContext): void {
-  if (auth.role !== 'admin') throw new ForbiddenError('this needs an admin account');
-  if (!auth.scopes.has('admin')) throw new ForbiddenError("this token lacks the 'admin' scope");
-  if (auth.pathPrefix !== null) throw new ForbiddenError(`this needs an admin token without a path prefix (this one is limited to ${auth.pathPrefix})`);
+  // Naming the user: a refusal that says only "admin needed" leaves a person with several saved tokens guessing which one was sent.
+  const credential = auth.kind === 'token' ? 'token' : auth.kind === 'session' ? 'session' : 'login';
+  if (auth.role !== 'admin') throw new ForbiddenError(`this needs an admin account: this ${credential} belongs to ${auth.userName}, who is not an admin`);
+  if (!auth.scopes.has('admin')) throw new ForbiddenError(`this ${credential} of ${auth.userName} lacks the 'admin' scope`);
+  if (auth.pathPrefix !== null) throw new ForbiddenError(`this needs an admin token without a path prefix (this ${credential} of ${auth.userName} is limited to ${auth.pathPrefix})`);
 }
 
 /** Whether the request may use the admin API ({@link authorizeAdmin}). */

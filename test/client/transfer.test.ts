@@ -126,7 +126,7 @@ describe('putFile / getFile', () => {
     const up = await client.putFile(src, '/dir/file.bin');
     expect(up.bytes).toBe(size);
     expect((await remoteBytes('/dir/file.bin')).equals(await readFile(src))).toBe(true);
-    const down = await client.getFile('/dir/file.bin', dst);
+    const down = await client.getFile('/dir/file.bin', dst, { makeParents: true }); // ./out is made
     expect(down.bytes).toBe(size);
     expect(await sha256File(dst)).toBe(await sha256File(src));
     await expect(stat(dst + '.ferry-part')).rejects.toThrow();
@@ -141,7 +141,7 @@ describe('putFile / getFile', () => {
     await client.putStream(Readable.from([Buffer.from('no mode')]), '/nomode/no-mode.txt');
     expect((await client.stat('/nomode/no-mode.txt')).mode).toBeUndefined();
     const fresh = join(tmp.path, 'out', 'no-mode.txt');
-    await client.getFile('/nomode/no-mode.txt', fresh);
+    await client.getFile('/nomode/no-mode.txt', fresh, { makeParents: true });
     const umask = process.umask();
     expect((await stat(fresh)).mode & 0o777).toBe(0o666 & ~umask);
     const tree = join(tmp.path, 'out', 'tree');

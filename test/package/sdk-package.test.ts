@@ -152,7 +152,7 @@ describe('the SDK through the package name, from npm pack', () => {
     expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
   });
 
-  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/listVersions/getVersionFile, noOverwrite, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
+  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/listVersions/getVersionFile, noOverwrite, makeParents, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
     const { out } = await runInApp(`
       import { FerryClient, isFerryError } from 'ferry/client';
       import { Readable, Writable } from 'node:stream';
@@ -182,6 +182,9 @@ describe('the SDK through the package name, from npm pack', () => {
       await client.getTree('/doc/backup/photos', './photos2');
       r.getTree = readdirSync('photos2', { recursive: true }).sort();
       try { await client.getFile('/doc/isos/big.iso', './big.iso', { noOverwrite: true }); r.noOverwrite = 'replaced'; } catch (e) { r.noOverwrite = isFerryError(e) ? e.code : String(e); }
+      try { await client.getFile('/doc/isos/big.iso', './isos/2026/big.iso'); r.missingParent = 'made'; } catch (e) { r.missingParent = isFerryError(e) ? e.code : String(e); }
+      await client.getFile('/doc/isos/big.iso', './isos/2026/big.iso', { makeParents: true });
+      r.makeParents = readFileSync('isos/2026/big.iso').equals(iso);
       const got = [];
       await client.getStream('/doc/backups/db.sql', new Writable({ write(c, _e, cb) { got.push(c); cb(); } }));
       r.getStream = Buffer.concat(got).toString();
@@ -220,6 +223,8 @@ describe('the SDK through the package name, from npm pack', () => {
       getFile: true,
       getTree: ['a.jpg', 'sub', 'sub/b.jpg'],
       noOverwrite: 'FERRY_ERR_ALREADY_EXISTS',
+      missingParent: 'FERRY_ERR_NOT_FOUND',
+      makeParents: true,
       getStream: 'dump v2',
       abortedGet: 'FERRY_ERR_ABORTED',
       getVersionFile: 'dump v1',

@@ -41,51 +41,73 @@ interface Gate {
   open: () => void;
 }
 
+/**
+ * Two nodes over one object store and one database, each with its own metadata store
+ * (pool, locks, writer bookkeeping) and clock; node A's writes go through a gate that can
+ * hold the next one after its object is in place, before it is indexed.
+ */
+interface HeldNodes {
+  metaA: MetaStore;
+  metaB: MetaStore;
+  objects: MemoryBackend;
+  nodeA: ChunkStore;
+  nodeB: ChunkStore;
+  /** Holds node A's next write after its object is written; `open` lets it go on to the index. */
+  holdNextWrite: () => Gate;
+  close: () => Promise<void>;
+}
+
+async function heldNodes(nowA: () => number, nowB: () => number): Promise<HeldNodes> {
+  const url = await pg.createDatabase();
+  const metaA = await MetaStore.openPostgres(url, { now: nowA, poolSize: 3 });
+  const metaB = await MetaStore.openPostgres(url, { now: nowB, poolSize: 3 });
+  const objects = new MemoryBackend();
+  let held: Gate | undefined;
+  const gated = decorate(objects, 'gated', {
+    async call(call, run) {
+      const result = await run();
+      if (call.op === 'write' && held) {
+        const g = held;
+        held = undefined;
+        g.arrive();
+        await g.opened;
+      }
+      return result;
+    },
+  });
+  return {
+    metaA,
+    metaB,
+    objects,
+    nodeA: new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 }),
+    nodeB: new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 }),
+    holdNextWrite: () => {
+      let arrive!: () => void;
+      let open!: () => void;
+      held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
+      return held;
+    },
+    close: async () => {
+      await metaA.close();
+      await metaB.close();
+    },
+  };
+}
+
 describe('garbage collection against writes on another node (PostgreSQL)', () => {
   let clock: number;
-  let metaA: MetaStore;
   let metaB: MetaStore;
   let objects: MemoryBackend;
-  /** Node A's writes wait here after their object is in place, before it is indexed. */
-  let gate: Gate | undefined;
   let nodeA: ChunkStore;
   let nodeB: ChunkStore;
+  let holdNextWrite: HeldNodes['holdNextWrite'];
+  let close: HeldNodes['close'];
 
   beforeEach(async () => {
     clock = 1_000_000;
-    const url = await pg.createDatabase();
-    metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
-    metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
-    objects = new MemoryBackend();
-    const gated = decorate(objects, 'gated', {
-      async call(call, run) {
-        const result = await run();
-        if (call.op === 'write' && gate) {
-          const g = gate;
-          gate = undefined;
-          g.arrive();
-          await g.opened;
-        }
-        return result;
-      },
-    });
-    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
-    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+    ({ metaB, objects, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => clock, () => clock));
   });
-  afterEach(async () => {
-    await metaA.close();
-    await metaB.close();
-  });
-
-  /** Holds node A's next write after its object is written; `open` lets it go on to the index. */
-  function holdNextWrite(): Gate {
-    let arrive!: () => void;
-    let open!: () => void;
-    const reached = new Promise<void>((resolve) => (arrive = resolve));
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    gate = { reached, arrive, opened, open };
-    return gate;
-  }
+  afterEach(() => close());
 
   it('keeps an object another node is writing, and the index then points at bytes that are there', async () => {
     const data = randomBytes(4096);
@@ -127,37 +149,16 @@ describe('garbage collection when a writer node\'s clock is behind (PostgreSQL)'
   // writes in progress must be timed on the database's clock, or B takes A's fresh chunk (or
   // the object A is writing) for one past the grace time.
   const BEHIND = 10 * 60_000;
-  let metaA: MetaStore;
   let metaB: MetaStore;
-  let objects: MemoryBackend;
   let nodeA: ChunkStore;
   let nodeB: ChunkStore;
-  let held: Gate | undefined;
+  let holdNextWrite: HeldNodes['holdNextWrite'];
+  let close: HeldNodes['close'];
 
   beforeEach(async () => {
-    const url = await pg.createDatabase();
-    metaA = await MetaStore.openPostgres(url, { now: () => Date.now() - BEHIND, poolSize: 3 });
-    metaB = await MetaStore.openPostgres(url, { now: () => Date.now(), poolSize: 3 });
-    objects = new MemoryBackend();
-    const gated = decorate(objects, 'gated', {
-      async call(call, run) {
-        const result = await run();
-        if (call.op === 'write' && held) {
-          const g = held;
-          held = undefined;
-          g.arrive();
-          await g.opened;
-        }
-        return result;
-      },
-    });
-    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
-    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+    ({ metaB, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => Date.now() - BEHIND, () => Date.now()));
   });
-  afterEach(async () => {
-    await metaA.close();
-    await metaB.close();
-  });
+  afterEach(() => close());
 
   it('keeps a chunk node A has just stored, unreferenced yet, from node B\'s collection', async () => {
     const data = randomBytes(4096);
@@ -175,10 +176,7 @@ describe('garbage collection when a writer node\'s clock is behind (PostgreSQL)'
     const hash = sha(data);
     await nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
     await sql`update chunks set created_at = created_at - ${GRACE * 2} where hash = ${hash}`.execute(metaB.db);
-    let arrive!: () => void;
-    let open!: () => void;
-    held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
-    const gate = held;
+    const gate = holdNextWrite();
     const writing = nodeA.put(hash, data.length, Readable.from([data]));
     await gate.reached; // A's object is in place, its write registered; the index row is the old one
     expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 0, packs: 0 });
@@ -221,45 +219,22 @@ describe('the sweep of unreferenced objects against a node stalled while it stor
   // memory knew of the write before: B deleted the pack, and A then indexed chunks whose
   // bytes were gone.
   let clock: number;
-  let metaA: MetaStore;
   let metaB: MetaStore;
   let objects: MemoryBackend;
   let nodeA: ChunkStore;
   let nodeB: ChunkStore;
-  let held: Gate | undefined;
+  let holdNextWrite: HeldNodes['holdNextWrite'];
+  let close: HeldNodes['close'];
 
   beforeEach(async () => {
     clock = 1_000_000;
-    const url = await pg.createDatabase();
-    metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
-    metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
-    objects = new MemoryBackend();
-    const gated = decorate(objects, 'gated', {
-      async call(call, run) {
-        const result = await run();
-        if (call.op === 'write' && held) {
-          const g = held;
-          held = undefined;
-          g.arrive();
-          await g.opened;
-        }
-        return result;
-      },
-    });
-    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
-    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+    ({ metaB, objects, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => clock, () => clock));
   });
-  afterEach(async () => {
-    await metaA.close();
-    await metaB.close();
-  });
+  afterEach(() => close());
 
   /** Starts A's pack of `parts` and waits until its object is stored, not yet indexed. */
   async function stalledPack(parts: Buffer[]): Promise<{ writing: Promise<unknown>; gate: Gate }> {
-    let arrive!: () => void;
-    let open!: () => void;
-    held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
-    const gate = held;
+    const gate = holdNextWrite();
     const writing = nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' });
     writing.catch(() => undefined);
     await gate.reached;
@@ -319,45 +294,22 @@ describe('collection and the sweep against a node stalled while it stores a loos
   // deletes the object. Before, A then indexed the chunk all the same: a row naming bytes
   // that were gone.
   let clock: number;
-  let metaA: MetaStore;
   let metaB: MetaStore;
   let objects: MemoryBackend;
   let nodeA: ChunkStore;
   let nodeB: ChunkStore;
-  let held: Gate | undefined;
+  let holdNextWrite: HeldNodes['holdNextWrite'];
+  let close: HeldNodes['close'];
 
   beforeEach(async () => {
     clock = 1_000_000;
-    const url = await pg.createDatabase();
-    metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
-    metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
-    objects = new MemoryBackend();
-    const gated = decorate(objects, 'gated', {
-      async call(call, run) {
-        const result = await run();
-        if (call.op === 'write' && held) {
-          const g = held;
-          held = undefined;
-          g.arrive();
-          await g.opened;
-        }
-        return result;
-      },
-    });
-    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
-    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+    ({ metaB, objects, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => clock, () => clock));
   });
-  afterEach(async () => {
-    await metaA.close();
-    await metaB.close();
-  });
+  afterEach(() => close());
 
   /** Starts A's PUT of `data` and waits until its object is stored, not yet indexed. */
   async function stalledPut(data: Buffer): Promise<{ writing: Promise<boolean>; gate: Gate }> {
-    let arrive!: () => void;
-    let open!: () => void;
-    held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
-    const gate = held;
+    const gate = holdNextWrite();
     const writing = nodeA.put(sha(data), data.length, Readable.from([data]), undefined, { owner: 'ann' });
     writing.catch(() => undefined);
     await gate.reached;

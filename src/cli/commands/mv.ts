@@ -73,23 +73,28 @@ export async function transferBetween(from: Location, to: Location, destArg: str
 export async function onServer(op: 'move' | 'copy', client: FerryClient, src: string, destPath: string, opts: MvCpOpts, signal: AbortSignal): Promise<Entry> {
   const overwrite = opts.clobber !== false;
   const secret = secretOf(opts);
-  const { moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
+  const { encryptedFileNamed, encryptedTargetOf, moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
   const ifMatch = opts.ifMatch;
   const common = { overwrite, ifMatch, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(terminalSafe(l) + '\n') : undefined };
   const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
   if (vaulted) return vaulted.entry;
-  const e = await client.stat(src, { signal });
+  // A file put with --encrypt named in plain: moved by its stored name, to its plain target's name encrypted for the new folder.
+  const encrypted = await encryptedFileNamed(client, normalizePath(src), secret, signal);
+  const from = encrypted?.serverPath ?? src;
+  const e = await client.stat(from, { signal });
   if (op === 'copy' && e.type === 'dir' && !opts.recursive) throw new UsageError(`${src} is a directory: use -r to copy it`);
-  const target = await targetOf(client, src, destPath, opts, signal);
+  const shown = await targetOf(client, src, destPath, opts, signal);
+  const target = encrypted ? await encryptedTargetOf(client, shown, secret, encrypted.loc, signal) : shown;
   // The server takes a move onto itself as done (a POSIX rename(a, a), which SFTP needs);
   // asked of `ferry mv`, it is a mistake, refused as cp's is and as mv(1) does.
-  if (op === 'move' && target === src) throw new ValidationError(`${src} and ${target} are the same file`);
+  if (op === 'move' && target === from) throw new ValidationError(`${src} and ${shown} are the same file`);
   if (opts.dryRun) {
-    process.stderr.write(`(dry run) ${op} ${terminalSafe(`${src} -> ${target}`)}\n`);
+    process.stderr.write(`(dry run) ${op} ${terminalSafe(`${src} -> ${shown}`)}\n`);
     return e;
   }
+  const plainEntry = (x: Entry): Entry => (encrypted ? { ...x, path: shown, name: baseName(shown) } : x);
   try {
-    return op === 'move' ? await client.move(src, target, { overwrite, ifMatch, signal }) : await client.copy(src, target, { overwrite, ifMatch, signal });
+    return plainEntry(op === 'move' ? await client.move(from, target, { overwrite, ifMatch, signal }) : await client.copy(from, target, { overwrite, ifMatch, signal }));
   } catch (err) {
     if (!isFerryError(err, 'FERRY_ERR_E2E_NEEDS_KEY')) throw err;
     return (await moveVaultsWithin(client, op, src, target, secret, common)).entry;

@@ -151,6 +151,7 @@ Examples:
   FERRY_ADMIN_TOKEN=$(openssl rand -hex 32) ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
+      const starting = exitOnSignalsWhileStarting();
       const { resolved, config } = await loadSettings(opts);
       const heapGrowth = heapGrowingPercent(process.env.FERRY_HEAP_GROWING_PERCENT);
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
@@ -219,8 +220,29 @@ Examples:
       };
       onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpares));
       printLoginNotes(server);
+      starting.stop();
       await stopOnSignals(server, config.drainTimeoutMs);
     });
+}
+
+/**
+ * Until the ready line: SIGINT or SIGTERM exits at once (130, 143), as the default action
+ * did, but says so on stderr: a start that ended silently (a slow database, a store being
+ * checked) read as a crash. Nothing has been served, so there is nothing to drain.
+ */
+function exitOnSignalsWhileStarting(): { stop(): void } {
+  const exit = (signal: NodeJS.Signals) => {
+    process.stderr.write(`ferry: ${signal} while starting, before the server was ready: stopped, nothing was served\n`);
+    process.exit(128 + osConstants.signals[signal]);
+  };
+  process.on('SIGINT', exit);
+  process.on('SIGTERM', exit);
+  return {
+    stop: () => {
+      process.off('SIGINT', exit);
+      process.off('SIGTERM', exit);
+    },
+  };
 }
 
 /**

@@ -17,10 +17,10 @@ import { NotFoundError, UsageError, ValidationError } from '../../core/errors.js
 import { baseName, isWithin, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
-import { E2E_MARKER_NAME } from './format.js';
+import { E2E_MARKER_NAME, isE2eName } from './format.js';
 import type { E2eSecret } from './kdf.js';
 import { findStored, rehome, relocate } from './rename.js';
-import { inVault, keysAt, markerIn, serverPathOf, vaultOf, type KeyLocation } from './transfer.js';
+import { encryptedFileNamed, inVault, keysAt, locateKey, markerIn, serverPathOf, vaultOf, type KeyLocation } from './transfer.js';
 
 type Client = FerryApi<Buffer>;
 
@@ -119,16 +119,32 @@ export async function moveVaultsWithin(client: Client, op: 'move' | 'copy', from
 
 /**
  * The server path to act on for a plain path (`ferry rm`): inside a vault its stored path
- * (the key is asked for; NOT_FOUND when there is none), elsewhere the path itself.
+ * (the key is asked for; NOT_FOUND when there is none); elsewhere the path itself, or the
+ * stored path of the file put with --encrypt under that plain name when the server has no
+ * entry of that name ({@link encryptedFileNamed}).
  */
 export async function serverPathFor(client: Client, plainPath: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<string> {
   const path = normalizePath(plainPath);
   const vault = path === '/' ? undefined : await vaultOf(client, path, signal);
+  if (!inVault(vault, path)) return (await encryptedFileNamed(client, path, secret, signal))?.serverPath ?? path;
   // The vault's marker is the one plain name in it.
-  if (!inVault(vault, path) || path === joinPath(vault.dir, E2E_MARKER_NAME)) return path;
+  if (path === joinPath(vault.dir, E2E_MARKER_NAME)) return path;
   const found = await findStored(client, await keysAt(vault, await secret()), vault, path, signal);
   if (!found) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
   return found.path;
+}
+
+/**
+ * Where a file put with --encrypt (outside a vault) goes when moved or copied to the plain
+ * path `plainTarget`: that path with its last name encrypted for its folder (so that `get`
+ * and `ls` find it there by its plain name), or `plainTarget` itself when its last name is
+ * already an encrypted one. `loc`: the key's marker, as {@link encryptedFileNamed} found it.
+ */
+export async function encryptedTargetOf(client: Client, plainTarget: string, secret: () => Promise<E2eSecret>, loc: KeyLocation | undefined, signal?: AbortSignal): Promise<string> {
+  if (isE2eName(baseName(plainTarget))) return plainTarget;
+  const at = loc ?? (await locateKey(client, parentPath(plainTarget), signal));
+  if (!at) throw new NotFoundError(`no end-to-end key marker above ${plainTarget}`, { details: { path: plainTarget } });
+  return serverPathOf(await keysAt(at, await secret()), undefined, plainTarget);
 }
 
 /**

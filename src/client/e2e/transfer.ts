@@ -258,6 +258,19 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
 }
 
 /**
+ * Outside a vault, for commands that act on one server path (`stat`, `size`, `rm`, `mv`,
+ * `cp`): undefined when the server has `plainPath` itself (nothing more is asked), else the
+ * file put with --encrypt that the plain name stands for, found as {@link resolveGetTarget}
+ * finds it (the secret asked for only then). NOT_FOUND when neither is there; in a folder
+ * holding encrypted files and without the secret, FERRY_ERR_CRYPTO_KEY_MISSING.
+ */
+export async function encryptedFileNamed(client: Client, plainPath: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<{ serverPath: string; loc?: KeyLocation } | undefined> {
+  if (plainPath === '/' || (await client.statIfExists(plainPath, { signal }))) return undefined;
+  const target = await resolveGetTarget(client, plainPath, secret, signal);
+  return target.kind === 'e2e' ? target : undefined;
+}
+
+/**
  * The secret; in an ordinary folder holding encrypted files, a secret not given is
  * FERRY_ERR_CRYPTO_KEY_MISSING naming the path and why the key is needed: `ferry get /typo`
  * there said only "end-to-end encrypted: give --passphrase-file ...", as if /typo were an

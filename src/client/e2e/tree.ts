@@ -69,13 +69,38 @@ function treeProgress(onProgress: TransferOptions['onProgress']): { tracker: Pro
   };
 }
 
-/** Runs `jobs` a few at a time; a failed job is reported and counted, the others go on. */
-async function runFiles<T>(items: readonly T[], job: (item: T) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * Runs each file's transfer a few at a time, adding its result to `result`. A file that fails
+ * with a Ferry error is counted, told to `onFileError`, and the others go on; the first such
+ * error is thrown once every file has run. Any other error, or an abort, stops the tree.
+ */
+async function runFiles<T extends { rel: string }>(
+  items: readonly T[],
+  transfer: (item: T, onProgress: (p: Progress) => void) => Promise<TransferResult>,
+  result: TransferResult,
+  progress: ReturnType<typeof treeProgress>,
+  options: E2eTreeOptions,
+): Promise<void> {
+  const { tracker, forFile } = progress;
+  let failed: unknown;
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < items.length && !signal?.aborted; i = next++) await job(items[i]);
+    for (let i = next++; i < items.length && !options.signal?.aborted; i = next++) {
+      const f = items[i];
+      try {
+        add(result, await transfer(f, forFile()));
+        tracker.fileDone();
+      } catch (err) {
+        if (!isFerryError(err) || options.signal?.aborted) throw err;
+        failed ??= err;
+        tracker.count('errors');
+        options.onFileError?.(f.rel, err);
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, items.length) }, worker));
+  tracker.finish();
+  if (failed) throw failed;
 }
 
 /** `ferry put --encrypt -r DIR DEST`: every file of DIR below the plain path DEST, names (and, in a vault, folder names) encrypted. */
@@ -86,8 +111,8 @@ export async function putTreeEncrypted(client: Client, localRoot: string, plainD
   const files = tree.files.filter((f) => !options.filter || options.filter(f.rel, { size: f.size, mtime: f.mtimeMs }));
   // The key once, before any file: a wrong passphrase stops here, with nothing sent.
   const { loc, keys } = await keyForWrite(client, plainDest, secret, options.signal);
-  const { tracker, forFile } = treeProgress(options.onProgress);
-  tracker.addTotals(files.reduce((n, f) => n + f.size, 0), files.length);
+  const progress = treeProgress(options.onProgress);
+  progress.tracker.addTotals(files.reduce((n, f) => n + f.size, 0), files.length);
   if (!options.filter) {
     for (const rel of tree.emptyDirs) {
       const plain = joinPath(plainDest, rel);
@@ -95,24 +120,7 @@ export async function putTreeEncrypted(client: Client, localRoot: string, plainD
       result.dirs++;
     }
   }
-  let failed: unknown;
-  await runFiles(
-    files,
-    async (f) => {
-      try {
-        add(result, await putEncrypted(client, f.local, joinPath(plainDest, f.rel), secret, { ...options, onProgress: forFile() }));
-        tracker.fileDone();
-      } catch (err) {
-        if (!isFerryError(err) || options.signal?.aborted) throw err;
-        failed ??= err;
-        tracker.count('errors');
-        options.onFileError?.(f.rel, err);
-      }
-    },
-    options.signal,
-  );
-  tracker.finish();
-  if (failed) throw failed;
+  await runFiles(files, (f, onProgress) => putEncrypted(client, f.local, joinPath(plainDest, f.rel), secret, { ...options, onProgress }), result, progress, options);
   return { ...result, elapsedMs: Date.now() - started };
 }
 
@@ -153,28 +161,10 @@ export async function getTreeEncrypted(client: Client, loc: KeyLocation, plainDi
   };
   await mkdir(localDest, { recursive: true });
   await walk(serverRoot, '');
-  const { tracker, forFile } = treeProgress(options.onProgress);
+  const progress = treeProgress(options.onProgress);
   // Stored sizes (each a little larger than the plain one): the bar's total is approximate.
-  tracker.addTotals(files.reduce((n, f) => n + f.size, 0), files.length);
-  let failed: unknown;
-  await runFiles(
-    files,
-    async (f) => {
-      try {
-        const dest = join(localDest, ...f.rel.split('/'));
-        add(result, await getEncrypted(client, f.server, dest, secret, { ...options, onProgress: forFile() }));
-        tracker.fileDone();
-      } catch (err) {
-        if (!isFerryError(err) || options.signal?.aborted) throw err;
-        failed ??= err;
-        tracker.count('errors');
-        options.onFileError?.(f.rel, err);
-      }
-    },
-    options.signal,
-  );
-  tracker.finish();
-  if (failed) throw failed;
+  progress.tracker.addTotals(files.reduce((n, f) => n + f.size, 0), files.length);
+  await runFiles(files, (f, onProgress) => getEncrypted(client, f.server, join(localDest, ...f.rel.split('/')), secret, { ...options, onProgress }), result, progress, options);
   return { ...result, elapsedMs: Date.now() - started };
 }
 
