@@ -128,11 +128,13 @@ export class UploadManager {
    * @param options.dropBox never replace a file (drop boxes refuse it anyway)
    * @param options.onDone told about finished files (the file list refreshes): once the
    *   queue has drained, and meanwhile at most every {@link DONE_REPORT_MS}
+   * @param options.onRefused told about a file the server refused for good (a drop box's page
+   *   then reads what its link has left again: another visitor may have used it up)
    */
   constructor(
     private readonly api: FerryApi,
     private readonly scope: string,
-    private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
+    private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void; onRefused?: () => void } = {},
   ) {
     const { signal } = this.closed;
     // Leaving the page (closing the tab, a reload, another address) stops the uploads, and
@@ -471,6 +473,7 @@ export class UploadManager {
     }
     const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
     it.final = advice?.final ?? false;
+    if (it.final) this.options.onRefused?.();
     it.error = changed
       ? it.replaces !== undefined
         ? `${it.name} changed since you chose to replace it: replace the new version, or cancel this upload.`
