@@ -333,7 +333,7 @@ describe('web app: versions and trash', () => {
     let reached = false;
     for (let i = 0; i < 40 && !reached; i++) {
       await page.keyboard.press('Tab');
-      reached = await undo.evaluate((b) => b === document.activeElement);
+      reached = (await page.evaluate('document.activeElement?.textContent')) === 'Undo';
     }
     expect(reached).toBe(true);
     await page.keyboard.press('Enter');
