@@ -147,6 +147,8 @@ describe('usage, as the admin and the user see it', () => {
     try {
       await signIn(page, t.url, 'boss', 'boss-password-1');
       await page.getByRole('link', { name: 'Admin' }).click();
+      // The admin pages come as a chunk of their own on the first visit: their table once it is there.
+      await page.getByRole('columnheader', { name: 'Name' }).first().waitFor();
       expect(await page.getByRole('columnheader', { name: 'Used' }).count()).toBe(1);
       const usedBy = (name: string) => () => page.getByRole('row').filter({ has: page.getByRole('cell', { name, exact: true }) }).getByRole('cell').nth(4).textContent();
       await expect.poll(usedBy('tess')).toBe('244 KiB in 1 file (25% of quota)');

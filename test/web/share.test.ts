@@ -196,21 +196,38 @@ describe('share pages', () => {
     }
     expect(await uses(s.id)).toBe(40);
 
-    // A link with 3 uses left and 5 files dropped: the batch is refused whole (410), then each
-    // file goes alone: 3 are received, 2 are told the link takes no more.
+    // More files chosen than the link has uses left: said before anything is sent.
     await mkdir('/three');
-    const three = await share(t, token, { path: '/three', kind: 'upload', maxUses: 3 });
+    const three = await share(t, token, { path: '/three', kind: 'upload', maxUses: 5 });
+    const early = await share(t, token, { path: '/batched', kind: 'upload', maxUses: 3 });
     sessions = 0;
+    await page.goto(early.url);
+    await page.getByTestId('drop-limits').getByText('3 of 3 uses left').waitFor();
+    await page.getByTestId('drop-files').setInputFiles(names.slice(0, 5).map((n) => join(many, n)));
+    await page.getByRole('alert').getByText('This link takes 3 more files and you chose 5: choose at most 3.').waitFor();
+    expect(await page.locator('li.upload').count()).toBe(0);
+    expect(sessions).toBe(0);
+    expect(await uses(early.id)).toBe(0);
+
+    // A link the page says has 5 uses left, 2 of them taken meanwhile by another visitor, and 5
+    // files dropped: the batch is refused whole (410), then each file goes alone: 3 are
+    // received, 2 are told the link takes no more.
     await page.goto(three.url);
-    await page.getByRole('heading', { name: 'Send files: three' }).waitFor();
+    await page.getByTestId('drop-limits').getByText('5 of 5 uses left').waitFor();
+    const other = await freshContext(browser);
+    await other.page.goto(three.url);
+    await other.page.getByTestId('drop-files').setInputFiles(names.slice(38, 40).map((n) => join(many, n)));
+    await expect.poll(() => other.page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(2);
+    await other.context.close();
+    sessions = 0;
     await page.getByTestId('drop-files').setInputFiles(names.slice(0, 5).map((n) => join(many, n)));
     await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(3);
     await expect.poll(() => page.locator('li.upload[data-state=failed]').count(), { timeout: 60_000 }).toBe(2);
     for (const row of await page.locator('li.upload[data-state=failed]').all()) expect(await row.innerText()).toMatch(/This link takes no more files/);
-    expect(await uses(three.id)).toBe(3);
+    expect(await uses(three.id)).toBe(5);
     expect(sessions, 'the batch, then each file alone').toBeGreaterThan(5);
     const listed = (await (await fetch(`${t.url}/api/v1/list/three`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { name: string }[] };
-    expect(listed.entries.length).toBe(3);
+    expect(listed.entries.length).toBe(5);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -340,6 +357,21 @@ describe('share pages', () => {
     // What the owner's listing says the link received.
     const info = (await (await fetch(`${t.url}/api/v1/shares`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string; bytesReceived: number }[];
     expect(info.find((x) => x.id === s.id)?.bytesReceived).toBe(1_500_000);
+    // Another visitor fills it meanwhile: the file this page sends next is refused, and the
+    // page reads what is left again (it showed 1.4 MiB, from before the other visitor).
+    const theirs = join(dir.path, 'capped-theirs.bin');
+    const third = join(dir.path, 'capped-3.bin');
+    await writeRandomFile(theirs, 1_200_000);
+    await writeRandomFile(third, 1_000_000);
+    const other = await freshContext(browser);
+    await other.page.goto(s.url);
+    await other.page.getByTestId('drop-files').setInputFiles(theirs);
+    await other.page.locator('li.upload[data-state=done]').waitFor({ timeout: 60_000 });
+    await other.context.close();
+    expect(await limits.textContent()).toMatch(left('1.4 MiB'));
+    await page.getByTestId('drop-files').setInputFiles(third);
+    await page.locator('li.upload[data-state=failed]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => limits.textContent()).toMatch(left('293 KiB'));
     await expectAccessible(page, 'capped drop box page');
     expect(errors).toEqual([]);
     await context.close();

@@ -100,6 +100,33 @@ describe('small files from the browser', () => {
     }
   }, 180_000);
 
+  it('a batch\'s files each show their progress and say that the speed and time left shown are the batch\'s', async () => {
+    const { folder, contents } = smallFiles('told', 6);
+    const { context, page, errors } = await freshContext(browser);
+    try {
+      await signIn(page, t.url, 'sam', 'sam-password-1');
+      let release = () => {};
+      const released = new Promise<void>((r) => (release = r));
+      await page.route('**/api/v1/uploads/*/commit', async (route) => {
+        await released;
+        await route.continue();
+      });
+      await page.getByTestId('upload-folder').setInputFiles(folder);
+      // The pack is in, the commit held: each file is all there, and its row says whose speed it shows.
+      const row = page.locator('li.upload', { hasText: '/told/f-2.bin' });
+      await expect.poll(async () => Number(await row.getByRole('progressbar').getAttribute('value')), { timeout: 60_000 }).toBe(contents.get('f-2.bin')!.length);
+      expect(await row.getAttribute('data-state')).toBe('running');
+      expect(await row.textContent()).toContain('in one upload with 5 other files (speed and time left: of all 6)');
+      release();
+      await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(6);
+      expect(await row.textContent()).toContain('sent in one upload with 5 other files');
+      expect(await row.textContent()).not.toContain('speed and time left');
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
   it('a name taken while the batch was on its way: that file asks about replacing, the others of its batch are uploaded', async () => {
     const { folder, contents } = smallFiles('race', 6);
     const { context, page, errors } = await freshContext(browser);

@@ -313,12 +313,74 @@ describe('web app: versions and trash', () => {
     }
   });
 
+  it('a delete offers Undo (reached with Tab, said by the live region), which puts a folder and a file back where they were, not an older delete of the same path', async () => {
+    // An older delete of the same file is in the trash: Undo takes back this delete only.
+    await put(t, token, '/undo/same.txt', 'older');
+    expect((await fetch(t.url + filesPath('/undo/same.txt'), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBeLessThan(300);
+    await put(t, token, '/undo/same.txt', 'newer');
+    await put(t, token, '/undo/dir/one.txt', 'one');
+    await put(t, token, '/undo/dir/two.txt', 'two');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'vera', 'vera-password-1');
+    await page.getByRole('link', { name: 'undo', exact: true }).click();
+    await page.getByRole('checkbox', { name: 'Select same.txt' }).check();
+    await deleteInUi(page, 'dir', /Delete these 2 items/);
+    const undo = page.getByRole('button', { name: 'Undo', exact: true });
+    await page.locator('p.notice', { hasText: 'Deleted 2 items.' }).waitFor();
+    expect(await page.getByRole('status').textContent()).toMatch(/Deleted 2 items\. Undo: the button after this notice, for 10 seconds\./);
+    expect(await content('/undo/same.txt')).toBe(404);
+    // Keyboard: Tab reaches it from where the focus is after the dialog, Enter takes it.
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = (await page.evaluate('document.activeElement?.textContent')) === 'Undo';
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.getByRole('status').getByText('Restored 2 items.').waitFor();
+    expect(await undo.count()).toBe(0);
+    expect(await content('/undo/same.txt')).toBe('newer');
+    expect(await content('/undo/dir/one.txt')).toBe('one');
+    expect(await content('/undo/dir/two.txt')).toBe('two');
+    await page.getByRole('link', { name: 'dir', exact: true }).waitFor();
+    // The older delete of same.txt is still in the trash; this delete's entries are not.
+    expect((await trash()).filter((e) => e.path.endsWith('/undo/same.txt')).length).toBe(1);
+    expect((await trash()).some((e) => e.path.includes('/undo/dir/'))).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('Undo goes away by itself after some seconds, and with the next action', async () => {
+    await put(t, token, '/later.txt', 'later');
+    await put(t, token, '/other.txt', 'other');
+    const { context, page, errors } = await freshContext(browser);
+    await page.clock.install();
+    await signIn(page, t.url, 'vera', 'vera-password-1');
+    await deleteInUi(page, 'later.txt', /trash for 7 days/);
+    const undo = page.getByRole('button', { name: 'Undo', exact: true });
+    await undo.waitFor();
+    await page.clock.runFor(11_000);
+    await expect.poll(() => undo.count()).toBe(0);
+    await page.locator('p.notice', { hasText: 'Deleted later.txt.' }).waitFor();
+    // A new delete offers its own; selecting a row (the next action) takes it away.
+    await deleteInUi(page, 'other.txt', /trash for 7 days/);
+    await undo.waitFor();
+    await page.getByRole('checkbox', { name: 'Select undo' }).check();
+    await expect.poll(() => undo.count()).toBe(0);
+    expect(await content('/later.txt')).toBe(404);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('on a server without a trash, deleting says it is final and the trash page says so', async () => {
     const tok = await login(plain, 'vera', 'vera-password-1');
     await put(plain, tok, '/x.txt', 'x');
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, plain.url, 'vera', 'vera-password-1');
     await deleteInUi(page, 'x.txt', /Delete x\.txt\? This cannot be undone: this server keeps no trash\./);
+    // Nothing to take back: no Undo.
+    await page.getByRole('link', { name: 'Trash' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Undo', exact: true }).count()).toBe(0);
     await page.getByRole('link', { name: 'Trash' }).click();
     await page.getByText('This server does not keep deleted files: deleting is final.', { exact: false }).waitFor();
     await page.getByText('The trash is empty.').waitFor();

@@ -9,10 +9,11 @@ import { usePath } from './router.js';
 import { Session } from './session.js';
 import { App } from './ui/app.js';
 import { rescueLostFocus } from './ui/common.js';
-import { SharePage } from './ui/share-page.js';
+import { lazyPage } from './ui/lazy.js';
 import { SignIn } from './ui/signin.js';
 
 const session = new Session();
+const SharePage = lazyPage(async () => (await import('./ui/share-page.js')).SharePage);
 
 function Root() {
   const path = usePath();

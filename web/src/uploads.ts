@@ -128,11 +128,13 @@ export class UploadManager {
    * @param options.dropBox never replace a file (drop boxes refuse it anyway)
    * @param options.onDone told about finished files (the file list refreshes): once the
    *   queue has drained, and meanwhile at most every {@link DONE_REPORT_MS}
+   * @param options.onRefused told about a file the server refused for good (a drop box's page
+   *   then reads what its link has left again: another visitor may have used it up)
    */
   constructor(
     private readonly api: FerryApi,
     private readonly scope: string,
-    private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
+    private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void; onRefused?: () => void } = {},
   ) {
     const { signal } = this.closed;
     // Leaving the page (closing the tab, a reload, another address) stops the uploads, and
@@ -471,6 +473,7 @@ export class UploadManager {
     }
     const advice = this.options.dropBox ? dropBoxAdvice(err) : ownUploadAdvice(err);
     it.final = advice?.final ?? false;
+    if (it.final) this.options.onRefused?.();
     it.error = changed
       ? it.replaces !== undefined
         ? `${it.name} changed since you chose to replace it: replace the new version, or cancel this upload.`
@@ -523,6 +526,8 @@ export class UploadManager {
       going = items.filter((_, i) => free[i]);
       const savedOf = new Map(items.map((it, i) => [it, saved[i]]));
       if (going.length === 0) return;
+      const others = `${going.length - 1} other file${going.length === 2 ? '' : 's'}`;
+      for (const it of going) it.note = going.length > 1 ? `in one upload with ${others} (speed and time left: of all ${going.length})` : undefined;
       const { entries } = await uploadBlobBatch(
         this.api,
         going.map((it) => ({ blob: it.file!, path: it.path })),
@@ -536,6 +541,14 @@ export class UploadManager {
               it.sessionId = id;
               void pendingUploads.put({ ...savedOf.get(it)!, sessionId: id }).catch(() => undefined);
             }
+          },
+          // A file of a few KiB has no rate of its own: each shows its batch's, said as such.
+          onProgress: (p) => {
+            for (const it of going) {
+              it.rate = p.rate;
+              it.etaSeconds = p.etaMs === undefined ? undefined : p.etaMs / 1000;
+            }
+            this.changed();
           },
           onFileProgress: (i, bytes, sentBytes) => {
             const it = going[i];
@@ -551,6 +564,7 @@ export class UploadManager {
         it.entry = entries[i];
         it.bytesDone = it.size;
         it.rate = 0;
+        it.note = going.length > 1 ? `sent in one upload with ${others}` : undefined;
         it.sessionId = undefined;
         this.unreported.push(it);
       }
@@ -560,6 +574,7 @@ export class UploadManager {
       for (const it of running) {
         it.sessionId = undefined;
         it.bytesDone = 0;
+        it.note = undefined;
       }
       if (signal.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) {
         // One of them was paused or cancelled (or the page signed out): the others go on.

@@ -318,6 +318,7 @@ function Audit(props: { api: FerryApi }) {
   const ids = { u: useId('au'), e: useId('ae'), s: useId('as') };
   const load = (before?: number) =>
     run(async () => {
+      if (before === undefined) setEntries(undefined); // a new filter: Loading…, not the last one's rows
       const ms = SINCE.find(([l]) => l === since)?.[1];
       const page = await auditLog(props.api, { user: user.trim() || undefined, event: event.trim() || undefined, since: ms === undefined ? undefined : Date.now() - ms, before, limit: 100 });
       setEntries(before === undefined ? page.entries : [...(entries ?? []), ...page.entries]);
@@ -361,9 +362,9 @@ function Audit(props: { api: FerryApi }) {
           </tr>
         </thead>
         <tbody>
-          {entries?.length === 0 && (
+          {(entries === undefined ? (error ? undefined : 'Loading…') : entries.length === 0 ? 'No events.' : undefined) && (
             <tr>
-              <td colSpan={6}>No events.</td>
+              <td colSpan={6}>{entries === undefined ? 'Loading…' : 'No events.'}</td>
             </tr>
           )}
           {entries?.map((a) => (

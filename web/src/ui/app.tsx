@@ -3,14 +3,16 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { filesPathOf, linkClick, navigate, usePath } from '../router.js';
 import type { Session } from '../session.js';
 import { UploadManager } from '../uploads.js';
-import { AccountPage } from './account.js';
 import { Logo } from './icons.js';
-import { AdminPage } from './admin.js';
 import { FilesPage } from './files.js';
-import { SharesPage } from './shares.js';
-import { TokensPage } from './tokens.js';
-import { TrashPage } from './trash.js';
 import { Confirm } from './common.js';
+import { lazyPage } from './lazy.js';
+
+const AccountPage = lazyPage(async () => (await import('./account.js')).AccountPage);
+const AdminPage = lazyPage(async () => (await import('./admin.js')).AdminPage);
+const SharesPage = lazyPage(async () => (await import('./shares.js')).SharesPage);
+const TokensPage = lazyPage(async () => (await import('./tokens.js')).TokensPage);
+const TrashPage = lazyPage(async () => (await import('./trash.js')).TrashPage);
 
 export function App(props: { session: Session }) {
   const { session } = props;

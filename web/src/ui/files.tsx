@@ -6,6 +6,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
+import { listTrash, listTrashPage, restoreTrash } from '../../../src/client/versions.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
@@ -183,6 +184,29 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
   const chosen = shown.filter((e) => selected.has(e.name));
   const refresh = () => setReload((n) => n + 1);
+  // A delete that went to the trash, offered back for UNDO_MS while its notice shows.
+  const [undo, setUndo] = useState<Undoable>();
+  const undoButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (!undo) return;
+    let timer: ReturnType<typeof setTimeout>;
+    // Kept while the button has the focus: someone who tabbed to it is not cut short.
+    const arm = () => (timer = setTimeout(() => (document.activeElement === undoButton.current ? arm() : setUndo(undefined)), UNDO_MS));
+    arm();
+    return () => clearTimeout(timer);
+  }, [undo]);
+  const undoDelete = (u: Undoable) =>
+    run(async () => {
+      setUndo(undefined);
+      setNotice(undefined);
+      try {
+        for (const batch of u.batches) for (const e of await listTrash(api, '/', { batch })) await restoreTrash(api, e.id);
+      } finally {
+        refresh();
+      }
+      setNotice(`Restored ${u.what}.`);
+    });
+  const undoShown = undo !== undefined && notice === undo.text && actionError === undefined;
   const keys = vault?.keys;
   const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
   const upload = (files: Array<{ file: File; rel: string }>, emptyDirs: string[] = []) =>
@@ -289,7 +313,19 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
       <Message error={actionError ?? loadError} />
       {/* Said by the live region below (one a page): shown here, not read twice. */}
-      {notice && actionError === undefined && <p class="notice">{notice}</p>}
+      {notice && actionError === undefined && (
+        <p class="notice">
+          {notice}
+          {undoShown && (
+            <>
+              {' '}
+              <button type="button" ref={undoButton} onClick={() => undoDelete(undo)}>
+                Undo
+              </button>
+            </>
+          )}
+        </p>
+      )}
       {/* The folder did not load (the server was away): asked again here, without reloading the page. Not for a folder that is not there. */}
       {loadError !== undefined && actionError === undefined && isRetryable(loadError) && (
         <p>
@@ -320,9 +356,12 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
       />}
 
-      <UploadPanel uploads={uploads} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length.toLocaleString('en')} selected`) : undefined)} />
+      <UploadPanel uploads={uploads} offer={undoShown ? `Undo: the button after this notice, for ${UNDO_MS / 1000} seconds.` : undefined} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length.toLocaleString('en')} selected`) : undefined)} />
 
-      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} />}
+      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} onUndoable={(u) => {
+        setNotice(u.text);
+        setUndo(u);
+      }} />}
     </div>
   );
 }
@@ -556,6 +595,43 @@ interface DialogProps {
   onRemaining: (entries: Entry[]) => void;
   /** What an action did, to say (the page's live region) once its dialog has closed. */
   onNotice: (text: string) => void;
+  /** A delete whose files went to the trash: the page says so and offers it back. */
+  onUndoable: (undo: Undoable) => void;
+}
+
+/** How long a delete's Undo is offered (longer while it has the focus). */
+const UNDO_MS = 10_000;
+
+/** A delete the page can take back: the trash batches it made (README "Versions and trash"). */
+interface Undoable {
+  text: string;
+  what: string;
+  batches: string[];
+}
+
+/**
+ * Deletes `entries` one by one (`remove`), then, when the server keeps a trash, finds the
+ * batch each delete made (a delete is one batch; the newest at the entry's `stored` path with
+ * an id above the newest before the delete, so an older delete of the same path is not taken
+ * for it) and offers them back. A folder that held no files made none: nothing to offer.
+ */
+async function deleteWithUndo(props: DialogProps, entries: Entry[], stored: (e: Entry) => string, remove: (e: Entry) => Promise<void>): Promise<void> {
+  const { api } = props;
+  const before = props.trashDays && props.trashDays > 0 ? await listTrashPage(api, '/', { limit: 1 }).then((p) => p.entries[0]?.id ?? 0, () => undefined) : undefined;
+  const done: Entry[] = [];
+  await eachEntry(entries, async (e) => {
+    await remove(e);
+    done.push(e);
+  }, props);
+  props.onDeleted();
+  if (before === undefined) return;
+  const batches = new Set<string>();
+  for (const e of done) {
+    const newest = await listTrashPage(api, stored(e), { limit: 1 }).then((p) => p.entries[0], () => undefined);
+    if (newest && newest.id > before) batches.add(newest.batch);
+  }
+  const what = done.length === 1 ? done[0].name : `${done.length} items`;
+  if (batches.size > 0) props.onUndoable({ text: `Deleted ${what}.`, what, batches: [...batches] });
 }
 
 /**
@@ -730,10 +806,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           trashDays={props.trashDays}
           api={api}
           onClose={props.onClose}
-          onConfirm={async () => {
-            await eachEntry(modal.entries, (e) => api.remove(e.path, { recursive: e.type === 'dir' }), props);
-            props.onDeleted();
-          }}
+          onConfirm={() => deleteWithUndo(props, modal.entries, (e) => e.path, (e) => api.remove(e.path, { recursive: e.type === 'dir' }))}
         />
       )}
       {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
@@ -819,10 +892,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           trashDays={props.trashDays}
           api={api}
           onClose={props.onClose}
-          onConfirm={async () => {
-            await eachEntry(modal.entries, (e) => ops.remove(e as VaultEntry), props);
-            props.onDeleted();
-          }}
+          onConfirm={() => deleteWithUndo(props, modal.entries, (e) => (e as VaultEntry).stored, (e) => ops.remove(e as VaultEntry))}
         />
       )}
       {modal.kind === 'share' && (

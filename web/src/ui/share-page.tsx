@@ -311,12 +311,33 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
   const { view } = props;
   const uploads = useMemo(() => {
     const api = makeApi({ authorization: () => `Bearer ${props.token}` });
-    const m = new UploadManager(api, `share:${props.shareKey}`, { dropBox: true, onDone: () => props.onReceived() });
+    // Refusals come a file at a time: the link's facts are read again once, after the last.
+    let again: ReturnType<typeof setTimeout> | undefined;
+    const onRefused = () => {
+      clearTimeout(again);
+      again = setTimeout(props.onReceived, 300);
+    };
+    const m = new UploadManager(api, `share:${props.shareKey}`, { dropBox: true, onDone: () => props.onReceived(), onRefused });
     void m.restore();
     return m;
   }, [props.token]);
   const [dragging, setDragging] = useState(false);
-  const add = (files: File[]) => uploads.add(files.map((file) => ({ file, path: '/' + file.name })));
+  const [tooMany, setTooMany] = useState<string>();
+  const add = (files: File[]) => {
+    // Each file is one use of the link: more than it has left are refused before any is sent
+    // (counting those on their way), not sent to be refused one by one.
+    const left = view.maxUses === null ? Infinity : view.maxUses - view.uses - uploads.unfinished();
+    if (files.length > left) {
+      setTooMany(
+        left <= 0
+          ? `This link takes no more files${uploads.unfinished() > 0 ? ' than those on their way' : ''}: ask whoever sent it to you for a new one.`
+          : `This link takes ${left} more file${left === 1 ? '' : 's'} and you chose ${files.length}: choose at most ${left}.`,
+      );
+      return;
+    }
+    setTooMany(undefined);
+    uploads.add(files.map((file) => ({ file, path: '/' + file.name })));
+  };
   // Only the zone takes a drop; one beside it is refused, not opened by the browser in place
   // of the page (which cut the files being sent).
   useWindowDrop(
@@ -351,6 +372,11 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
         </label>
         <p class="hint">Large files go up in pieces and resume where they stopped if the connection drops or the page reloads.</p>
       </div>
+      {tooMany && (
+        <p class="error" role="alert">
+          {tooMany}
+        </p>
+      )}
       <UploadPanel uploads={uploads} title="Sent files" />
     </section>
   );

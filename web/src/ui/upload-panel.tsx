@@ -20,7 +20,8 @@ const STATE_TEXT: Record<UploadItem['state'], string> = {
 /** Said of an upload whose requests are being tried again. */
 const WAITING = 'the server does not answer: trying again';
 
-export function UploadPanel(props: { uploads: UploadManager; title?: string; said?: string }) {
+/** `offer`: said after `said` while it lasts; its going away is not said. */
+export function UploadPanel(props: { uploads: UploadManager; title?: string; said?: string; offer?: string }) {
   const { uploads } = props;
   const [, setTick] = useState(0);
   const bump = () => setTick((n) => n + 1);
@@ -31,6 +32,7 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string; sai
     <p role="status" class="visually-hidden">
       <span>{spoken(uploads.items)}</span>
       {props.said && <span> {props.said}</span>}
+      {props.offer && <span> {props.offer}</span>}
     </p>
   );
   if (uploads.items.length === 0) return status;
