@@ -322,21 +322,7 @@ describe('slow request heads over HTTP/2 (tenth security round)', () => {
       expect(trickle.bytesWritten).toBeGreaterThan(9 + 9 + 24);
 
       // An HTTP/2 client that sends its requests whole is served as before.
-      const h2 = h2connect(t.url, { ca: ca.certPem });
-      try {
-        const status = await new Promise<number>((resolve, reject) => {
-          const req = h2.request({ ':path': '/healthz' });
-          let code = 0;
-          req.on('response', (h) => (code = Number(h[':status'])));
-          req.on('end', () => resolve(code));
-          req.on('error', reject);
-          req.resume();
-          req.end();
-        });
-        expect(status).toBe(200);
-      } finally {
-        h2.close();
-      }
+      expect(await h2HealthStatus(t.url, ca.certPem)).toBe(200);
     } finally {
       if (timer) clearInterval(timer);
       trickle.destroy();
@@ -428,21 +414,7 @@ describe('slow TLS handshakes (thirteenth security round)', () => {
 
       // A client that completes its handshake is served, over HTTP/2 and HTTP/1.1; the two
       // connections cut are counted.
-      const h2 = h2connect(t.url, { ca: ca.certPem });
-      try {
-        const status = await new Promise<number>((resolve, reject) => {
-          const req = h2.request({ ':path': '/healthz' });
-          let code = 0;
-          req.on('response', (h) => (code = Number(h[':status'])));
-          req.on('end', () => resolve(code));
-          req.on('error', reject);
-          req.resume();
-          req.end();
-        });
-        expect(status).toBe(200);
-      } finally {
-        h2.close();
-      }
+      expect(await h2HealthStatus(t.url, ca.certPem)).toBe(200);
       const metrics = await new Promise<string>((resolve, reject) => {
         httpsGet(`${t.url}/metrics`, { ca: ca.certPem, headers: { authorization: `Bearer ${t.token}` } }, (res) => {
           let body = '';
@@ -554,3 +526,21 @@ describe("the operator's certificate and key (--tls-cert, --tls-key)", () => {
     expect(loaded?.fingerprint).toBe('SHA256:' + new X509Certificate(one.certPem).fingerprint256);
   });
 });
+
+/** The status of one GET /healthz over a fresh HTTP/2 connection that trusts `ca`. */
+async function h2HealthStatus(url: string, ca: string): Promise<number> {
+  const h2 = h2connect(url, { ca });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const req = h2.request({ ':path': '/healthz' });
+      let code = 0;
+      req.on('response', (h) => (code = Number(h[':status'])));
+      req.on('end', () => resolve(code));
+      req.on('error', reject);
+      req.resume();
+      req.end();
+    });
+  } finally {
+    h2.close();
+  }
+}
