@@ -1,6 +1,6 @@
 /**
  * The server's log for a person at a terminal (`logFormat`): each pino JSON line rewritten as
- * one short line, `12:03:04 INFO  PUT /api/v1/files/a.txt 201 3.2 MiB 41 ms alice` for the
+ * one short line, `12:03:04 INFO  PUT /api/v1/files/a.txt 201 3.20 MiB 41 ms alice` for the
  * access log and `12:03:04 WARN  message key=value ...` for the rest.
  *
  * A pino destination in this thread, not pino-pretty: pino's transports run in a worker
@@ -92,7 +92,7 @@ function prettyLine(entry: LogEntry, paint: Paint): string {
   return `${head} ${parts.join(' ')}${stack}`;
 }
 
-/** `PUT /api/v1/files/a.txt 201 3.2 MiB 41 ms alice`: the route with the path in its `*`, the larger of the bytes in and out. */
+/** `PUT /api/v1/files/a.txt 201 3.20 MiB 41 ms alice`: the route with the path in its `*`, the larger of the bytes in and out. */
 function accessLine(entry: LogEntry, paint: Paint): string {
   const route = typeof entry.route === 'string' ? entry.route : 'unknown';
   const path = typeof entry.path === 'string' ? entry.path : undefined;
@@ -123,5 +123,5 @@ function shown(s: string): string {
 
 /** A value as it reads best: bare when it is one word, in JSON quotes otherwise. */
 function quoted(s: string): string {
-  return /^[^\s"=\\]+$/.test(s) ? shown(s) : shown(JSON.stringify(s));
+  return /^[^\s"=\\\x00-\x1f\x7f-\x9f]+$/.test(s) ? s : shown(JSON.stringify(s));
 }
