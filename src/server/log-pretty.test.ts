@@ -31,6 +31,14 @@ describe('prettyLines', () => {
     expect(prettyLines(line({ level: 20, msg: 'quiet' }), false)).toBe('12:03:04 DEBUG quiet\n');
   });
 
+  it('an audit entry: target, user, failure and address, details; no ids', () => {
+    const base = { at: 1, userId: 'u-1', tokenId: 't-1', path: '/a.txt', front: 'api', ip: '10.0.0.1' };
+    const upload = { ...base, event: 'file.upload', ok: true, userName: 'alice', target: '/a b.txt', details: { size: 3000 } };
+    expect(prettyLines(line({ reqId: 'r1', audit: upload, msg: 'audit file.upload' }), false)).toBe('12:03:04 INFO  audit file.upload "/a b.txt" alice size=3000\n');
+    const login = { ...base, event: 'auth.login', ok: false, userName: 'bob', target: null, details: null };
+    expect(prettyLines(line({ audit: login, msg: 'audit auth.login' }), false)).toBe('12:03:04 INFO  audit auth.login bob failed ip=10.0.0.1\n');
+  });
+
   it('an error: its type and message; its stack below at error level only', () => {
     const err = { type: 'Error', message: 'disk gone', stack: 'Error: disk gone\n    at f (a.js:1:1)\n    at g (b.js:2:2)', code: 'EIO' };
     expect(prettyLines(line({ level: 50, err, msg: 'commit failed' }), false)).toBe('12:03:04 ERROR commit failed err="Error: disk gone" code=EIO\n    at f (a.js:1:1)\n    at g (b.js:2:2)\n');

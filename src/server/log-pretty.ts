@@ -68,8 +68,8 @@ const COLOURS: Paint = {
 
 const LEVELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 
-/** pino's own fields, and those every line of a request carries: not repeated on each line. */
-const NOT_SHOWN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'v']);
+/** pino's own fields, and the request id every line of a request carries (the access line shows none to match it with). */
+const NOT_SHOWN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'v', 'reqId']);
 
 function prettyLine(entry: LogEntry, paint: Paint): string {
   const level = typeof entry.level === 'number' ? entry.level : 30;
@@ -87,9 +87,31 @@ function prettyLine(entry: LogEntry, paint: Paint): string {
       if (level >= 50 && typeof err.stack === 'string') stack = err.stack.split('\n').slice(1).map((l) => `\n    ${shown(l.trim())}`).join('');
       continue;
     }
-    parts.push(`${paint.dim(`${shown(key)}=`)}${typeof value === 'string' ? quoted(value) : shown(JSON.stringify(value))}`);
+    if (key === 'audit' && value && typeof value === 'object') {
+      parts.push(...auditParts(value as LogEntry, paint));
+      continue;
+    }
+    parts.push(pair(key, value, paint));
   }
   return `${head} ${parts.join(' ')}${stack}`;
+}
+
+function pair(key: string, value: unknown, paint: Paint): string {
+  return `${paint.dim(`${shown(key)}=`)}${typeof value === 'string' ? quoted(value) : shown(JSON.stringify(value))}`;
+}
+
+/**
+ * An audit entry (its event is in the message): its target and user, `failed` and the
+ * address for a refusal, then its details. Its ids, time, path and front are left to the
+ * JSON log and `ferry admin audit`: the access line of its request says the rest.
+ */
+function auditParts(audit: LogEntry, paint: Paint): string[] {
+  const parts: string[] = [];
+  if (typeof audit.target === 'string') parts.push(quoted(audit.target));
+  if (typeof audit.userName === 'string') parts.push(quoted(audit.userName));
+  if (audit.ok === false) parts.push(paint.status(400, 'failed'), ...(typeof audit.ip === 'string' ? [pair('ip', audit.ip, paint)] : []));
+  if (audit.details && typeof audit.details === 'object') for (const [k, v] of Object.entries(audit.details)) if (v !== undefined) parts.push(pair(k, v, paint));
+  return parts;
 }
 
 /** `PUT /api/v1/files/a.txt 201 3.20 MiB 41 ms alice`: the route with the path in its `*`, the larger of the bytes in and out. */
