@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
+import { logSinkFor } from './log-pretty.js';
 import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, NoSpaceError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { API_PREFIX, REQUEST_ID_HEADER } from '../core/protocol.js';
@@ -210,7 +211,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
   const { config } = options;
   // Silent unless told where to log (`ferry serve` says stdout): an embedding program's stdout is its own.
   const logger =
-    options.logger ?? config.logger ?? (config.logDestination ? pino({ level: config.logLevel }, config.logDestination) : pino({ level: 'silent' }, DISCARD));
+    options.logger ?? config.logger ?? (config.logDestination ? pino({ level: config.logLevel }, logSinkFor(config.logDestination, config.logFormat ?? 'auto')) : pino({ level: 'silent' }, DISCARD));
   const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
     // Our own one-line access log replaces Fastify's two lines per request.

@@ -6,6 +6,7 @@ import type { NamedRemote } from '../backends/registry.js';
 import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
 import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
+import type { LogFormat } from './log-pretty.js';
 import type { ScryptCost } from './passwords.js';
 import type { CommandHook, PreUploadHook, VersionPolicy } from './settings.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './slow-clients.js';
@@ -49,6 +50,12 @@ export interface ServerConfig {
   /** fsync chunk objects before acknowledging them. */
   durable: boolean;
   logLevel: string;
+  /**
+   * The form of the log written to `logDestination`: `json` (pino's lines), `pretty` (one
+   * short line per event, for a person: ./log-pretty.ts), or `auto`, pretty when the
+   * destination is a terminal (`isTTY`) and JSON otherwise (the default).
+   */
+  logFormat?: LogFormat;
   /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
   adminToken?: string;
   /** Encrypt the chunk stores at rest with the master key in this file (`--encryption-key-file`). */
@@ -207,6 +214,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     chunking: DEFAULT_CHUNKING,
     durable: true,
     logLevel: 'info',
+    logFormat: 'auto',
     accessTokenTtlMs: 15 * 60_000,
     refreshTokenTtlMs: 30 * 24 * 3600_000,
     // Generous per-client ceilings: a parallel upload of 1 MiB chunks at LAN speed is several
@@ -238,7 +246,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
 /** Every field of ServerConfig (the compiler keeps this complete: a field added there must be added here). */
 const CONFIG_FIELDS = {
   host: true, port: true, dataDir: true, db: true, dbPool: true, uploadTtlMs: true, sweepIntervalMs: true, gcIntervalMs: true,
-  gcGraceMs: true, drainTimeoutMs: true, chunking: true, durable: true, logLevel: true, adminToken: true, encryptionKeyFile: true,
+  gcGraceMs: true, drainTimeoutMs: true, chunking: true, durable: true, logLevel: true, logFormat: true, adminToken: true, encryptionKeyFile: true,
   encryptionKey: true, metricsToken: true, logDestination: true, addrOrigins: true, logger: true, tlsCert: true, tlsKey: true,
   tlsSelfSigned: true, tlsHostnames: true, publicUrl: true, now: true, sessionKey: true, accessTokenTtlMs: true,
   refreshTokenTtlMs: true, scryptCost: true, rateLimit: true, defender: true, trustProxy: true, ipAllow: true, ipDeny: true,

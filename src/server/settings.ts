@@ -19,6 +19,7 @@ import { DEFAULT_PORT, DEFAULT_SFTP_PORT, parseStoreSpec, type ServerConfig } fr
 import { CidrList } from './ip-filter.js';
 import { DEFAULT_DEFENDER } from './defender.js';
 import { weakSecretReason } from './secret-strength.js';
+import type { LogFormat } from './log-pretty.js';
 import { masterKeyFromText } from '../backends/decorators/key-ring.js';
 
 /** A setting value that is wrong; `at` is the path inside the value (`['paths', '/x', 'keep']`). */
@@ -366,8 +367,11 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'PostgreSQL connections per node (each node of N needs its share of the server\'s `max_connections`)',
     apply: (c, v) => (c.dbPool = v) }),
   def({ key: 'logLevel', kind: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), default: 'info', examples: ['warn', 'debug'], live: true,
-    doc: 'pino JSON logs on stdout, one access-log line per request',
+    doc: 'how much the log on stdout says (one access-log line per request at `info`)',
     apply: (c, v) => (c.logLevel = v) }),
+  def({ key: 'logFormat', kind: oneOf(['auto', 'json', 'pretty']), default: 'auto', examples: ['json', 'pretty'], live: false,
+    doc: 'the log\'s form: `json` (pino, one object a line), `pretty` (one short line per event, for a person), `auto`: pretty when stdout is a terminal, JSON otherwise (journald, docker logs, pipes)',
+    apply: (c, v) => (c.logFormat = v as LogFormat) }),
   def({ key: 'fsync', kind: bool, default: 'true', examples: ['false', 'true'], live: false,
     doc: 'fsync chunks before a commit that references them is acknowledged (in groups: docs/protocol.md; off: faster, not crash-safe)',
     apply: (c, v) => (c.durable = v) }),

@@ -134,7 +134,8 @@ The admin token is FERRY_ADMIN_TOKEN when set (at least 32 characters, not guess
 shape: a weak one is refused); otherwise one is generated at the first start, once the
 server listens, printed once with a login line (the token on stdin: ferry login URL
 --token - < FILE), and written (mode 0600) to DATA/initial-admin-token.
-When the server listens it prints {"event":"ready","url":...} on stdout (JSON logs follow).
+When the server listens it prints {"event":"ready","url":...} on stdout; the log follows
+(JSON lines, or short lines for a person when stdout is a terminal: --log-format).
 
 Examples:
   ferry serve
