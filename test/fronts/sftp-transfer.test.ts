@@ -189,80 +189,6 @@ describe('sftp -b and scp', () => {
     expect(await (await s.t.api('/api/v1/stat/users/ana/winscp.txt')).json()).toMatchObject({ mtime: 1_400_000_000_000, mode: 0o600, size: 4 });
   });
 
-  it('resumes a put after the client was killed: reput sends only the rest, and nothing half-done was visible', async () => {
-    const name = 'resume.bin';
-    const size = 48 * MiB;
-    await writeRandomFile(join(s.dir, name), size);
-    const user = (await s.t.server.ctx.users.userByName('ana'))!;
-    // 40 Mbit/s: slow enough to be killed half-way on any machine
-    const child = spawnSftp(s, ana, [`put ${name} ${name}`], ['-l', '40000']);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    let gone = false;
-    const exited = new Promise((resolve) => child.once('close', resolve)).then(() => (gone = true));
-    for (;;) {
-      const partial = await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`);
-      if (partial && partial.size > 0) break;
-      if (gone) throw new Error(`sftp ended before it was killed: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGKILL');
-    await exited;
-    // Nothing visible: not over the API, not in a listing, not to a read
-    expect((await s.t.api(`/api/v1/stat/users/ana/${name}`)).status).toBe(404);
-    const ls = await sftpBatch(s, ana, ['ls -1']);
-    expect(ls.stdout).not.toContain(name);
-    const get = await sftpBatch(s, ana, [`get ${name} should-not-exist`]);
-    expect(get.code).not.toBe(0);
-    await expect(stat(join(s.dir, 'should-not-exist'))).rejects.toThrow();
-
-    const r = await sftpBatch(s, ana, [`reput ${name} ${name}`]);
-    expect(r.code, r.stderr).toBe(0);
-    expect((await apiBytes(`/users/ana/${name}`)).body.equals(await readFile(join(s.dir, name)))).toBe(true);
-    const [upload] = await auditEvents(s.t, 'event=file.upload&user=ana');
-    expect(upload.target).toBe(`/users/ana/${name}`);
-    expect(upload).toMatchObject({ front: 'sftp' });
-    const d = upload.details as { size: number; received: number; resumedFrom: number };
-    expect(d.size).toBe(size);
-    expect(d.resumedFrom).toBeGreaterThan(0);
-    expect(d.received).toBe(size - d.resumedFrom);
-    // The partial is gone with the commit
-    expect(await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
-  }, 180_000);
-
-  it('reput works for a user allowed one live upload session, and leaves none', async () => {
-    const una = await sshUser(s, 'una', { maxSessions: 1 });
-    const name = 'one-session.bin';
-    const size = 48 * MiB;
-    await writeRandomFile(join(s.dir, name), size);
-    const user = (await s.t.server.ctx.users.userByName('una'))!;
-    const child = spawnSftp(s, una, [`put ${name} ${name}`], ['-l', '40000']);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise((resolve) => child.once('close', resolve));
-    while (!((await s.t.server.ctx.meta.findPartial(user.id, `/users/una/${name}`))?.size ?? 0)) {
-      if (child.exitCode !== null) throw new Error(`sftp ended before it was killed: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGKILL');
-    await exited;
-    const open = async () => (await (await s.t.api('/api/v1/admin/uploads?user=una')).json()) as unknown[];
-    // The kept partial upload, una's one session, shows the bytes it holds (it said 0).
-    const kept = (await s.t.server.ctx.meta.findPartial(user.id, `/users/una/${name}`))!;
-    expect(await open()).toEqual([expect.objectContaining({ kind: 'partial', path: `/users/una/${name}`, bytes: kept.size })]);
-    expect(kept.size).toBeGreaterThan(0);
-    const listed = await runFerry(['admin', 'uploads', '--user', 'una', '--json'], { env: { FERRY_SERVER: s.t.url, FERRY_TOKEN: s.t.token } });
-    expect((JSON.parse(listed.stdout) as { bytes: number }[])[0].bytes).toBe(kept.size);
-    const r = await sftpBatch(s, una, [`reput ${name} ${name}`]);
-    expect(r.code, r.stderr).toBe(0);
-    expect((await apiBytes(`/users/una/${name}`)).body.equals(await readFile(join(s.dir, name)))).toBe(true);
-    const [upload] = await auditEvents(s.t, 'event=file.upload&user=una');
-    const d = upload.details as { received: number; resumedFrom: number };
-    expect(d.resumedFrom).toBeGreaterThan(0);
-    expect(d.received).toBe(size - d.resumedFrom);
-    expect(await open()).toEqual([]);
-  }, 180_000);
-
   it('a resumed upload whose writes begin past the end of the partial upload it continues is refused at CLOSE, not stored with zeros in the gap', async () => {
     // reput continues at the size STAT showed; on several nodes another connection's partial
     // upload of the path, a shorter one, may be the one OPEN then finds. Here the client skips
@@ -392,27 +318,6 @@ describe('sftp -b and scp', () => {
     }
   }, 180_000);
 
-  it('resumes an interrupted replacement of a file, the old one readable until the new one is whole', async () => {
-    const name = 'replace.bin';
-    const v1 = randomBytes(3 * MiB);
-    await writeFile(join(s.dir, name), v1);
-    expect((await sftpBatch(s, ana, [`put ${name} ${name}`])).code).toBe(0);
-    const v2 = randomBytes(40 * MiB);
-    await writeFile(join(s.dir, name), v2);
-    const user = (await s.t.server.ctx.users.userByName('ana'))!;
-    const child = spawnSftp(s, ana, [`put ${name} ${name}`], ['-l', '40000']);
-    const exited = new Promise((resolve) => child.once('close', resolve));
-    while (!((await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size ?? 0)) await new Promise((r) => setTimeout(r, 100));
-    child.kill('SIGKILL');
-    await exited;
-    expect((await apiBytes(`/users/ana/${name}`)).body.equals(v1)).toBe(true);
-    const r = await sftpBatch(s, ana, [`reput ${name} ${name}`]);
-    expect(r.code, r.stderr).toBe(0);
-    expect((await apiBytes(`/users/ana/${name}`)).body.equals(v2)).toBe(true);
-    const [upload] = await auditEvents(s.t, 'event=file.upload&user=ana');
-    expect((upload.details as { resumedFrom: number }).resumedFrom).toBeGreaterThan(0);
-  }, 180_000);
-
   it('refuses legacy scp -O and shells with a message that says what to use', async () => {
     await writeFile(join(s.dir, 'legacy.txt'), 'old');
     const r = await scp(s, ana, ['-O', 'legacy.txt', 'remote:legacy.txt']);
@@ -435,4 +340,121 @@ describe('sftp -b and scp', () => {
     expect(Number(size)).toBe(1024 * 1024);
     expect(Math.abs(Number(used) - usage.usage.bytes / 1024)).toBeLessThan(8);
   });
+});
+
+/**
+ * `reput` after a killed `sftp`: on a server of its own with small chunks (256 KiB on
+ * average), so the partial upload holds bytes after about 4 MiB (an entry is recorded every
+ * 16 chunks) and 16 MiB files do what 40 and 48 MiB files did with the default chunking.
+ * The client is killed once the server has recorded its first entries (an event, not a
+ * poll): at 40 Mbit/s it needs over 3 s for the file, the entries come after about 1 s.
+ */
+describe('reput after the client was killed', () => {
+  const SMALL_CHUNKS = { algorithm: 'fastcdc-v1', minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: 1024 * 1024, normalization: 0 } as const;
+  let rs: SftpServer;
+  let rana: SshUser;
+  beforeAll(async () => {
+    rs = await startSftpServer({ chunking: SMALL_CHUNKS });
+    rana = await sshUser(rs, 'ana');
+  });
+  afterAll(async () => rs?.close());
+
+  const bytesOf = async (path: string): Promise<Buffer> => Buffer.from(await (await rs.t.api(`/api/v1/files${path}`)).arrayBuffer());
+
+  /**
+   * Starts `sftp` putting `name` at 40 Mbit/s and kills it (SIGKILL) once the server has recorded
+   * the upload's first chunks, which a partial upload keeps; fails if sftp ended before that.
+   */
+  async function killedPut(user: SshUser, name: string): Promise<void> {
+    const meta = rs.t.server.ctx.meta;
+    const append = meta.appendEntries;
+    const recorded = new Promise<void>((resolve) => {
+      meta.appendEntries = async (...args) => {
+        const r = await append.apply(meta, args);
+        meta.appendEntries = append;
+        resolve();
+        return r;
+      };
+    });
+    const child = spawnSftp(rs, user, [`put ${name} ${name}`], ['-l', '40000']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    try {
+      await Promise.race([recorded, exited.then(() => Promise.reject(new Error(`sftp ended before it was killed: ${stderr}`)))]);
+    } finally {
+      meta.appendEntries = append;
+    }
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  it('resumes a put: reput sends only the rest, and nothing half-done was visible', async () => {
+    const name = 'resume.bin';
+    const size = 16 * MiB;
+    await writeRandomFile(join(rs.dir, name), size);
+    const user = (await rs.t.server.ctx.users.userByName('ana'))!;
+    await killedPut(rana, name);
+    expect((await rs.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size).toBeGreaterThan(0);
+    // Nothing visible: not over the API, not in a listing, not to a read
+    expect((await rs.t.api(`/api/v1/stat/users/ana/${name}`)).status).toBe(404);
+    const ls = await sftpBatch(rs, rana, ['ls -1']);
+    expect(ls.stdout).not.toContain(name);
+    const get = await sftpBatch(rs, rana, [`get ${name} should-not-exist`]);
+    expect(get.code).not.toBe(0);
+    await expect(stat(join(rs.dir, 'should-not-exist'))).rejects.toThrow();
+
+    const r = await sftpBatch(rs, rana, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await bytesOf(`/users/ana/${name}`)).equals(await readFile(join(rs.dir, name)))).toBe(true);
+    const [upload] = await auditEvents(rs.t, 'event=file.upload&user=ana');
+    expect(upload.target).toBe(`/users/ana/${name}`);
+    expect(upload).toMatchObject({ front: 'sftp' });
+    const d = upload.details as { size: number; received: number; resumedFrom: number };
+    expect(d.size).toBe(size);
+    expect(d.resumedFrom).toBeGreaterThan(0);
+    expect(d.received).toBe(size - d.resumedFrom);
+    // The partial is gone with the commit
+    expect(await rs.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
+  }, 180_000);
+
+  it('reput works for a user allowed one live upload session, and leaves none', async () => {
+    const una = await sshUser(rs, 'una', { maxSessions: 1 });
+    const name = 'one-session.bin';
+    const size = 16 * MiB;
+    await writeRandomFile(join(rs.dir, name), size);
+    const user = (await rs.t.server.ctx.users.userByName('una'))!;
+    await killedPut(una, name);
+    const open = async () => (await (await rs.t.api('/api/v1/admin/uploads?user=una')).json()) as unknown[];
+    // The kept partial upload, una's one session, shows the bytes it holds (it said 0).
+    const kept = (await rs.t.server.ctx.meta.findPartial(user.id, `/users/una/${name}`))!;
+    expect(await open()).toEqual([expect.objectContaining({ kind: 'partial', path: `/users/una/${name}`, bytes: kept.size })]);
+    expect(kept.size).toBeGreaterThan(0);
+    const listed = await runFerry(['admin', 'uploads', '--user', 'una', '--json'], { env: { FERRY_SERVER: rs.t.url, FERRY_TOKEN: rs.t.token } });
+    expect((JSON.parse(listed.stdout) as { bytes: number }[])[0].bytes).toBe(kept.size);
+    const r = await sftpBatch(rs, una, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await bytesOf(`/users/una/${name}`)).equals(await readFile(join(rs.dir, name)))).toBe(true);
+    const [upload] = await auditEvents(rs.t, 'event=file.upload&user=una');
+    const d = upload.details as { received: number; resumedFrom: number };
+    expect(d.resumedFrom).toBeGreaterThan(0);
+    expect(d.received).toBe(size - d.resumedFrom);
+    expect(await open()).toEqual([]);
+  }, 180_000);
+
+  it('resumes an interrupted replacement of a file, the old one readable until the new one is whole', async () => {
+    const name = 'replace.bin';
+    const v1 = randomBytes(3 * MiB);
+    await writeFile(join(rs.dir, name), v1);
+    expect((await sftpBatch(rs, rana, [`put ${name} ${name}`])).code).toBe(0);
+    const v2 = randomBytes(16 * MiB);
+    await writeFile(join(rs.dir, name), v2);
+    await killedPut(rana, name);
+    expect((await bytesOf(`/users/ana/${name}`)).equals(v1)).toBe(true);
+    const r = await sftpBatch(rs, rana, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await bytesOf(`/users/ana/${name}`)).equals(v2)).toBe(true);
+    const [upload] = await auditEvents(rs.t, 'event=file.upload&user=ana');
+    expect((upload.details as { resumedFrom: number }).resumedFrom).toBeGreaterThan(0);
+  }, 180_000);
 });
