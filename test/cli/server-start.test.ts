@@ -174,7 +174,7 @@ describe('ferry serve start-up (bundle)', () => {
     expect(compiled(chosenAtStart, 'TURBOFAN')).toBeGreaterThan(0);
     // Sparkplug off: what compiles before the ready line is Node's own bootstrap, before bin/ferry.js.
     expect(compiled(atStart, 'BASELINE') * 5).toBeLessThan(compiled(chosenAtStart, 'BASELINE'));
-  });
+  }, 180_000); // two traced servers and up to 1,000 requests: 60 s ran out at a load of 15
 
   it('a TLS server loads the TLS stack and answers HTTP/2 and HTTP/1.1 on their first requests', async () => {
     const s = await start(['--tls-self-signed']);
