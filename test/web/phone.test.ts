@@ -22,6 +22,32 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}): P
   return fetch(t.url + path, { ...init, body: init.json !== undefined ? JSON.stringify(init.json) : init.body, headers });
 }
 
+/** The text of an element (less what only a phone shows) cut where its lines break, as laid out. */
+async function brokenAt(element: Locator): Promise<string[]> {
+  const lines = new Function(
+    'e',
+    `
+    const out = [];
+    let top;
+    const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (n.parentElement.closest('.phone-only')) continue;
+      for (let i = 0; i < n.data.length; i++) {
+        const range = document.createRange();
+        range.setStart(n, i);
+        range.setEnd(n, i + 1);
+        const box = range.getClientRects()[0];
+        if (!box) continue;
+        if (top === undefined || box.top > top + box.height / 2) out.push('');
+        top = box.top;
+        out[out.length - 1] += n.data[i];
+      }
+    }
+    return out;`,
+  ) as (e: unknown) => string[];
+  return element.evaluate(lines);
+}
+
 /** Each line of an element as a person reads it: its words and bars whose middles lie within one line's height, top to bottom. */
 async function linesOf(element: Locator): Promise<string[]> {
   // Its body a string: this file is compiled without the DOM's types.
@@ -53,7 +79,7 @@ async function linesOf(element: Locator): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  t = await startTestServer({ trashDays: 7 });
+  t = await startTestServer({ trashDays: 7, versions: { keep: 5, days: 0, paths: {} } });
   await addUser(t, 'pia', { password: 'pia-password-1', role: 'admin' });
   await addUser(t, 'otto', { password: 'otto-password-1', quotaBytes: 10 * 1024 * 1024 });
   await addUser(t, 'ida', { password: 'ida-password-1', quotaFiles: 100, maxFileSize: 50_000 });
@@ -62,6 +88,10 @@ beforeAll(async () => {
   expect((await api('/api/v1/files/Documents/quarterly-report-2026.pdf', { method: 'PUT', body: 'a report' })).status).toBe(201);
   expect((await api('/api/v1/files/Documents/old-draft.txt', { method: 'PUT', body: 'a draft' })).status).toBe(201);
   expect((await api('/api/v1/files/Documents/old-draft.txt', { method: 'DELETE' })).status).toBeLessThan(300);
+  expect((await api('/api/v1/files/Documents/minutes_of-the-annual-general-meeting.draft.txt', { method: 'PUT', body: 'minutes' })).status).toBe(201);
+  expect((await api('/api/v1/files/Documents/minutes_of-the-annual-general-meeting.draft.txt', { method: 'DELETE' })).status).toBeLessThan(300);
+  expect((await api('/api/v1/files/Documents/plan.txt', { method: 'PUT', body: 'plan one' })).status).toBe(201);
+  expect((await api('/api/v1/files/Documents/plan.txt', { method: 'PUT', body: 'plan two' })).status).toBe(201);
   await share(t, token, { path: '/Documents/quarterly-report-2026.pdf', expiresInSeconds: 86_400, maxUses: 3 });
   await share(t, token, { path: '/Documents', kind: 'upload', maxBytes: 1_000_000_000 });
   expect((await api('/api/v1/tokens', { method: 'POST', json: { name: 'nightly backup script', expiresInSeconds: 90 * 86_400 } })).status).toBe(201);
@@ -130,6 +160,61 @@ describe('a phone-sized window', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('each table shows the columns that matter on a phone; trash names wrap at their boundaries, their buttons in the window', async () => {
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    const tables: Array<[string, string, string[]]> = [
+      ['/files/Documents', 'Contents of /Documents', ['Select all', 'Name', 'Size']],
+      ['/shares', 'Share links', ['Name', 'Expires', 'Status', 'Actions']],
+      ['/tokens', 'API tokens', ['Name', 'Expires', 'Last used', 'Actions']],
+      ['/trash', 'Trash', ['Name', 'Deleted', 'Actions']],
+      ['/admin/users', 'Users', ['Name', 'Used', 'Status', 'Actions']],
+    ];
+    for (const [path, heading, columns] of tables) {
+      await page.goto(t.url + path);
+      await (path.startsWith('/files') ? page.getByText(heading) : page.getByRole('heading', { name: heading, exact: true })).waitFor();
+      const table = page.locator('table.listing').first();
+      await table.locator('tbody td').first().waitFor();
+      await expect.poll(() => table.locator('tbody tr').first().textContent()).not.toMatch(/Loading/);
+      const shown = await table.locator('thead th').evaluateAll((ths) =>
+        ths.filter((th) => (th as unknown as { offsetWidth: number }).offsetWidth > 0).map((th) => (th as unknown as { innerText: string; querySelector(s: string): { ariaLabel: string | null } | null }).innerText.trim().replace(/ ▲$/, '') || th.querySelector('input')?.ariaLabel || 'Actions'),
+      );
+      expect(shown, `${path}: the columns on a phone`).toEqual(columns);
+      expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width`).toBeLessThanOrEqual(390);
+      const box = (await table.boundingBox())!;
+      expect(box.x + box.width, `${path}: the table's right edge (else it scrolls sideways)`).toBeLessThanOrEqual(390);
+    }
+
+    // The trash: a name breaks after "-", "/" or "_" or before ".", never mid-word; its folder shows under it; each button in the window unscrolled.
+    await page.goto(t.url + '/trash');
+    const row = page.getByRole('row').filter({ hasText: 'minutes_of' });
+    const name = row.getByRole('cell').first();
+    await name.waitFor();
+    const lines = await brokenAt(name);
+    expect(lines.join(''), lines.join(' | ')).toBe('minutes_of-the-annual-general-meeting.draft.txt');
+    expect(lines.length, lines.join(' | ')).toBeGreaterThan(1);
+    for (let i = 1; i < lines.length; i++) expect(/[-/_]$/.test(lines[i - 1]) || lines[i].startsWith('.'), lines.join(' | ')).toBe(true);
+    expect(await brokenAt(page.getByRole('row').filter({ hasText: 'old-draft' }).getByRole('cell').first())).toEqual(['old-draft.txt']);
+    await expect.poll(() => name.getByRole('link', { name: '/Documents' }).isVisible()).toBe(true);
+    for (const button of await row.getByRole('button').all()) {
+      const box = (await button.boundingBox())!;
+      expect(box.x >= 0 && box.x + box.width <= 390, `${await button.textContent()} inside the window`).toBe(true);
+    }
+    await expectAccessible(page, 'trash, narrow');
+
+    // The versions dialog's buttons (its 4th column) are there on a phone too.
+    await page.goto(t.url + '/files/Documents');
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).check();
+    await page.getByRole('button', { name: 'Versions' }).click();
+    const restore = page.getByRole('dialog', { name: 'Versions of plan.txt' }).getByRole('button', { name: /^Restore the version replaced/ });
+    await restore.waitFor();
+    const box = (await restore.boundingBox())!;
+    expect(box.x + box.width, 'Restore inside the window').toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     expect(errors).toEqual([]);
     await context.close();
   });

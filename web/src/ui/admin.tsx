@@ -133,7 +133,7 @@ function Users(props: { api: FerryApi }) {
     <section aria-labelledby="users-h">
       <h2 id="users-h">Users</h2>
       <Message error={error ?? actionError} />
-      <Listing columns={['Name', 'Role', 'Home', 'Quota', 'Used', 'Status']}>
+      <Listing kind="users" columns={['Name', 'Role', 'Home', 'Quota', 'Used', 'Status']}>
         {users?.map((u) => (
           <tr key={u.id}>
             <td>

@@ -29,7 +29,7 @@ export function SshKeys(props: { api: FerryApi; user: string }) {
       <h2 id={ids.heading}>SSH keys</h2>
       <p class="hint">Keys that log in as you over SFTP (sftp, scp, rclone), when this server runs its SFTP front.</p>
       <Message error={loadError} />
-      <Listing columns={['Key', 'Comment', 'Added', 'Last used']} rows={keys} empty="You have no SSH keys." failed={loadError}>
+      <Listing kind="keys" columns={['Key', 'Comment', 'Added', 'Last used']} rows={keys} empty="You have no SSH keys." failed={loadError}>
         {keys?.map((k) => (
           <tr key={k.id}>
             <td class="long">
