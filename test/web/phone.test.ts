@@ -3,7 +3,8 @@
  * has: no page scrolls sideways (a wide table scrolls by itself), and each row's action
  * button can be scrolled into view and pressed.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator } from 'playwright-core';
@@ -95,6 +96,13 @@ beforeAll(async () => {
   await share(t, token, { path: '/Documents/quarterly-report-2026.pdf', expiresInSeconds: 86_400, maxUses: 3 });
   await share(t, token, { path: '/Documents', kind: 'upload', maxBytes: 1_000_000_000 });
   expect((await api('/api/v1/tokens', { method: 'POST', json: { name: 'nightly backup script', expiresInSeconds: 90 * 86_400 } })).status).toBe(201);
+  const keys = await mkdtemp(join(tmpdir(), 'ferry-phone-key-'));
+  try {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pia@a-laptop-with-a-long-hostname.example.org', '-f', join(keys, 'id')]);
+    expect((await api('/api/v1/users/pia/keys', { method: 'POST', json: { keys: await readFile(join(keys, 'id.pub'), 'utf8') } })).status).toBe(201);
+  } finally {
+    await rm(keys, { recursive: true, force: true });
+  }
   browser = await launch();
 }, 120_000);
 
@@ -173,6 +181,7 @@ describe('a phone-sized window', () => {
       ['/tokens', 'API tokens', ['Name', 'Expires', 'Last used', 'Actions']],
       ['/trash', 'Trash', ['Name', 'Deleted', 'Actions']],
       ['/admin/users', 'Users', ['Name', 'Used', 'Status', 'Actions']],
+      ['/account', 'SSH keys', ['Key', 'Comment', 'Last used', 'Actions']],
     ];
     for (const [path, heading, columns] of tables) {
       await page.goto(t.url + path);
@@ -200,11 +209,23 @@ describe('a phone-sized window', () => {
     for (let i = 1; i < lines.length; i++) expect(/[-/_]$/.test(lines[i - 1]) || lines[i].startsWith('.'), lines.join(' | ')).toBe(true);
     expect(await brokenAt(page.getByRole('row').filter({ hasText: 'old-draft' }).getByRole('cell').first())).toEqual(['old-draft.txt']);
     await expect.poll(() => name.getByRole('link', { name: '/Documents' }).isVisible()).toBe(true);
-    for (const button of await row.getByRole('button').all()) {
-      const box = (await button.boundingBox())!;
-      expect(box.x >= 0 && box.x + box.width <= 390, `${await button.textContent()} inside the window`).toBe(true);
-    }
+    // One above the other, the same width.
+    const boxes = await Promise.all((await row.getByRole('button').all()).map(async (b) => (await b.boundingBox())!));
+    expect(boxes.length).toBe(2);
+    for (const box of boxes) expect(box.x >= 0 && box.x + box.width <= 390, `${JSON.stringify(box)} inside the window`).toBe(true);
+    expect(boxes[1].x).toBe(boxes[0].x);
+    expect(boxes[1].width).toBe(boxes[0].width);
+    expect(boxes[1].y).toBeGreaterThan(boxes[0].y);
     await expectAccessible(page, 'trash, narrow');
+
+    // An SSH key's type stays one word; its comment breaks at its boundaries.
+    await page.goto(t.url + '/account');
+    const key = page.getByRole('row').filter({ hasText: 'pia@a-laptop' });
+    await key.waitFor();
+    expect(await brokenAt(key.locator('.key-type'))).toEqual(['ssh-ed25519']);
+    const comment = await brokenAt(key.getByRole('cell').nth(1));
+    for (let i = 1; i < comment.length; i++) expect(/[-/_]$/.test(comment[i - 1]) || comment[i].startsWith('.'), comment.join(' | ')).toBe(true);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
 
     // The versions dialog's buttons (its 4th column) are there on a phone too.
     await page.goto(t.url + '/files/Documents');
