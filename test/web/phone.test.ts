@@ -24,15 +24,16 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}): P
 }
 
 /** The text of an element (less what only a phone shows) cut where its lines break, as laid out. */
-async function brokenAt(element: Locator): Promise<string[]> {
+async function brokenAt(element: Locator, skip = '.phone-only'): Promise<string[]> {
   const lines = new Function(
     'e',
+    'skip',
     `
     const out = [];
     let top;
     const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      if (n.parentElement.closest('.phone-only')) continue;
+      if (skip && n.parentElement.closest(skip)) continue;
       for (let i = 0; i < n.data.length; i++) {
         const range = document.createRange();
         range.setStart(n, i);
@@ -45,8 +46,8 @@ async function brokenAt(element: Locator): Promise<string[]> {
       }
     }
     return out;`,
-  ) as (e: unknown) => string[];
-  return element.evaluate(lines);
+  ) as (e: unknown, skip: string) => string[];
+  return element.evaluate(lines, skip);
 }
 
 /** Each line of an element as a person reads it: its words and bars whose middles lie within one line's height, top to bottom. */
@@ -182,6 +183,7 @@ describe('a phone-sized window', () => {
       ['/trash', 'Trash', ['Name', 'Deleted', 'Actions']],
       ['/admin/users', 'Users', ['Name', 'Used', 'Status', 'Actions']],
       ['/account', 'SSH keys', ['Key', 'Comment', 'Last used', 'Actions']],
+      ['/admin/audit', 'Audit log', ['Time', 'Event', 'Result', 'User']],
     ];
     for (const [path, heading, columns] of tables) {
       await page.goto(t.url + path);
@@ -226,6 +228,14 @@ describe('a phone-sized window', () => {
     const comment = await brokenAt(key.getByRole('cell').nth(1));
     for (let i = 1; i < comment.length; i++) expect(/[-/_]$/.test(comment[i - 1]) || comment[i].startsWith('.'), comment.join(' | ')).toBe(true);
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+
+    // The audit log: a target under its event, broken at its boundaries.
+    await page.goto(t.url + '/admin/audit');
+    const target = page.getByRole('row').filter({ hasText: 'file.delete' }).filter({ hasText: 'minutes_of' }).locator('.phone-only');
+    await target.waitFor();
+    const targetLines = await brokenAt(target, '');
+    expect(targetLines.join(''), targetLines.join(' | ')).toMatch(/\/Documents\/minutes_of-the-annual-general-meeting\.draft\.txt$/);
+    for (let i = 1; i < targetLines.length; i++) expect(/[-/_]$/.test(targetLines[i - 1]) || targetLines[i].startsWith('.'), targetLines.join(' | ')).toBe(true);
 
     // The versions dialog's buttons (its 4th column) are there on a phone too.
     await page.goto(t.url + '/files/Documents');
