@@ -249,4 +249,20 @@ describe('a phone-sized window', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it('in a wide window the audit log keeps each time and event on one line, its targets wrapping instead', async () => {
+    // A target longer than the window is wide: the columns left of it kept giving it room.
+    const deep = '/Documents/' + 'a-folder-with-a-rather-long-name-for-the-audit-log/'.repeat(3) + 'notes.txt';
+    expect((await api('/api/v1/files' + deep, { method: 'PUT', body: 'deep' })).status).toBe(201);
+    const { context, page, errors } = await freshContext(browser, { width: 1280, height: 800 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    await page.goto(t.url + '/admin/audit');
+    const row = page.getByRole('row').filter({ hasText: 'user.key-add' });
+    await row.waitFor();
+    expect(await brokenAt(row.getByRole('cell').nth(0))).toHaveLength(1);
+    expect(await brokenAt(row.getByRole('cell').nth(1))).toEqual(['user.key-add']);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1280);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });
