@@ -3,7 +3,8 @@
  * has: no page scrolls sideways (a wide table scrolls by itself), and each row's action
  * button can be scrolled into view and pressed.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator } from 'playwright-core';
@@ -20,6 +21,33 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}): P
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
   if (init.json !== undefined) headers['content-type'] = 'application/json';
   return fetch(t.url + path, { ...init, body: init.json !== undefined ? JSON.stringify(init.json) : init.body, headers });
+}
+
+/** The text of an element (less what only a phone shows) cut where its lines break, as laid out. */
+async function brokenAt(element: Locator, skip = '.phone-only'): Promise<string[]> {
+  const lines = new Function(
+    'e',
+    'skip',
+    `
+    const out = [];
+    let top;
+    const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (skip && n.parentElement.closest(skip)) continue;
+      for (let i = 0; i < n.data.length; i++) {
+        const range = document.createRange();
+        range.setStart(n, i);
+        range.setEnd(n, i + 1);
+        const box = range.getClientRects()[0];
+        if (!box) continue;
+        if (top === undefined || box.top > top + box.height / 2) out.push('');
+        top = box.top;
+        out[out.length - 1] += n.data[i];
+      }
+    }
+    return out;`,
+  ) as (e: unknown, skip: string) => string[];
+  return element.evaluate(lines, skip);
 }
 
 /** Each line of an element as a person reads it: its words and bars whose middles lie within one line's height, top to bottom. */
@@ -53,7 +81,7 @@ async function linesOf(element: Locator): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  t = await startTestServer({ trashDays: 7 });
+  t = await startTestServer({ trashDays: 7, versions: { keep: 5, days: 0, paths: {} } });
   await addUser(t, 'pia', { password: 'pia-password-1', role: 'admin' });
   await addUser(t, 'otto', { password: 'otto-password-1', quotaBytes: 10 * 1024 * 1024 });
   await addUser(t, 'ida', { password: 'ida-password-1', quotaFiles: 100, maxFileSize: 50_000 });
@@ -62,9 +90,20 @@ beforeAll(async () => {
   expect((await api('/api/v1/files/Documents/quarterly-report-2026.pdf', { method: 'PUT', body: 'a report' })).status).toBe(201);
   expect((await api('/api/v1/files/Documents/old-draft.txt', { method: 'PUT', body: 'a draft' })).status).toBe(201);
   expect((await api('/api/v1/files/Documents/old-draft.txt', { method: 'DELETE' })).status).toBeLessThan(300);
+  expect((await api('/api/v1/files/Documents/minutes_of-the-annual-general-meeting.draft.txt', { method: 'PUT', body: 'minutes' })).status).toBe(201);
+  expect((await api('/api/v1/files/Documents/minutes_of-the-annual-general-meeting.draft.txt', { method: 'DELETE' })).status).toBeLessThan(300);
+  expect((await api('/api/v1/files/Documents/plan.txt', { method: 'PUT', body: 'plan one' })).status).toBe(201);
+  expect((await api('/api/v1/files/Documents/plan.txt', { method: 'PUT', body: 'plan two' })).status).toBe(201);
   await share(t, token, { path: '/Documents/quarterly-report-2026.pdf', expiresInSeconds: 86_400, maxUses: 3 });
   await share(t, token, { path: '/Documents', kind: 'upload', maxBytes: 1_000_000_000 });
   expect((await api('/api/v1/tokens', { method: 'POST', json: { name: 'nightly backup script', expiresInSeconds: 90 * 86_400 } })).status).toBe(201);
+  const keys = await mkdtemp(join(tmpdir(), 'ferry-phone-key-'));
+  try {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pia@a-laptop-with-a-long-hostname.example.org', '-f', join(keys, 'id')]);
+    expect((await api('/api/v1/users/pia/keys', { method: 'POST', json: { keys: await readFile(join(keys, 'id.pub'), 'utf8') } })).status).toBe(201);
+  } finally {
+    await rm(keys, { recursive: true, force: true });
+  }
   browser = await launch();
 }, 120_000);
 
@@ -130,6 +169,99 @@ describe('a phone-sized window', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('each table shows the columns that matter on a phone; trash names wrap at their boundaries, their buttons in the window', async () => {
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    const tables: Array<[string, string, string[]]> = [
+      ['/files/Documents', 'Contents of /Documents', ['Select all', 'Name', 'Size']],
+      ['/shares', 'Share links', ['Name', 'Expires', 'Status', 'Actions']],
+      ['/tokens', 'API tokens', ['Name', 'Expires', 'Last used', 'Actions']],
+      ['/trash', 'Trash', ['Name', 'Deleted', 'Actions']],
+      ['/admin/users', 'Users', ['Name', 'Used', 'Status', 'Actions']],
+      ['/account', 'SSH keys', ['Key', 'Comment', 'Last used', 'Actions']],
+      ['/admin/audit', 'Audit log', ['Time', 'Event', 'Result', 'User']],
+    ];
+    for (const [path, heading, columns] of tables) {
+      await page.goto(t.url + path);
+      await (path.startsWith('/files') ? page.getByText(heading) : page.getByRole('heading', { name: heading, exact: true })).waitFor();
+      const table = page.locator('table.listing').first();
+      await table.locator('tbody td').first().waitFor();
+      await expect.poll(() => table.locator('tbody tr').first().textContent()).not.toMatch(/Loading/);
+      const shown = await table.locator('thead th').evaluateAll((ths) =>
+        ths.filter((th) => (th as unknown as { offsetWidth: number }).offsetWidth > 0).map((th) => (th as unknown as { innerText: string; querySelector(s: string): { ariaLabel: string | null } | null }).innerText.trim().replace(/ ▲$/, '') || th.querySelector('input')?.ariaLabel || 'Actions'),
+      );
+      expect(shown, `${path}: the columns on a phone`).toEqual(columns);
+      expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width`).toBeLessThanOrEqual(390);
+      const box = (await table.boundingBox())!;
+      expect(box.x + box.width, `${path}: the table's right edge (else it scrolls sideways)`).toBeLessThanOrEqual(390);
+    }
+
+    // The trash: a name breaks after "-", "/" or "_" or before ".", never mid-word; its folder shows under it; each button in the window unscrolled.
+    await page.goto(t.url + '/trash');
+    const row = page.getByRole('row').filter({ hasText: 'minutes_of' });
+    const name = row.getByRole('cell').first();
+    await name.waitFor();
+    const lines = await brokenAt(name);
+    expect(lines.join(''), lines.join(' | ')).toBe('minutes_of-the-annual-general-meeting.draft.txt');
+    expect(lines.length, lines.join(' | ')).toBeGreaterThan(1);
+    for (let i = 1; i < lines.length; i++) expect(/[-/_]$/.test(lines[i - 1]) || lines[i].startsWith('.'), lines.join(' | ')).toBe(true);
+    expect(await brokenAt(page.getByRole('row').filter({ hasText: 'old-draft' }).getByRole('cell').first())).toEqual(['old-draft.txt']);
+    await expect.poll(() => name.getByRole('link', { name: '/Documents' }).isVisible()).toBe(true);
+    // One above the other, the same width.
+    const boxes = await Promise.all((await row.getByRole('button').all()).map(async (b) => (await b.boundingBox())!));
+    expect(boxes.length).toBe(2);
+    for (const box of boxes) expect(box.x >= 0 && box.x + box.width <= 390, `${JSON.stringify(box)} inside the window`).toBe(true);
+    expect(boxes[1].x).toBe(boxes[0].x);
+    expect(boxes[1].width).toBe(boxes[0].width);
+    expect(boxes[1].y).toBeGreaterThan(boxes[0].y);
+    await expectAccessible(page, 'trash, narrow');
+
+    // An SSH key's type stays one word; its comment breaks at its boundaries.
+    await page.goto(t.url + '/account');
+    const key = page.getByRole('row').filter({ hasText: 'pia@a-laptop' });
+    await key.waitFor();
+    expect(await brokenAt(key.locator('.key-type'))).toEqual(['ssh-ed25519']);
+    const comment = await brokenAt(key.getByRole('cell').nth(1));
+    for (let i = 1; i < comment.length; i++) expect(/[-/_]$/.test(comment[i - 1]) || comment[i].startsWith('.'), comment.join(' | ')).toBe(true);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+
+    // The audit log: a target under its event, broken at its boundaries.
+    await page.goto(t.url + '/admin/audit');
+    const target = page.getByRole('row').filter({ hasText: 'file.delete' }).filter({ hasText: 'minutes_of' }).locator('.phone-only');
+    await target.waitFor();
+    const targetLines = await brokenAt(target, '');
+    expect(targetLines.join(''), targetLines.join(' | ')).toMatch(/\/Documents\/minutes_of-the-annual-general-meeting\.draft\.txt$/);
+    for (let i = 1; i < targetLines.length; i++) expect(/[-/_]$/.test(targetLines[i - 1]) || targetLines[i].startsWith('.'), targetLines.join(' | ')).toBe(true);
+
+    // The versions dialog's buttons (its 4th column) are there on a phone too.
+    await page.goto(t.url + '/files/Documents');
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).check();
+    await page.getByRole('button', { name: 'Versions' }).click();
+    const restore = page.getByRole('dialog', { name: 'Versions of plan.txt' }).getByRole('button', { name: /^Restore the version replaced/ });
+    await restore.waitFor();
+    const box = (await restore.boundingBox())!;
+    expect(box.x + box.width, 'Restore inside the window').toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('in a wide window the audit log keeps each time and event on one line, its targets wrapping instead', async () => {
+    // A target longer than the window is wide: the columns left of it kept giving it room.
+    const deep = '/Documents/' + 'a-folder-with-a-rather-long-name-for-the-audit-log/'.repeat(3) + 'notes.txt';
+    expect((await api('/api/v1/files' + deep, { method: 'PUT', body: 'deep' })).status).toBe(201);
+    const { context, page, errors } = await freshContext(browser, { width: 1280, height: 800 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    await page.goto(t.url + '/admin/audit');
+    const row = page.getByRole('row').filter({ hasText: 'user.key-add' });
+    await row.waitFor();
+    expect(await brokenAt(row.getByRole('cell').nth(0))).toHaveLength(1);
+    expect(await brokenAt(row.getByRole('cell').nth(1))).toEqual(['user.key-add']);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1280);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -315,12 +315,17 @@ async function copyText(text: string, near: Element): Promise<boolean> {
  * load `failed`: its message is above), then `empty` when there are none (a slow answer showed
  * bare headers, read as an empty list).
  */
-export function Listing(props: { columns: string[]; children: ComponentChildren; rows?: readonly unknown[]; empty?: string; failed?: unknown }) {
+/**
+ * A table of rows with a header of `columns` and a last, unnamed column for each row's actions.
+ * `kind` names the table for the stylesheet, which keeps on a phone the columns that matter
+ * in that table (styles.css, "narrow windows").
+ */
+export function Listing(props: { columns: string[]; children: ComponentChildren; kind?: string; rows?: readonly unknown[]; empty?: string; failed?: unknown }) {
   const { rows, empty } = props;
   const note = empty === undefined ? undefined : rows === undefined ? (props.failed ? undefined : 'Loading…') : rows.length === 0 ? empty : undefined;
   return (
     <div class="scroll-x">
-      <table class="listing">
+      <table class={props.kind === undefined ? 'listing' : `listing ${props.kind}`}>
         <ListingHead columns={props.columns} />
         <tbody>
           {note !== undefined && (
@@ -333,6 +338,15 @@ export function Listing(props: { columns: string[]; children: ComponentChildren;
       </table>
     </div>
   );
+}
+
+/**
+ * A name or path with chances to break at its own boundaries (after "/", "-" and "_", before
+ * "."): a narrow column wraps "report-2026.pdf" as "report-" / "2026" / ".pdf", not mid-word.
+ */
+export function Breakable(props: { text: string }) {
+  const parts = props.text.split(/(?<=[/_-])(?=.)|(?<=.)(?=\.)/);
+  return <>{parts.map((p, i) => (i === 0 ? p : [<wbr key={i} />, p]))}</>;
 }
 
 /** A listing's header row: its columns (a leading `#`: a number column, aligned right) and an unnamed one for the row's actions. */

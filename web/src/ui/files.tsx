@@ -515,7 +515,7 @@ function Listing(props: {
   };
 
   return (
-    <table class="listing">
+    <table class="listing folder">
       <caption class="visually-hidden">Contents of {props.path}</caption>
       <thead>
         <tr>

@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { listShares, revokeShare } from '../../../src/client/account-api.js';
 import type { ShareInfo } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
-import { Confirm, Listing, Message } from './common.js';
+import { Breakable, Confirm, Listing, Message } from './common.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
 function status(s: ShareInfo): string {
@@ -28,11 +28,11 @@ export function SharesPage(props: { api: FerryApi }) {
       <h1>Share links</h1>
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
-      <Listing columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} rows={shares} empty="No share links yet." failed={error}>
+      <Listing kind="shares" columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} rows={shares} empty="No share links yet." failed={error}>
         {shares?.map((s) => (
           <tr key={s.id}>
             <td class="long">
-              {escapeControls(s.name)}
+              <Breakable text={escapeControls(s.name)} />
               {/* A space before it: the cell read "report.pdfpassword" to a screen reader. */}
               {s.hasPassword && (
                 <>
@@ -41,7 +41,9 @@ export function SharesPage(props: { api: FerryApi }) {
                 </>
               )}
             </td>
-            <td class="long">{s.path}</td>
+            <td class="long">
+              <Breakable text={s.path} />
+            </td>
             <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
             <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
             <td class="num">

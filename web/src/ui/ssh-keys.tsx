@@ -8,7 +8,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { addSshKeys, listSshKeys, removeSshKey } from '../../../src/client/account-api.js';
 import type { SshKeyInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, Listing, Message, useAction, useId } from './common.js';
+import { Breakable, Confirm, Listing, Message, useAction, useId } from './common.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
 export function SshKeys(props: { api: FerryApi; user: string }) {
@@ -29,13 +29,15 @@ export function SshKeys(props: { api: FerryApi; user: string }) {
       <h2 id={ids.heading}>SSH keys</h2>
       <p class="hint">Keys that log in as you over SFTP (sftp, scp, rclone), when this server runs its SFTP front.</p>
       <Message error={loadError} />
-      <Listing columns={['Key', 'Comment', 'Added', 'Last used']} rows={keys} empty="You have no SSH keys." failed={loadError}>
+      <Listing kind="keys" columns={['Key', 'Comment', 'Added', 'Last used']} rows={keys} empty="You have no SSH keys." failed={loadError}>
         {keys?.map((k) => (
           <tr key={k.id}>
             <td class="long">
-              {k.type} <code>{k.fingerprint}</code>
+              <span class="key-type">{k.type}</span> <code>{k.fingerprint}</code>
             </td>
-            <td class="long">{escapeControls(k.comment)}</td>
+            <td class="long">
+              <Breakable text={escapeControls(k.comment)} />
+            </td>
             <td>{formatDate(k.createdAt)}</td>
             <td>{formatDate(k.lastUsedAt)}</td>
             <td>

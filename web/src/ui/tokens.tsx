@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, Dialog, fieldError, Listing, Message, ShownOnce, useAction, useId } from './common.js';
+import { Breakable, Confirm, Dialog, fieldError, Listing, Message, ShownOnce, useAction, useId } from './common.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
@@ -60,12 +60,14 @@ export function TokensPage(props: { api: FerryApi }) {
         New token
       </button>
       <Message error={error} />
-      <Listing columns={['Name', 'Scopes', 'Path', 'Created', 'Expires', 'Last used']} rows={live} empty="You have no API tokens: New token makes one." failed={error}>
+      <Listing kind="tokens" columns={['Name', 'Scopes', 'Path', 'Created', 'Expires', 'Last used']} rows={live} empty="You have no API tokens: New token makes one." failed={error}>
         {live?.map((t) => (
             <tr key={t.id}>
-              <td class="long">{escapeControls(t.name)}</td>
+              <td class="long">
+                <Breakable text={escapeControls(t.name)} />
+              </td>
               <td>{t.scopes.join(', ')}</td>
-              <td class="long">{t.pathPrefix ?? 'everything'}</td>
+              <td class="long">{t.pathPrefix === null ? 'everything' : <Breakable text={t.pathPrefix} />}</td>
               <td>{formatDate(t.createdAt)}</td>
               <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
               <td>{formatDate(t.lastUsedAt)}</td>

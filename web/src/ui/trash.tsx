@@ -11,7 +11,7 @@ import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
 import { maskedPath, onKeysChanged, showStoredPath, type ShownPath } from '../vault.js';
-import { Confirm, Listing, Message, useAction, useToolbar } from './common.js';
+import { Breakable, Confirm, Listing, Message, useAction, useToolbar } from './common.js';
 import { NameDialog } from './files.js';
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
@@ -127,7 +127,7 @@ export function TrashPage(props: { api: FerryApi }) {
           Empty trash
         </button>
       </div>
-      <Listing columns={['Name', 'Was in', '#Size', 'Deleted']} rows={entries} empty="The trash is empty." failed={loadError}>
+      <Listing kind="trash" columns={['Name', 'Was in', '#Size', 'Deleted']} rows={entries} empty="The trash is empty." failed={loadError}>
         {entries?.map((e) => {
           const folder = parentPath(e.path);
           const view = show(e);
@@ -137,10 +137,19 @@ export function TrashPage(props: { api: FerryApi }) {
           seen.add(e.batch);
           return (
             <tr key={e.id}>
-              <td class="long" title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>{baseName(view.path)}</td>
+              <td class="long" title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>
+                <Breakable text={baseName(view.path)} />
+                {/* On a phone the Was in column gives way: its folder goes under the name. */}
+                <span class="phone-only hint">
+                  in{' '}
+                  <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
+                    <Breakable text={parentPath(view.path)} />
+                  </a>
+                </span>
+              </td>
               <td class="long">
                 <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
-                  {parentPath(view.path)}
+                  <Breakable text={parentPath(view.path)} />
                 </a>
               </td>
               <td class="num">{formatSize(e.size)}</td>
