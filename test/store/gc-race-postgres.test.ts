@@ -94,53 +94,55 @@ async function heldNodes(nowA: () => number, nowB: () => number): Promise<HeldNo
   };
 }
 
-describe('garbage collection against writes on another node (PostgreSQL)', () => {
-  let clock: number;
-  let metaB: MetaStore;
-  let objects: MemoryBackend;
-  let nodeA: ChunkStore;
-  let nodeB: ChunkStore;
-  let holdNextWrite: HeldNodes['holdNextWrite'];
-  let close: HeldNodes['close'];
-
+/**
+ * The held nodes of each test in a describe, on one clock for both (`t.clock`, 1,000,000
+ * at each test's start; a test moves it), closed after each test.
+ */
+function heldNodesEach(): HeldNodes & { clock: number } {
+  const t = { clock: 0 } as HeldNodes & { clock: number };
   beforeEach(async () => {
-    clock = 1_000_000;
-    ({ metaB, objects, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => clock, () => clock));
+    t.clock = 1_000_000;
+    Object.assign(t, await heldNodes(() => t.clock, () => t.clock));
   });
-  afterEach(() => close());
+  afterEach(() => t.close());
+  return t;
+}
+
+describe('garbage collection against writes on another node (PostgreSQL)', () => {
+  const t = heldNodesEach();
 
   it('keeps an object another node is writing, and the index then points at bytes that are there', async () => {
     const data = randomBytes(4096);
     const hash = sha(data);
-    await nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
-    clock += GRACE * 2;
+    await t.nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
+    t.clock += GRACE * 2;
 
-    const held = holdNextWrite();
-    const writing = nodeA.put(hash, data.length, Readable.from([data]));
+    const held = t.holdNextWrite();
+    const writing = t.nodeA.put(hash, data.length, Readable.from([data]));
     await held.reached; // A's object is in place; its index row is still the old, collectable one
-    const gc = await nodeB.collectGarbage(GRACE);
+    const gc = await t.nodeB.collectGarbage(GRACE);
     expect(gc.chunks).toBe(0); // the row went, the object stayed: A is writing it
     held.open();
     await writing;
 
-    expect(await metaB.chunkLocation(hash)).toMatchObject({ hash, size: data.length });
-    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+    expect(await t.metaB.chunkLocation(hash)).toMatchObject({ hash, size: data.length });
+    expect(Buffer.compare(await t.nodeB.read(hash), data)).toBe(0);
     // Committed through node B, the file reads back whole.
     const chunks = [{ hash, size: data.length }];
-    const u = await metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
-    await metaB.commitUpload(u.id);
-    clock += GRACE * 2;
-    expect(await nodeA.collectGarbage(GRACE)).toEqual({ chunks: 0, packs: 0 });
-    expect(Buffer.compare(await nodeA.read(hash), data)).toBe(0);
+    const u = await t.metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
+    await t.metaB.commitUpload(u.id);
+    t.clock += GRACE * 2;
+    expect(await t.nodeA.collectGarbage(GRACE)).toEqual({ chunks: 0, packs: 0 });
+    expect(Buffer.compare(await t.nodeA.read(hash), data)).toBe(0);
   });
 
   it('still deletes what nobody writes or references', async () => {
     const data = randomBytes(2048);
     const hash = sha(data);
-    await nodeA.put(hash, data.length, Readable.from([data]));
-    clock += GRACE * 2;
-    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
-    expect(await objects.stat(ChunkStore.chunkKey(hash)).catch((e: unknown) => (e as { code: string }).code)).toBe('FERRY_ERR_NOT_FOUND');
+    await t.nodeA.put(hash, data.length, Readable.from([data]));
+    t.clock += GRACE * 2;
+    expect(await t.nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
+    expect(await t.objects.stat(ChunkStore.chunkKey(hash)).catch((e: unknown) => (e as { code: string }).code)).toBe('FERRY_ERR_NOT_FOUND');
   });
 });
 
@@ -218,72 +220,60 @@ describe('the sweep of unreferenced objects against a node stalled while it stor
   // indexes it; node B's hourly sweep meanwhile finds an object no row points at. Only A's
   // memory knew of the write before: B deleted the pack, and A then indexed chunks whose
   // bytes were gone.
-  let clock: number;
-  let metaB: MetaStore;
-  let objects: MemoryBackend;
-  let nodeA: ChunkStore;
-  let nodeB: ChunkStore;
-  let holdNextWrite: HeldNodes['holdNextWrite'];
-  let close: HeldNodes['close'];
-
-  beforeEach(async () => {
-    clock = 1_000_000;
-    ({ metaB, objects, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => clock, () => clock));
-  });
-  afterEach(() => close());
+  const t = heldNodesEach();
 
   /** Starts A's pack of `parts` and waits until its object is stored, not yet indexed. */
   async function stalledPack(parts: Buffer[]): Promise<{ writing: Promise<unknown>; gate: Gate }> {
-    const gate = holdNextWrite();
-    const writing = nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' });
+    const gate = t.holdNextWrite();
+    const writing = t.nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' });
     writing.catch(() => undefined);
     await gate.reached;
     return { writing, gate };
   }
   // The object looks old to the sweep (the store's clock read ten grace times later).
-  const sweepB = () => nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 });
+  const sweepB = () => t.nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 });
   const packObjects = async (): Promise<number> => {
     let n = 0;
-    for await (const e of objects.list('packs', { recursive: true })) if (e.type === 'file') n++;
+    for await (const e of t.objects.list('packs', { recursive: true })) if (e.type === 'file') n++;
     return n;
   };
 
   it('keeps the pack of a node stalled for less than the grace time', async () => {
     const parts = [randomBytes(300), randomBytes(700)];
     const { writing, gate } = await stalledPack(parts);
-    clock += GRACE / 2;
+    t.clock += GRACE / 2;
     expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
     gate.open();
     expect(await writing).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
-    for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+    for (const p of parts) expect(Buffer.compare(await t.nodeB.read(sha(p)), p)).toBe(0);
   });
 
   it('refuses to index a pack the sweep deleted after its node stalled past the grace time, and says to send it again', async () => {
     const parts = [randomBytes(300), randomBytes(700)];
     const { writing, gate } = await stalledPack(parts);
-    clock += GRACE * 2; // A's registration is now taken for a dead node's
+    t.clock += GRACE * 2; // A's registration is now taken for a dead node's
     expect((await sweepB()).packs).toBe(1);
     expect(await packObjects()).toBe(0);
     gate.open();
     await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_UNAVAILABLE', retryable: true, message: expect.stringContaining('send the pack again') });
     // Nothing points at the deleted pack: the chunks are missing, and a commit asks for them.
-    expect((await metaB.chunkLocations(parts.map(sha))).size).toBe(0);
-    expect(Number((await sql<{ n: string }>`select count(*) as n from packs`.execute(metaB.db)).rows[0].n)).toBe(0);
+    expect((await t.metaB.chunkLocations(parts.map(sha))).size).toBe(0);
+    expect(Number((await sql<{ n: string }>`select count(*) as n from packs`.execute(t.metaB.db)).rows[0].n)).toBe(0);
     // Sent again, it is stored and read back.
-    expect(await nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' })).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
-    for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+    expect(await t.nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann' })).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
+    for (const p of parts) expect(Buffer.compare(await t.nodeB.read(sha(p)), p)).toBe(0);
   });
 
   it('indexes the pack of a node stalled past the grace time when no sweep deleted it', async () => {
     const parts = [randomBytes(300), randomBytes(700)];
     const { writing, gate } = await stalledPack(parts);
-    clock += GRACE * 2;
+    t.clock += GRACE * 2;
     // Another object's sweep removed A's registration as stale, and left A's pack alone.
-    await sql`delete from chunk_writes`.execute(metaB.db);
+    await sql`delete from chunk_writes`.execute(t.metaB.db);
     gate.open();
     expect(await writing).toEqual({ stored: 2, duplicates: 0, bytes: 1000 });
     expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
-    for (const p of parts) expect(Buffer.compare(await nodeB.read(sha(p)), p)).toBe(0);
+    for (const p of parts) expect(Buffer.compare(await t.nodeB.read(sha(p)), p)).toBe(0);
   });
 });
 
@@ -293,41 +283,29 @@ describe('collection and the sweep against a node stalled while it stores a loos
   // B's sweep (no row points at the object) or collection (the old row is unreferenced)
   // deletes the object. Before, A then indexed the chunk all the same: a row naming bytes
   // that were gone.
-  let clock: number;
-  let metaB: MetaStore;
-  let objects: MemoryBackend;
-  let nodeA: ChunkStore;
-  let nodeB: ChunkStore;
-  let holdNextWrite: HeldNodes['holdNextWrite'];
-  let close: HeldNodes['close'];
-
-  beforeEach(async () => {
-    clock = 1_000_000;
-    ({ metaB, objects, nodeA, nodeB, holdNextWrite, close } = await heldNodes(() => clock, () => clock));
-  });
-  afterEach(() => close());
+  const t = heldNodesEach();
 
   /** Starts A's PUT of `data` and waits until its object is stored, not yet indexed. */
   async function stalledPut(data: Buffer): Promise<{ writing: Promise<boolean>; gate: Gate }> {
-    const gate = holdNextWrite();
-    const writing = nodeA.put(sha(data), data.length, Readable.from([data]), undefined, { owner: 'ann' });
+    const gate = t.holdNextWrite();
+    const writing = t.nodeA.put(sha(data), data.length, Readable.from([data]), undefined, { owner: 'ann' });
     writing.catch(() => undefined);
     await gate.reached;
     return { writing, gate };
   }
-  const sweepB = () => nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 });
-  const objectThere = (hash: string): Promise<boolean> => objects.stat(ChunkStore.chunkKey(hash)).then(() => true, () => false);
-  const registrations = async (): Promise<number> => Number((await sql<{ n: string }>`select count(*) as n from chunk_writes`.execute(metaB.db)).rows[0].n);
+  const sweepB = () => t.nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 });
+  const objectThere = (hash: string): Promise<boolean> => t.objects.stat(ChunkStore.chunkKey(hash)).then(() => true, () => false);
+  const registrations = async (): Promise<number> => Number((await sql<{ n: string }>`select count(*) as n from chunk_writes`.execute(t.metaB.db)).rows[0].n);
 
   it('keeps the chunk of a node stalled for less than the grace time', async () => {
     const data = randomBytes(4096);
     const { writing, gate } = await stalledPut(data);
-    clock += GRACE / 2;
+    t.clock += GRACE / 2;
     expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
     gate.open();
     expect(await writing).toBe(true);
-    expect(await metaB.chunkLocation(sha(data))).toMatchObject({ pack: null, size: data.length });
-    expect(Buffer.compare(await nodeB.read(sha(data)), data)).toBe(0);
+    expect(await t.metaB.chunkLocation(sha(data))).toMatchObject({ pack: null, size: data.length });
+    expect(Buffer.compare(await t.nodeB.read(sha(data)), data)).toBe(0);
     expect(await registrations()).toBe(0);
   });
 
@@ -335,52 +313,52 @@ describe('collection and the sweep against a node stalled while it stores a loos
     const data = randomBytes(4096);
     const hash = sha(data);
     const { writing, gate } = await stalledPut(data);
-    clock += GRACE * 2; // A's registration is now taken for a dead node's
+    t.clock += GRACE * 2; // A's registration is now taken for a dead node's
     expect((await sweepB()).chunks).toBe(1);
     expect(await objectThere(hash)).toBe(false);
     gate.open();
     await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_UNAVAILABLE', retryable: true, message: expect.stringContaining('send the chunk again') });
     // Nothing points at the deleted object, and ann is not told she holds the chunk.
-    expect(await metaB.chunkLocation(hash)).toBeUndefined();
-    expect((await metaB.ownedChunks('ann', [hash])).size).toBe(0);
+    expect(await t.metaB.chunkLocation(hash)).toBeUndefined();
+    expect((await t.metaB.ownedChunks('ann', [hash])).size).toBe(0);
     expect(await registrations()).toBe(0);
     // Sent again, it is stored and read back.
-    expect(await nodeA.put(hash, data.length, Readable.from([data]), undefined, { owner: 'ann' })).toBe(true);
-    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+    expect(await t.nodeA.put(hash, data.length, Readable.from([data]), undefined, { owner: 'ann' })).toBe(true);
+    expect(Buffer.compare(await t.nodeB.read(hash), data)).toBe(0);
   });
 
   it('refuses to index a chunk whose old row and object collection took while its node stalled past the grace time', async () => {
     const data = randomBytes(4096);
     const hash = sha(data);
-    await nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
-    clock += GRACE * 2;
+    await t.nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
+    t.clock += GRACE * 2;
     const { writing, gate } = await stalledPut(data);
-    clock += GRACE * 2;
-    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
+    t.clock += GRACE * 2;
+    expect(await t.nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
     expect(await objectThere(hash)).toBe(false);
     gate.open();
     await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_UNAVAILABLE', message: expect.stringContaining('send the chunk again') });
-    expect(await metaB.chunkLocation(hash)).toBeUndefined();
+    expect(await t.metaB.chunkLocation(hash)).toBeUndefined();
     // A commit that needs it asks for it; sent again, the file commits and reads back.
     const chunks = [{ hash, size: data.length }];
-    const u = await metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
-    expect(await metaB.missingChunks(u.id)).toEqual([hash]);
-    await nodeA.put(hash, data.length, Readable.from([data]));
-    await metaB.commitUpload(u.id);
-    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+    const u = await t.metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
+    expect(await t.metaB.missingChunks(u.id)).toEqual([hash]);
+    await t.nodeA.put(hash, data.length, Readable.from([data]));
+    await t.metaB.commitUpload(u.id);
+    expect(Buffer.compare(await t.nodeB.read(hash), data)).toBe(0);
   });
 
   it('indexes the chunk of a node stalled past the grace time when nobody deleted it', async () => {
     const data = randomBytes(4096);
     const { writing, gate } = await stalledPut(data);
-    clock += GRACE * 2;
+    t.clock += GRACE * 2;
     // Another chunk's collection removed A's registration as stale, and left A's object alone.
-    await sql`delete from chunk_writes`.execute(metaB.db);
+    await sql`delete from chunk_writes`.execute(t.metaB.db);
     gate.open();
     expect(await writing).toBe(true);
     expect(await sweepB()).toEqual({ chunks: 0, packs: 0, bytes: 0 });
-    expect(Buffer.compare(await nodeB.read(sha(data)), data)).toBe(0);
-    expect((await metaB.ownedChunks('ann', [sha(data)])).size).toBe(1);
+    expect(Buffer.compare(await t.nodeB.read(sha(data)), data)).toBe(0);
+    expect((await t.metaB.ownedChunks('ann', [sha(data)])).size).toBe(1);
   });
 });
 
