@@ -38,8 +38,10 @@ interface TtyRun {
 async function serveOnTty(args: string[], env: Record<string, string | undefined>, accessLines: (out: string) => boolean): Promise<TtyRun> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-tty-log-'));
   dirs.push(data);
-  const command = [process.execPath, FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', data, ...args].map((a) => `'${a}'`).join(' ');
-  const tty = spawn('script', ['-qfec', command, '/dev/null'], { env: cliEnv({ FERRY_ADMIN_TOKEN: ADMIN, COLUMNS: '200', LINES: '50', TERM: 'xterm', ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
+  // exec: the shell script(1) starts ($SHELL, /bin/sh where unset: dash on Debian) gives way to
+  // ferry. A dash left waiting would die of the Ctrl-C itself, and script would report 130.
+  const command = `exec ${[process.execPath, FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', data, ...args].map((a) => `'${a}'`).join(' ')}`;
+  const tty = spawn('script', ['-qfec', command, '/dev/null'], { env: cliEnv({ FERRY_ADMIN_TOKEN: ADMIN, COLUMNS: '200', LINES: '50', TERM: 'xterm', SHELL: '/bin/sh', ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   const changed: (() => void)[] = [];
   tty.stdout.on('data', (d: Buffer) => {
