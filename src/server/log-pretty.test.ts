@@ -29,6 +29,9 @@ describe('prettyLines', () => {
     expect(prettyLines(line(warn), false)).toBe('12:03:04 WARN  serving plain HTTP on a non-loopback address: tokens and data travel unencrypted host=0.0.0.0\n');
     expect(prettyLines(line({ migrations: ['001-init', '002-x'], n: 2, note: 'two words', msg: 'done' }), false)).toBe('12:03:04 INFO  done migrations=["001-init","002-x"] n=2 note="two words"\n');
     expect(prettyLines(line({ level: 20, msg: 'quiet' }), false)).toBe('12:03:04 DEBUG quiet\n');
+    // A long list: its ends and how many between (a first start runs every migration).
+    const migrations = Array.from({ length: 22 }, (_, i) => `${String(i + 1).padStart(4, '0')}-m`);
+    expect(prettyLines(line({ migrations, msg: 'schema up to date' }), false)).toBe('12:03:04 INFO  schema up to date migrations=["0001-m","… 20 more …","0022-m"]\n');
   });
 
   it('an audit entry: target, user, failure and address, details; no ids', () => {

@@ -97,7 +97,16 @@ function prettyLine(entry: LogEntry, paint: Paint): string {
 }
 
 function pair(key: string, value: unknown, paint: Paint): string {
-  return `${paint.dim(`${shown(key)}=`)}${typeof value === 'string' ? quoted(value) : shown(JSON.stringify(value))}`;
+  return `${paint.dim(`${shown(key)}=`)}${typeof value === 'string' ? quoted(value) : shown(JSON.stringify(listed(value)))}`;
+}
+
+/** Lists longer than this show their first and last items and their length (the JSON log keeps them whole). */
+const LIST_SHOWN = 4;
+
+/** A long array cut to its ends: a first start's 22 migrations took a terminal line of 500 characters. */
+function listed(value: unknown): unknown {
+  if (!Array.isArray(value) || value.length <= LIST_SHOWN) return value;
+  return [value[0], `… ${value.length - 2} more …`, value.at(-1)];
 }
 
 /**
