@@ -11,7 +11,8 @@
  * encrypted file's old versions are sealed bytes this does not decrypt: refused
  * (FERRY_ERR_UNSUPPORTED) before anything is read or written.
  */
-import { unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { AbortedError, HashMismatchError, NotFoundError, SizeMismatchError, UnsupportedError, fromSystemError, isFerryError } from '../core/errors.js';
@@ -21,7 +22,7 @@ import { baseName, normalizePath } from '../core/path.js';
 import { API_PREFIX } from '../core/protocol.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
-import { PART_SUFFIX, finishPart, refuseClobber } from './get.js';
+import { PART_SUFFIX, finishPart, refuseClobber, refuseMissingParent } from './get.js';
 import { openPartFile } from './part-file.js';
 import { writeAt } from './local-file.js';
 import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
@@ -31,6 +32,8 @@ import type { TokenBucket } from '../core/token-bucket.js';
 export type GetVersionOptions = TransferOptions & {
   /** Never replace a local file (`--no-clobber`): see GetFileOptions. */
   noOverwrite?: boolean;
+  /** Make the local file's missing parent folders (`mkdir -p`); default false, as getFile: see GetFileOptions. */
+  makeParents?: boolean;
 };
 
 const encodePath = (p: string): string => p.split('/').map(encodeURIComponent).join('/');
@@ -129,15 +132,18 @@ export function versionPartPath(localPath: string, id: number): string {
 /**
  * Downloads version `id` of `remotePath` to `localPath`: written to {@link versionPartPath},
  * which becomes `localPath` (with the version's mtime) only once count and hash are right;
- * any failure removes the part file and leaves `localPath` as it was.
+ * any failure removes the part file and leaves `localPath` as it was. A missing parent folder
+ * of `localPath` is refused before anything travels, as by getFile, unless `makeParents`.
  */
 export async function getVersionFile(client: FerryApi<Buffer>, remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
+  if (!options.makeParents) await refuseMissingParent(localPath, 'getVersionFile');
   if (options.noOverwrite) await refuseClobber(localPath);
   const ctx = new TransferContext(client, options);
   const part = versionPartPath(localPath, id);
   let fh: FileHandle | undefined;
   try {
     await refuseVaultFile(client, normalizePath(remotePath), id, ctx.signal);
+    if (options.makeParents) await mkdir(dirname(localPath), { recursive: true }).catch((err: unknown) => Promise.reject(fromSystemError(err, dirname(localPath))));
     const handle = await openPartFile(part, false, localPath);
     fh = handle;
     let offset = 0;

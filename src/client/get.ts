@@ -266,11 +266,14 @@ async function fetchDeltas(
   return got;
 }
 
-/** FERRY_ERR_NOT_FOUND (or NOT_A_DIRECTORY) naming the local folder `dest` would go into, when it is not one. */
-async function refuseMissingParent(dest: string): Promise<void> {
+/**
+ * FERRY_ERR_NOT_FOUND (or NOT_A_DIRECTORY) naming the local folder `dest` would go into, when
+ * it is not one: the one rule of getFile and getVersionFile (`makeParents` skips it).
+ */
+export async function refuseMissingParent(dest: string, caller = 'getFile'): Promise<void> {
   const parent = dirname(dest);
   const st = await statIfExists(parent);
-  if (!st) throw new NotFoundError(`${parent}: no such local directory (getFile makes it with { makeParents: true })`, { details: { path: parent } });
+  if (!st) throw new NotFoundError(`${parent}: no such local directory (${caller} makes it with { makeParents: true })`, { details: { path: parent } });
   if (!st.isDirectory()) throw new NotADirectoryError(`${parent}: not a directory`);
 }
 

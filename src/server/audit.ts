@@ -26,6 +26,8 @@
  *   file.expire           files removed by the TTL sweeper
  *   file.quarantine       a chunk `ferry admin check` found corrupt
  *   quota.exceeded        an upload (or a WebDAV PROPPATCH) refused by a quota or size limit
+ *   lock.break            a WebDAV lock of another user removed (UNLOCK) by the owner of its
+ *                         place or an admin: the lock's path, token, holder (user id) and scope
  *
  * Every entry names the front the request came through (`front`: `api`, `web`,
  * `sftp`, `webdav`, `tus`, `share`): the event's own `front`, else its route's

@@ -250,6 +250,44 @@ describe('a phone-sized window', () => {
     await context.close();
   });
 
+  it('on a phone (390×844): an audit or trash time takes at most two lines, a trash button’s label one, and a share id keeps its "sh_" with its letters', async () => {
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    // The audit log: each time its date, then its clock time (never "2026-" / "12-07" / "04:05").
+    await page.goto(t.url + '/admin/audit');
+    const shareRow = page.getByRole('row').filter({ hasText: 'share.create' }).first();
+    await shareRow.waitFor();
+    for (const time of await page.locator('table.audit tbody tr td:first-child').all()) {
+      const lines = await brokenAt(time);
+      expect(lines.length, lines.join(' | ')).toBeLessThanOrEqual(2);
+      expect(lines[0], lines.join(' | ')).toMatch(/^\d{4}-\d{2}-\d{2}\s?$/);
+    }
+    // A share id (the target of share.create, under the event) is not broken after its "sh_":
+    // wider than the column, it breaks where the line is full, its prefix with letters after it.
+    const id = await brokenAt(shareRow.locator('.phone-only'), '');
+    expect(id.join(''), id.join(' | ')).toMatch(/^sh_[0-9a-f]{16}$/);
+    expect(id[0], id.join(' | ')).toMatch(/^sh_[0-9a-f]{4,}$/);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    // The trash: each time as the audit log's; each button's label on one line, the buttons in the window.
+    await page.goto(t.url + '/trash');
+    const buttons = page.locator('table.trash td.actions button');
+    await buttons.first().waitFor();
+    for (const time of await page.locator('table.trash tbody tr td:nth-child(4)').all()) {
+      const lines = await brokenAt(time);
+      expect(lines.length, lines.join(' | ')).toBeLessThanOrEqual(2);
+      expect(lines[0], lines.join(' | ')).toMatch(/^\d{4}-\d{2}-\d{2}\s?$|^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    }
+    for (const button of await buttons.all()) {
+      const lines = await brokenAt(button);
+      expect(lines, lines.join(' | ')).toHaveLength(1);
+      const box = (await button.boundingBox())!;
+      expect(box.x >= 0 && box.x + box.width <= 390, `${lines[0]}: ${JSON.stringify(box)} inside the window`).toBe(true);
+    }
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('in a wide window the audit log keeps each time and event on one line, its targets wrapping instead', async () => {
     // A target longer than the window is wide: the columns left of it kept giving it room.
     const deep = '/Documents/' + 'a-folder-with-a-rather-long-name-for-the-audit-log/'.repeat(3) + 'notes.txt';

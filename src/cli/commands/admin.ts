@@ -83,7 +83,7 @@ Events: auth.failure auth.login auth.session auth.refresh auth.logout access.den
 defender.ban defender.unban token.create token.revoke user.create user.update user.delete
 user.password user.grant share.create share.revoke share.use share.password-failure
 share.unknown file.upload file.download file.delete file.move file.copy file.restore
-file.expire file.quarantine quota.exceeded webhook.create webhook.delete
+file.expire file.quarantine quota.exceeded lock.break webhook.create webhook.delete
 File events carry the path, the user, the token, the address and the way in (FRONT:
 api, web, sftp, webdav, tus, share). A download is recorded once per transfer (whole,
 ranged or chunk by chunk), not once per request.

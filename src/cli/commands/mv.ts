@@ -1,9 +1,11 @@
 import { placeEntryJson } from '../format.js';
 import type { Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
+import type { KeyLocation } from '../../client/e2e/transfer.js';
 import type { Entry } from '../../core/protocol.js';
-import { baseName, joinPath, normalizePath } from '../../core/path.js';
-import { UsageError, ValidationError, isFerryError } from '../../core/errors.js';
+import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
+import { CryptoKeyMissingError, UsageError, ValidationError, isFerryError } from '../../core/errors.js';
+import { isE2eName } from '../../core/e2e-layout.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -73,7 +75,7 @@ export async function transferBetween(from: Location, to: Location, destArg: str
 export async function onServer(op: 'move' | 'copy', client: FerryClient, src: string, destPath: string, opts: MvCpOpts, signal: AbortSignal): Promise<Entry> {
   const overwrite = opts.clobber !== false;
   const secret = secretOf(opts);
-  const { encryptedFileNamed, encryptedTargetOf, moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
+  const { encryptedFileNamed, moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
   const ifMatch = opts.ifMatch;
   const common = { overwrite, ifMatch, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(terminalSafe(l) + '\n') : undefined };
   const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
@@ -84,7 +86,9 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
   const e = await client.stat(from, { signal });
   if (op === 'copy' && e.type === 'dir' && !opts.recursive) throw new UsageError(`${src} is a directory: use -r to copy it`);
   const shown = await targetOf(client, src, destPath, opts, signal);
-  const target = encrypted ? await encryptedTargetOf(client, shown, secret, encrypted.loc, signal) : shown;
+  // Named by its stored name (`ls` without the key shows it so): still a file put with --encrypt.
+  const storedNamed = !encrypted && e.type === 'file' && isE2eName(baseName(from));
+  const target = encrypted || storedNamed ? await encryptedTarget(client, src, shown, opts, encrypted?.loc, signal) : shown;
   // The server takes a move onto itself as done (a POSIX rename(a, a), which SFTP needs);
   // asked of `ferry mv`, it is a mistake, refused as cp's is and as mv(1) does.
   if (op === 'move' && target === from) throw new ValidationError(`${src} and ${shown} are the same file`);
@@ -92,12 +96,32 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
     process.stderr.write(`(dry run) ${op} ${terminalSafe(`${src} -> ${shown}`)}\n`);
     return e;
   }
-  const plainEntry = (x: Entry): Entry => (encrypted ? { ...x, path: shown, name: baseName(shown) } : x);
+  const plainEntry = (x: Entry): Entry => (encrypted || storedNamed ? { ...x, path: shown, name: baseName(shown) } : x);
   try {
     return plainEntry(op === 'move' ? await client.move(from, target, { overwrite, ifMatch, signal }) : await client.copy(from, target, { overwrite, ifMatch, signal }));
   } catch (err) {
     if (!isFerryError(err, 'FERRY_ERR_E2E_NEEDS_KEY')) throw err;
     return (await moveVaultsWithin(client, op, src, target, secret, common)).entry;
+  }
+}
+
+/**
+ * The server path a file put with --encrypt goes to under the plain name `shown`: that name
+ * encrypted for its folder (src/client/e2e/moves.ts), so that `get` and `ls` find it by that
+ * name and decrypt it, never sealed bytes under a plain name that `get` would hand out as they
+ * are. A target that is already a stored name (`mv /d/X.fe2e /e/`) keeps it. Encrypting a new
+ * name takes the key: without it FERRY_ERR_CRYPTO_KEY_MISSING, saying so, before anything moves.
+ */
+async function encryptedTarget(client: FerryClient, src: string, shown: string, opts: MvCpOpts, loc: KeyLocation | undefined, signal: AbortSignal): Promise<string> {
+  const { encryptedTargetOf } = await import('../e2e-run.js');
+  try {
+    return await encryptedTargetOf(client, shown, secretOf(opts), loc, signal);
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_CRYPTO_KEY_MISSING')) throw err;
+    throw new CryptoKeyMissingError(
+      `${src} is a file put with --encrypt: its new name ${shown} is encrypted too, which takes the key: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE (or give a folder, ${parentPath(shown)}/, to keep its stored name)`,
+      { cause: err },
+    );
   }
 }
 

@@ -69,7 +69,7 @@ Examples:
         await removeOne(loc, isDirSpelling(args[i]), opts, say);
         removed.push(loc.label);
       } catch (caught) {
-        if (opts.force && isFerryError(caught, 'FERRY_ERR_NOT_FOUND')) {
+        if (opts.force && isMissing(caught)) {
           missing.push(loc.label);
           continue;
         }
@@ -89,6 +89,17 @@ Examples:
     if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: errorJson(failed[0].error) });
     if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed.map((f) => f.error)));
   });
+}
+
+/**
+ * For -f, whether the location is not there: the server's "not found", or a plain name the
+ * server does not have in a folder holding files put with --encrypt, when no key was given to
+ * look among their names (FERRY_ERR_CRYPTO_KEY_MISSING caused by that "not found"). rm -f
+ * cannot remove what it cannot name, and asking for a key to remove nothing breaks its promise.
+ */
+function isMissing(err: unknown): boolean {
+  if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return true;
+  return isFerryError(err, 'FERRY_ERR_CRYPTO_KEY_MISSING') && isFerryError(err.cause, 'FERRY_ERR_NOT_FOUND');
 }
 
 /**

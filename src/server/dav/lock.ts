@@ -10,6 +10,14 @@
  * Timeouts: what the client asks (`Second-N`, `Infinite`), at most {@link MAX_LOCK_SECONDS};
  * clients refresh before the returned timeout runs out. A user holds at most
  * {@link MAX_LOCKS_PER_USER} live locks.
+ *
+ * Who may UNLOCK (RFC 4918 9.11 leaves it to the server): the lock's holder, an admin, and
+ * the owner of where the lock is: a user whose home holds the holder's whole home (the holder
+ * works inside that user's files; equal homes are co-owners). Refreshes keep a lock alive
+ * without end, as in Apache's mod_dav, so without this a user given write access to a
+ * folder could refuse its owner's WebDAV writes there for good. The owner finds the token
+ * in `lockdiscovery` (PROPFIND), as cadaver's `steal` does; each such break is audited
+ * (`lock.break`).
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -17,7 +25,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, LockedError, LockTokenMismatchError, NoParentError, PreconditionFailedError, QuotaExceededError, ValidationError } from '../../core/errors.js';
 import { isWithin, parentPath } from '../../core/path.js';
 import type { LockRow } from '../../store/dav-store.js';
-import { authorize, isAdmin, toServerPath } from '../authz.js';
+import { authorize, isAdmin, toServerPath, type AuthContext } from '../authz.js';
 import { ingestStream } from '../ingest.js';
 import { readXmlBody } from './body.js';
 import { Dav, depthOf } from './context.js';
@@ -137,7 +145,20 @@ export async function unlock(dav: Dav, request: FastifyRequest, reply: FastifyRe
   if (!found || !(found.path === server || (found.infinite === 1 && isWithin(server, found.path)))) {
     throw new LockTokenMismatchError(`${m[1]} is not a lock on ${path}`, { details: { precondition: 'lock-token-matches-request-uri' } });
   }
-  if (found.user_id !== auth.userId && !isAdmin(auth)) throw new ForbiddenError('this lock belongs to someone else');
+  const breaking = found.user_id !== auth.userId;
+  if (breaking && !isAdmin(auth) && !(await ownsHolderHome(dav, auth, found.user_id))) {
+    throw new ForbiddenError('this lock belongs to another user, who is not inside your home: only they or an admin can unlock it', { details: { path } });
+  }
   await dav.store.deleteLock(found.token);
+  if (breaking) await dav.ctx.audit.record(request, { event: 'lock.break', ok: true, target: found.path, path: found.path, details: { token: found.token, holder: found.user_id, scope: found.scope } });
   return reply.status(204).send();
+}
+
+/**
+ * Whether `auth`'s home holds the whole home of the lock's holder (the holder works inside
+ * this user's files). A holder that no longer exists holds nothing: their locks went with them.
+ */
+async function ownsHolderHome(dav: Dav, auth: AuthContext, holderId: string): Promise<boolean> {
+  const holder = await dav.ctx.users.userById(holderId);
+  return holder === undefined || isWithin(holder.home, auth.home);
 }

@@ -7,7 +7,7 @@ import type { AuditEntry, PermissionName, Usage, UserInfo } from '../../../src/c
 import { parseSize } from '../../../src/core/units.js';
 import { formatCount, formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
-import { Breakable, Dialog, fieldError, Listing, Message, useAction, useId } from './common.js';
+import { DateTime, Dialog, TargetText, fieldError, Listing, Message, useAction, useId } from './common.js';
 import { trimTrailingSlashes } from '../../../src/core/path.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
@@ -369,20 +369,22 @@ function Audit(props: { api: FerryApi }) {
           )}
           {entries?.map((a) => (
             <tr key={a.id}>
-              <td>{formatDate(a.at)}</td>
+              <td>
+                <DateTime text={formatDate(a.at)} />
+              </td>
               <td>
                 {a.event}
                 {/* On a phone the Target column gives way: its target goes under the event. */}
                 {a.target !== null && (
                   <span class="phone-only hint">
-                    <Breakable text={escapeControls(a.target)} />
+                    <TargetText text={escapeControls(a.target)} />
                   </span>
                 )}
               </td>
               <td>{a.ok ? 'ok' : 'refused'}</td>
               <td>{a.user === null ? '—' : escapeControls(a.user)}</td>
               <td>{a.ip ?? '—'}</td>
-              <td class="target">{a.target === null ? '' : <Breakable text={escapeControls(a.target)} />}</td>
+              <td class="target">{a.target === null ? '' : <TargetText text={escapeControls(a.target)} />}</td>
             </tr>
           ))}
         </tbody>

@@ -349,6 +349,40 @@ export function Breakable(props: { text: string }) {
   return <>{parts.map((p, i) => (i === 0 ? p : [<wbr key={i} />, p]))}</>;
 }
 
+/** An id Ferry made (`sh_66ddd64cb081f3e2`, `u-…`): a prefix, then random letters. */
+const MADE_ID = /^([a-z]{1,4}[_-])([0-9A-Za-z]{6,64})$/;
+
+/**
+ * A target as the audit log names it: a path or name breaks at its boundaries ({@link
+ * Breakable}); an id only where the line is full, its prefix kept with the first letters
+ * after it (never "sh_" / "66ddd64c…": the prefix alone says nothing). A whole id is wider
+ * than a phone's Event column.
+ */
+export function TargetText(props: { text: string }) {
+  const id = MADE_ID.exec(props.text);
+  if (!id) return <Breakable text={props.text} />;
+  return (
+    <span class="id">
+      <span class="nowrap">{id[1] + id[2].slice(0, 4)}</span>
+      {id[2].slice(4)}
+    </span>
+  );
+}
+
+/**
+ * A date and time (formatDate's "2026-12-07 04:05"): where a column is narrow, the clock
+ * time goes under the date, never "2026-" / "12-07" / "04:05".
+ */
+export function DateTime(props: { text: string }) {
+  const at = props.text.lastIndexOf(' ');
+  if (at < 0) return <>{props.text}</>;
+  return (
+    <>
+      <span class="nowrap">{props.text.slice(0, at)}</span> <span class="nowrap">{props.text.slice(at + 1)}</span>
+    </>
+  );
+}
+
 /** A listing's header row: its columns (a leading `#`: a number column, aligned right) and an unnamed one for the row's actions. */
 export function ListingHead(props: { columns: string[] }) {
   return (

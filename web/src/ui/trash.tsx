@@ -11,7 +11,7 @@ import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
 import { maskedPath, onKeysChanged, showStoredPath, type ShownPath } from '../vault.js';
-import { Breakable, Confirm, Listing, Message, useAction, useToolbar } from './common.js';
+import { Breakable, Confirm, DateTime, Listing, Message, useAction, useToolbar } from './common.js';
 import { NameDialog } from './files.js';
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
@@ -153,7 +153,9 @@ export function TrashPage(props: { api: FerryApi }) {
                 </a>
               </td>
               <td class="num">{formatSize(e.size)}</td>
-              <td>{formatDate(e.deletedAt)}</td>
+              <td>
+                <DateTime text={formatDate(e.deletedAt)} />
+              </td>
               <td class="actions">
                 <button type="button" disabled={busy} onClick={() => restore([e])} aria-label={`Restore ${view.path}`}>
                   Restore
