@@ -106,7 +106,10 @@ async function start(args: string[] = [], preload?: { file: string; env: NodeJS.
       const ended = exited.then(() => Promise.reject(new Error(`ferry serve ended before printing ${text}`)));
       return Promise.race([printed, ended]).finally(() => rl.off('line', onLine));
     });
-  watched.url = (JSON.parse(await line('"event":"ready"', 'start (waiting for the ready line)')) as { url: string }).url;
+  // With V8's traces on, a trace line V8 had half written through C's stdio (buffered apart
+  // from Node's writes to the same descriptor) can come before the ready line on its line.
+  const readyLine = await line('{"event":"ready"', 'start (waiting for the ready line)');
+  watched.url = (JSON.parse(readyLine.slice(readyLine.indexOf('{"event":"ready"'))) as { url: string }).url;
   return {
     child,
     url: watched.url,
