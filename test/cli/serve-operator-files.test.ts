@@ -16,6 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCa, createServerCert } from '../../src/server/x509.js';
 import { cliEnv, FERRY_BIN, runFerry } from '../helpers/cli.js';
+import { stopWithin, until, within, type Watched } from '../helpers/served-state.js';
 import { startServer } from '../helpers/server.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ferry-operator-files-'));
@@ -169,23 +170,31 @@ describe('TLS certificate and key files', () => {
       write('live.pem', old.certPem);
       write('live.key', old.keyPem, 0o600);
       const mark = server.output().length;
+      const watched: Watched = { child: server.process, url: server.url, output: server.output };
       server.process.kill('SIGHUP');
-      for (let i = 0; i < 400 && !server.output().slice(mark).includes('ferry: reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
-      const state = `server exit: ${server.process.exitCode ?? server.process.signalCode ?? 'still running'}`;
-      expect(server.output().slice(mark), state).toContain(`ferry: reload failed, nothing changed:\n${live}: the TLS certificate expired on 2021-05-30`);
-      const served = await new Promise<string>((resolve, reject) => {
-        const req = httpsGet(`${server.url}/healthz`, { ca: ca.certPem, agent: false }, (res) => {
-          const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
-          res.resume();
-          res.on('end', () => resolve(fingerprint));
-        });
-        req.on('error', reject);
-      });
+      await until(watched, 'reload (SIGHUP sent, waiting for "ferry: reload failed" on stderr)', 20_000, () => server.output().slice(mark).includes('ferry: reload failed'));
+      expect(server.output().slice(mark)).toContain(`ferry: reload failed, nothing changed:\n${live}: the TLS certificate expired on 2021-05-30`);
+      const served = await within(
+        watched,
+        'after the refused reload: GET /healthz over TLS',
+        20_000,
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const req = httpsGet(`${server.url}/healthz`, { ca: ca.certPem, agent: false, timeout: 15_000 }, (res) => {
+              const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
+              res.resume();
+              res.on('end', () => resolve(fingerprint));
+            });
+            req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
+            req.on('error', reject);
+          }),
+      );
       expect(served).toBe(new X509Certificate(current.certPem).fingerprint256);
+      await stopWithin(watched, 'stop (SIGTERM, waiting for the exit)', 20_000);
     } finally {
       await server.stop();
     }
-  });
+  }, 100_000); // each wait fails by itself first: the start 30 s, the reload, the request and the stop 20 s each
 });
 
 describe('the data directory', () => {

@@ -25,6 +25,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildRouteSchemaTable } from '../../src/server/api-schemas.js';
 import { hits, modulesOf } from '../helpers/bundle-modules.js';
 import { startTestServer } from '../helpers/in-process-server.js';
+import { tail, within, type Watched } from '../helpers/served-state.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const startFlags = createRequire(import.meta.url)('../../bin/serve-start.js') as { SERVE_BUILTINS: string[] };
@@ -51,15 +52,24 @@ interface Started {
   url: string;
   /** Every line of stdout so far, the ready line included. */
   lines: string[];
-  /** The first line of stdout (JSON logs) that contains `text`, once printed. */
-  line(text: string): Promise<string>;
-  stop(): Promise<string[]>;
+  /** The first line of stdout (JSON logs) that contains `text`, once printed (`ms` at most: then a failure naming `phase`). */
+  line(text: string, phase?: string, ms?: number): Promise<string>;
+  /** SIGTERM, and its exit awaited (`ms` at most: then a failure naming `phase`, and SIGKILL). */
+  stop(phase?: string, ms?: number): Promise<string[]>;
+  /** `work` within `ms`, or a failure naming `phase`, the server's state and its output's tail (./helpers/served-state.ts). */
+  within<T>(phase: string, ms: number, work: () => Promise<T>): Promise<T>;
 }
 
 const dirs: string[] = [];
+const children: ChildProcess[] = [];
 afterAll(() => {
+  // A test that failed half-way leaves no server behind.
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+
+/** Each wait on a started server (its ready line, a log line, its exit) fails after this, well within a test's timeout. */
+const WAIT_MS = 20_000;
 
 /** `ferry serve` on a new data directory with `args` (and `node.args` for node); stop() returns what the process loaded (record-loads.mjs, unless `node.recordLoads` is false). */
 async function start(args: string[] = [], preload?: { file: string; env: NodeJS.ProcessEnv }, node: { args?: string[]; recordLoads?: boolean } = {}): Promise<Started> {
@@ -74,33 +84,45 @@ async function start(args: string[] = [], preload?: { file: string; env: NodeJS.
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let errors = '';
-  child.stderr!.on('data', (d: Buffer) => (errors += d.toString()));
+  children.push(child);
+  const errors = tail();
+  child.stderr!.on('data', (d: Buffer) => errors.add(d.toString()));
   const lines: string[] = [];
   const rl = createInterface({ input: child.stdout! });
   rl.on('line', (l) => lines.push(l));
-  const line = (text: string): Promise<string> =>
-    new Promise((resolve, reject) => {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const watched: Watched = { child, output: () => `stdout: ${lines.slice(-15).join('\n')}\nstderr: ${errors.text()}` };
+  const line = (text: string, phase = `waiting for a line with ${text}`, ms = WAIT_MS): Promise<string> =>
+    within(watched, phase, ms, async () => {
       const found = lines.find((l) => l.includes(text));
-      if (found !== undefined) return resolve(found);
-      const onLine = (l: string): void => {
-        if (!l.includes(text)) return;
-        rl.off('line', onLine);
-        resolve(l);
-      };
-      rl.on('line', onLine);
-      child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}) before printing ${text}: ${errors}`)));
+      if (found !== undefined) return found;
+      let onLine = (_l: string): void => {};
+      const printed = new Promise<string>((resolve) => {
+        onLine = (l) => {
+          if (l.includes(text)) resolve(l);
+        };
+        rl.on('line', onLine);
+      });
+      const ended = exited.then(() => Promise.reject(new Error(`ferry serve ended before printing ${text}`)));
+      return Promise.race([printed, ended]).finally(() => rl.off('line', onLine));
     });
-  const url = (JSON.parse(await line('"event":"ready"')) as { url: string }).url;
+  // With V8's traces on, a trace line V8 had half written through C's stdio (buffered apart
+  // from Node's writes to the same descriptor) can come before the ready line on its line.
+  const readyLine = await line('{"event":"ready"', 'start (waiting for the ready line)');
+  watched.url = (JSON.parse(readyLine.slice(readyLine.indexOf('{"event":"ready"'))) as { url: string }).url;
   return {
     child,
-    url,
+    url: watched.url,
     lines,
     line,
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
+    within: (phase, ms, work) => within(watched, phase, ms, work),
+    stop: async (phase = 'stop (SIGTERM, waiting for the exit)', ms = WAIT_MS) => {
       child.kill('SIGTERM');
-      await exited;
+      try {
+        await within(watched, phase, ms, exited);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
       return recordLoads ? readFileSync(record, 'utf8').split('\n').filter(Boolean) : [];
     },
   };
@@ -161,16 +183,21 @@ describe('ferry serve start-up (bundle)', () => {
     const atStart = beforeReady(s);
     expect(compiled(atStart, 'TURBOFAN')).toBe(0);
     // Traffic makes functions hot: both compilers are back on (polled: V8 decides when).
+    // Each round has its own deadline, and all of them one (a server that stops answering, or
+    // one so slow that the test would time out, fails here, named).
+    const trafficUntil = Date.now() + 90_000;
     for (let round = 0; round < 50 && (compiled(s.lines, 'TURBOFAN') === 0 || compiled(s.lines.slice(atStart.length), 'BASELINE') === 0); round++) {
-      await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${s.url}/api/v1/capabilities`, { headers: auth })).arrayBuffer()));
+      await s.within(`traffic, round ${round + 1} of at most 50 (20 GET /api/v1/capabilities; 90 s for all rounds)`, Math.max(0, Math.min(20_000, trafficUntil - Date.now())), () =>
+        Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${s.url}/api/v1/capabilities`, { headers: auth, signal: AbortSignal.timeout(15_000) })).arrayBuffer())),
+      );
     }
     expect(compiled(s.lines, 'TURBOFAN')).toBeGreaterThan(0);
     expect(compiled(s.lines.slice(atStart.length), 'BASELINE')).toBeGreaterThan(0);
-    await s.stop();
+    await s.stop('stop of the first server (SIGTERM, waiting for the exit)');
     // Node started with the compilers named: the start leaves them on (and would leave --jitless alone).
     const chosen = await start([], undefined, { args: [...trace, '--opt', '--sparkplug'], recordLoads: false });
     const chosenAtStart = beforeReady(chosen);
-    await chosen.stop();
+    await chosen.stop('stop of the second server, with --opt --sparkplug (SIGTERM, waiting for the exit)');
     expect(compiled(chosenAtStart, 'TURBOFAN')).toBeGreaterThan(0);
     // Sparkplug off: what compiles before the ready line is Node's own bootstrap, before bin/ferry.js.
     expect(compiled(atStart, 'BASELINE') * 5).toBeLessThan(compiled(chosenAtStart, 'BASELINE'));
@@ -212,11 +239,14 @@ describe('ferry serve start-up (bundle)', () => {
     const sizes = async (): Promise<{ atStart: number; now: number }> => {
       const before = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
       s.child.kill('SIGUSR2');
-      for (;;) {
-        const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-        if (lines.length > before) return JSON.parse(lines.at(-1)!) as { atStart: number; now: number };
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      return s.within('the heap spaces after SIGUSR2 (test/helpers/heap-spaces.mjs)', WAIT_MS, async () => {
+        for (const until = Date.now() + WAIT_MS; Date.now() < until; ) {
+          const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+          if (lines.length > before) return JSON.parse(lines.at(-1)!) as { atStart: number; now: number };
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        throw new Error('no new line');
+      });
     };
     const settled = JSON.parse(await s.line('heap settled after start')) as { err?: unknown; rssBefore: number; rssAfter: number };
     expect(settled.err).toBeUndefined();

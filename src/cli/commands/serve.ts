@@ -221,29 +221,32 @@ Examples:
       };
       onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpares));
       printLoginNotes(server);
-      starting.stop();
-      await stopOnSignals(server, config.drainTimeoutMs);
+      await stopOnSignals(server, config.drainTimeoutMs, starting);
     });
 }
 
 /**
  * Until the ready line: SIGINT or SIGTERM exits at once (130, 143), as the default action
  * did, but says so on stderr: a start that ended silently (a slow database, a store being
- * checked) read as a crash. Nothing has been served, so there is nothing to drain.
+ * checked) read as a crash. Nothing has been served, so there is nothing to drain. Once
+ * ready, `handOver` gives the signals to {@link stopOnSignals}.
+ *
+ * One listener per signal for the command's whole life, whose work changes: not one listener
+ * removed and another added. Node closes its watcher of a signal when the signal's last
+ * listener goes, and a signal that watcher had caught but not yet delivered (one sent right
+ * as the ready line was read, on a busy machine) was dropped with it: the server went on
+ * serving, its SIGTERM lost, and whoever waited for it to exit waited for ever; between
+ * the two, the default action would have ended the process without a drain.
  */
-function exitOnSignalsWhileStarting(): { stop(): void } {
-  const exit = (signal: NodeJS.Signals) => {
+function exitOnSignalsWhileStarting(): { handOver(next: (signal: NodeJS.Signals) => void): void } {
+  let handle = (signal: NodeJS.Signals): void => {
     process.stderr.write(`ferry: ${signal} while starting, before the server was ready: stopped, nothing was served\n`);
     process.exit(128 + osConstants.signals[signal]);
   };
-  process.on('SIGINT', exit);
-  process.on('SIGTERM', exit);
-  return {
-    stop: () => {
-      process.off('SIGINT', exit);
-      process.off('SIGTERM', exit);
-    },
-  };
+  const onSignal = (signal: NodeJS.Signals) => handle(signal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { handOver: (next) => void (handle = next) };
 }
 
 /**
@@ -254,7 +257,7 @@ function exitOnSignalsWhileStarting(): { stop(): void } {
  * exits at once (130 for SIGINT, 143 for SIGTERM), whatever the stop still waits for. Each
  * says so on stderr, for whoever pressed Ctrl-C and waits.
  */
-function stopOnSignals(server: RunningServer, drainTimeoutMs: number): Promise<void> {
+function stopOnSignals(server: RunningServer, drainTimeoutMs: number, starting: ReturnType<typeof exitOnSignalsWhileStarting>): Promise<void> {
   return new Promise<void>((resolve) => {
     let signals = 0;
     const stop = (signal: NodeJS.Signals) => {
@@ -276,8 +279,7 @@ function stopOnSignals(server: RunningServer, drainTimeoutMs: number): Promise<v
         process.exit(128 + osConstants.signals[signal]);
       }
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    starting.handOver(stop);
   });
 }
 
