@@ -163,6 +163,16 @@ describe('uploads through several nodes', () => {
     expect(second.status).toBe(423);
     expect(await errorCode(second)).toBe('FERRY_ERR_LOCKED');
     expect(second.headers.get('retry-after')).not.toBeNull();
+    // The claim node `a` holds lapses the nodes' `tusClaim` (5 s) after its last renewal, on
+    // the database's clock: not the 15 s of the default.
+    const db = new pg.Client({ connectionString: nodes.dbUrl });
+    await db.connect();
+    try {
+      const claim = await db.query<{ left: string }>('select expires_at - floor(extract(epoch from clock_timestamp()) * 1000) as left from leases where name = $1', [`tus:${url.split('/').pop()}`]);
+      expect(claim.rows.map((r) => Number(r.left) <= 5000)).toEqual([true]);
+    } finally {
+      await db.end();
+    }
     // tus-js-client, resuming through the second node, is refused (423) and retries; the first
     // PATCH then ends (its client is gone), what it stored stays, and the upload goes on from there.
     let refused = 0;
