@@ -289,6 +289,7 @@ function chunkStoreOf(options: BuildOptions, app: FastifyInstance, metrics: Serv
     meta,
     maxChunkSize: config.chunking.maxSize,
     durable: config.durable,
+    unreferencedMinAgeMs: config.gcMinAgeMs,
     events: {
       stored: (bytes) => {
         metrics.chunksReceived.inc();

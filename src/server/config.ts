@@ -42,6 +42,17 @@ export interface ServerConfig {
   /** An unreferenced chunk is kept at least this long (a client may be about to commit it). */
   gcGraceMs: number;
   /**
+   * The youngest chunk or pack object without an index row that a sweep deletes, whatever the
+   * grace (`ferry admin gc --grace 0s` too): another node sharing the store may be between
+   * storing it and indexing it. A node stalled longer finds its write lapsed and asks again.
+   */
+  gcMinAgeMs: number;
+  /**
+   * How long a node's claim on a tus upload lasts unless renewed (every third of it while a
+   * PATCH runs): after a node dies mid-PATCH, the others answer that upload 423 this long at most.
+   */
+  tusClaimMs: number;
+  /**
    * On shutdown (SIGTERM), how long requests in flight may take to finish before the
    * connections still open are closed (SFTP's too; 0: no limit). Upload sessions are kept.
    */
@@ -210,6 +221,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     sweepIntervalMs: 60_000,
     gcIntervalMs: 10 * 60_000,
     gcGraceMs: 3600_000,
+    gcMinAgeMs: 60_000,
+    tusClaimMs: 15_000,
     drainTimeoutMs: 30_000,
     chunking: DEFAULT_CHUNKING,
     durable: true,
@@ -246,7 +259,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
 /** Every field of ServerConfig (the compiler keeps this complete: a field added there must be added here). */
 const CONFIG_FIELDS = {
   host: true, port: true, dataDir: true, db: true, dbPool: true, uploadTtlMs: true, sweepIntervalMs: true, gcIntervalMs: true,
-  gcGraceMs: true, drainTimeoutMs: true, chunking: true, durable: true, logLevel: true, logFormat: true, adminToken: true, encryptionKeyFile: true,
+  gcGraceMs: true, gcMinAgeMs: true, tusClaimMs: true, drainTimeoutMs: true, chunking: true, durable: true, logLevel: true, logFormat: true, adminToken: true, encryptionKeyFile: true,
   encryptionKey: true, metricsToken: true, logDestination: true, addrOrigins: true, logger: true, tlsCert: true, tlsKey: true,
   tlsSelfSigned: true, tlsHostnames: true, publicUrl: true, now: true, sessionKey: true, accessTokenTtlMs: true,
   refreshTokenTtlMs: true, scryptCost: true, rateLimit: true, defender: true, trustProxy: true, ipAllow: true, ipDeny: true,
@@ -264,6 +277,8 @@ const FIELD_FOR: Readonly<Record<string, string>> = {
   uploadTtl: '`uploadTtlMs` (milliseconds)',
   gcInterval: '`gcIntervalMs` (milliseconds)',
   gcGrace: '`gcGraceMs` (milliseconds)',
+  gcMinAge: '`gcMinAgeMs` (milliseconds)',
+  tusClaim: '`tusClaimMs` (milliseconds)',
 };
 
 /**

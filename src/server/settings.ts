@@ -120,6 +120,21 @@ const duration: Kind<number> = {
   },
 };
 
+/** A {@link duration} of at least `minMs` (a value below it is refused with `why`). */
+const durationAtLeast = (minMs: number, why: string): Kind<number> => ({
+  name: 'duration',
+  fromText(s) {
+    const ms = duration.fromText(s);
+    if (ms < minMs) fail(`must be ${minMs / 1000}s or more (${why}), not ${JSON.stringify(s)}`);
+    return ms;
+  },
+  fromFile(v) {
+    const ms = duration.fromFile(v);
+    if (ms < minMs) fail(`must be ${minMs / 1000}s or more (${why}), not ${describe(v)}`);
+    return ms;
+  },
+});
+
 /** `512k`, `10M`, `1.5G`; `none` (or null in a file): no limit. */
 const sizeOrNone: Kind<number | null> = {
   name: 'size',
@@ -384,6 +399,12 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'gcGrace', kind: duration, default: '1h', examples: ['30m', '2h'], live: true,
     doc: 'an unreferenced chunk is kept at least this long; so is a temporary file of a chunk write (`.ferry-tmp-*`), after which GC (hourly at most) removes it as the leftover of a write that died (never one this server is still writing, whatever the grace: `ferry admin gc --grace 0s` during uploads is safe). A start removes every such leftover in `DATA/store` at once, and those older than this in other stores',
     apply: (c, v) => (c.gcGraceMs = v) }),
+  def({ key: 'gcMinAge', kind: durationAtLeast(10_000, 'a write slowed by a busy database would lose its object'), default: '1m', examples: ['5m', '30s'], live: false,
+    doc: 'a chunk or pack object no index row points at is deleted only once older than this, whatever `gcGrace` or `ferry admin gc --grace` say (10 s at least): another node sharing the store may be between storing it and indexing it. A node stalled longer (a paused VM, heavy swapping) is told its write lapsed and the chunk is asked for again; raise it where nodes stall that long. Set it alike on every node',
+    apply: (c, v) => (c.gcMinAgeMs = v) }),
+  def({ key: 'tusClaim', kind: durationAtLeast(3000, 'it is renewed every third of it'), default: '15s', examples: ['30s', '5s'], live: false,
+    doc: 'with several nodes, how long a node\'s claim on a tus upload lasts unless renewed (every third of it while a PATCH runs): after a node dies mid-PATCH, the others answer that upload\'s PATCHes `423 FERRY_ERR_LOCKED` this long at most (3 s at least). Shorter: quicker takeover; longer: a node stalled that long keeps its upload. Set it alike on every node',
+    apply: (c, v) => (c.tusClaimMs = v) }),
   def({ key: 'drainTimeout', kind: duration, default: '30s', examples: ['10s', '2m'], live: false,
     doc: 'on SIGTERM, how long requests in flight may take to finish; then the connections still open are closed and the server exits (`0`: wait however long; a second SIGTERM or Ctrl-C stops at once). An upload cut off resumes: its session stays',
     apply: (c, v) => (c.drainTimeoutMs = v) }),

@@ -91,6 +91,8 @@ export interface ChunkStoreOptions {
   /** Flush chunk objects to stable storage before indexing them (default true). */
   durable?: boolean;
   events?: ChunkStoreEvents;
+  /** The youngest object {@link ChunkStore.sweepUnreferenced} takes for unreferenced (default {@link UNREFERENCED_MIN_AGE_MS}: the server's `gcMinAge`). */
+  unreferencedMinAgeMs?: number;
 }
 
 export interface PackResult {
@@ -307,6 +309,7 @@ export class ChunkStore {
   private readonly maxChunkSize: number;
   private readonly durable: boolean;
   private readonly events: ChunkStoreEvents;
+  private readonly unreferencedMinAgeMs: number;
   /**
    * Held briefly per hash: by garbage collection while it checks and deletes a chunk's
    * object, and by a writer while it registers in {@link writers}. Never while a body
@@ -359,6 +362,7 @@ export class ChunkStore {
     this.maxChunkSize = options.maxChunkSize;
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
+    this.unreferencedMinAgeMs = options.unreferencedMinAgeMs ?? UNREFERENCED_MIN_AGE_MS;
     this.buffers = new ChunkBuffers(LENT_BUFFERS);
     this.packIndex = new WriteGroups((packs) => this.meta.addPacks(packs, (p) => this.packStored(p)), PACKS_PER_TRANSACTION);
   }
@@ -1215,10 +1219,11 @@ export class ChunkStore {
    * {@link collectGarbage} (a loose chunk only under its lock, with no writer on any node and
    * no row pointing at it; a pack only if this node is not writing it and it still has no
    * row). An object whose backend reports no modification time is left alone, and so is one
-   * younger than {@link UNREFERENCED_MIN_AGE_MS} whatever `ageMs` says.
+   * younger than the store's `unreferencedMinAgeMs` (default {@link UNREFERENCED_MIN_AGE_MS})
+   * whatever `ageMs` says.
    */
   async sweepUnreferenced(ageMs: number, options: { remove: boolean; storeNow: (store: string | null) => number; signal?: AbortSignal }): Promise<UnreferencedObjects> {
-    ageMs = Math.max(ageMs, UNREFERENCED_MIN_AGE_MS);
+    ageMs = Math.max(ageMs, this.unreferencedMinAgeMs);
     const total: UnreferencedObjects = { chunks: 0, packs: 0, bytes: 0 };
     for (const [store, backend] of [[null, this.backend] as const, ...this.routes.map((r) => [r.prefix, r.backend] as const)]) {
       for (const kind of ['chunks', 'packs'] as const) {
@@ -1337,9 +1342,10 @@ export interface UnreferencedObjects {
 }
 
 /**
- * The youngest object {@link ChunkStore.sweepUnreferenced} takes for unreferenced, whatever
- * the grace time (`ferry admin gc --grace 0s`): another node sharing the store may be between
- * writing a pack and indexing it, which this node cannot see (its own writes it knows).
+ * The youngest object {@link ChunkStore.sweepUnreferenced} takes for unreferenced by default
+ * (the server's `gcMinAge`), whatever the grace time (`ferry admin gc --grace 0s`): another
+ * node sharing the store may be between writing a pack and indexing it, which this node
+ * cannot see (its own writes it knows).
  */
 const UNREFERENCED_MIN_AGE_MS = 60_000;
 

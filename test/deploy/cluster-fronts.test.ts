@@ -40,13 +40,17 @@ const sha = (x: Buffer): string => createHash('sha256').update(x).digest('hex');
 
 beforeAll(async () => {
   nodes = await startPgS3Nodes('cluster-fronts');
-  [a, b] = await Promise.all([nodes.startNode('a'), nodes.startNode('b')]);
+  [a, b] = await Promise.all([startNode('a'), startNode('b')]);
 }, 120_000);
 
 afterAll(async () => nodes?.stop());
 
 const api: PgS3Nodes['api'] = (...args) => nodes.api(...args);
-const startNode = (name: string, extra: string[] = []) => nodes.startNode(name, extra);
+/**
+ * A node of the cluster. The tus claim (`tusClaim`) is 5 s rather than 15: a dead node's
+ * claim is waited out below, and a PATCH that runs renews it every 1.7 s all the same.
+ */
+const startNode = (name: string, extra: string[] = []) => nodes.startNode(name, ['--tus-claim', '5s', ...extra]);
 /** A user with a password and a token of their own, made through node `a`. */
 const user = (name: string, extra: Record<string, unknown> = {}) => nodes.user(a, name, extra);
 
@@ -159,6 +163,16 @@ describe('uploads through several nodes', () => {
     expect(second.status).toBe(423);
     expect(await errorCode(second)).toBe('FERRY_ERR_LOCKED');
     expect(second.headers.get('retry-after')).not.toBeNull();
+    // The claim node `a` holds lapses the nodes' `tusClaim` (5 s) after its last renewal, on
+    // the database's clock: not the 15 s of the default.
+    const db = new pg.Client({ connectionString: nodes.dbUrl });
+    await db.connect();
+    try {
+      const claim = await db.query<{ left: string }>('select expires_at - floor(extract(epoch from clock_timestamp()) * 1000) as left from leases where name = $1', [`tus:${url.split('/').pop()}`]);
+      expect(claim.rows.map((r) => Number(r.left) <= 5000)).toEqual([true]);
+    } finally {
+      await db.end();
+    }
     // tus-js-client, resuming through the second node, is refused (423) and retries; the first
     // PATCH then ends (its client is gone), what it stored stays, and the upload goes on from there.
     let refused = 0;

@@ -5,8 +5,9 @@
  * Node A reaches the bucket through a proxy that stops A the moment the bucket has stored A's first loose chunk
  * object, before A can index it. While A is stopped, node B's garbage collection (the sweep
  * of objects no row points at) runs until it deletes that object: A's write registration is
- * older than the sweep's minimum age (60 s), so it is taken for a dead node's. Resumed, A must
- * not index the chunk: before, it did, and the file it committed named bytes that were gone.
+ * older than the sweep's minimum age (`gcMinAge`: 15 s here, a minute by default), so it is
+ * taken for a dead node's. Resumed, A must not index the chunk: before, it did, and the file
+ * it committed named bytes that were gone.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,6 +21,12 @@ import { ok, startPgS3Nodes, type PgS3Nodes } from '../helpers/pg-s3-nodes.js';
 import type { RunningServer } from '../helpers/server.js';
 
 const sha = (x: Buffer): string => createHash('sha256').update(x).digest('hex');
+
+/**
+ * The nodes' `gcMinAge`, seconds: what the stall outlasts. Short, as the test waits it out;
+ * long enough that the first sweep, sent the moment A stops, is surely younger on a busy machine.
+ */
+const MIN_AGE_S = 15;
 
 let nodes: PgS3Nodes;
 let proxy: Server;
@@ -59,7 +66,8 @@ beforeAll(async () => {
   proxy = p.server;
   stopped = p.stopped;
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  [a, b] = await Promise.all([nodes.startNode('a', [], {}, { s3Endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` }), nodes.startNode('b')]);
+  const minAge = ['--gc-min-age', `${MIN_AGE_S}s`];
+  [a, b] = await Promise.all([nodes.startNode('a', minAge, {}, { s3Endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` }), nodes.startNode('b', minAge)]);
 }, 120_000);
 
 afterAll(async () => {
@@ -90,7 +98,7 @@ it('a node stopped past the grace between storing a chunk and indexing it, the o
 
   await stopped;
   const stoppedAt = Date.now();
-  // B collects garbage at once, then, from the sweep's minimum age (60 s) after A stopped,
+  // B collects garbage at once, then, from the sweep's minimum age after A stopped,
   // every second until its sweep takes A's object: A's registration and the object are then
   // older than that age.
   const sweeps: number[] = [];
@@ -99,13 +107,13 @@ it('a node stopped past the grace between storing a chunk and indexing it, the o
     sweeps.push(gc.unreferenced.chunks);
   };
   await sweep();
-  await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 60_000 - Date.now())));
+  await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + MIN_AGE_S * 1000 - Date.now())));
   while (sweeps.length < 120 && !(sweeps.at(-1)! > 0)) {
     await sweep();
     if (!(sweeps.at(-1)! > 0)) await new Promise((r) => setTimeout(r, 1000));
   }
-  // The first sweep, right after the object was stored, kept it (even with no grace time: a
-  // minute at least); a later one took it.
+  // The first sweep, right after the object was stored, kept it (even with no grace time: the
+  // minimum age at least); a later one took it.
   expect(sweeps[0]).toBe(0);
   expect(sweeps.at(-1)).toBeGreaterThanOrEqual(1);
   process.kill(a.process.pid!, 'SIGCONT');

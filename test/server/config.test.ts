@@ -134,6 +134,22 @@ describe('what the help says of each setting', () => {
     expect(r.problems.map((p) => p.message)).toEqual(['--body-memory: must be at least 16M (16777216 bytes), not "12M"']);
     expect(resolveSettings({ flags: { bodyMemory: '16M' } }).problems).toEqual([]);
   });
+
+  it('gcMinAge under 10 s and tusClaim under 3 s are refused, saying why; at their floors they land in the config', () => {
+    const r = resolveSettings({ flags: { gcMinAge: '5s' }, env: { FERRY_TUS_CLAIM: '1s' } });
+    expect(r.problems.map((p) => p.message).sort()).toEqual([
+      '--gc-min-age: must be 10s or more (a write slowed by a busy database would lose its object), not "5s"',
+      'FERRY_TUS_CLAIM: must be 3s or more (it is renewed every third of it), not "1s"',
+    ]);
+    const fromFile = resolveSettings({ file: fileOf('tusClaim: 2\n') });
+    expect(fromFile.problems.map((p) => p.message)).toEqual(['tusClaim: must be 3s or more (it is renewed every third of it), not number 2']);
+    const atFloor = resolveSettings({ flags: { gcMinAge: '10s', tusClaim: '3s' } });
+    expect(atFloor.problems).toEqual([]);
+    const config = defaultConfig();
+    applySettings(config, atFloor.resolved);
+    expect([config.gcMinAgeMs, config.tusClaimMs]).toEqual([10_000, 3000]);
+    expect([defaultConfig().gcMinAgeMs, defaultConfig().tusClaimMs]).toEqual([60_000, 15_000]);
+  });
 });
 
 describe('boolean settings that are on by default', () => {

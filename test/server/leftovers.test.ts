@@ -61,6 +61,28 @@ describe('in process', () => {
   });
 });
 
+describe('chunk objects no index row points at (`gcMinAge`)', () => {
+  const servers: TestServer[] = [];
+  afterAll(async () => Promise.all(servers.map((s) => s.close())));
+  /** Plants loose chunk objects with no row, 30 s and 2 min old, then collects garbage with no grace; the hashes left. */
+  const sweptWith = async (config: { gcMinAgeMs?: number }): Promise<string[]> => {
+    const t = await startTestServer({ gcGraceMs: 3600_000, ...config });
+    servers.push(t);
+    const young = 'a'.repeat(64);
+    const old = 'b'.repeat(64);
+    await plant(t.dataDir, `chunks/aa/${young}`, 30_000);
+    await plant(t.dataDir, `chunks/bb/${old}`, 120_000);
+    const res = await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } });
+    expect(res.status).toBe(200);
+    return (await readdir(join(t.dataDir, 'store/chunks'), { recursive: true })).filter((n) => /[0-9a-f]{64}$/.test(n)).map((n) => n.slice(-64));
+  };
+
+  it('a sweep with no grace takes none younger than the minimum age: a minute by default, the setting otherwise', async () => {
+    expect(await sweptWith({})).toEqual(['a'.repeat(64)]);
+    expect(await sweptWith({ gcMinAgeMs: 20_000 })).toEqual([]);
+  });
+});
+
 describe('a store the nodes of a cluster share (PostgreSQL)', () => {
   let pg: PostgresHandle;
   let t: TestServer;

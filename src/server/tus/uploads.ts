@@ -49,12 +49,6 @@ import { commitSession } from '../commit.js';
 
 /** Manifest entries are appended (and the quota checked) once per this many chunks. */
 const APPEND_EVERY = 16;
-/**
- * How long a node's claim on an upload lasts unless renewed: the PATCH holding it renews it
- * every third of this while it runs and before each write that moves the offset. So after a
- * node dies mid-PATCH, the others refuse the upload's PATCHes (423) for this long at most.
- */
-const CLAIM_MS = 15_000;
 /** Partial uploads one final upload may name: tus clients upload in a few parallel parts. */
 const MAX_PARTS = 500;
 
@@ -391,9 +385,13 @@ export class TusUploads {
     if (meta.dialect === 'sqlite') return fn(async () => undefined);
     const name = `tus:${id}`;
     const busy = () => new LockedError('another node is receiving a PATCH of this upload: ask its offset again (HEAD) and retry when it ends', { retryAfterMs: 1000, details: { upload: id } });
-    const r = await meta.leases.run(name, CLAIM_MS, () =>
+    // The setting `tusClaim`: the PATCH holding the claim renews it every third of this while
+    // it runs and before each write that moves the offset. So after a node dies mid-PATCH,
+    // the others refuse the upload's PATCHes (423) for this long at most.
+    const claimMs = this.ctx.config.tusClaimMs;
+    const r = await meta.leases.run(name, claimMs, () =>
       fn(async () => {
-        if (!(await meta.leases.acquire(name, CLAIM_MS))) throw busy();
+        if (!(await meta.leases.acquire(name, claimMs))) throw busy();
       }),
     );
     if (!r.ran) throw busy();
