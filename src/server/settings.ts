@@ -12,6 +12,7 @@
  *
  * A new setting is one entry here (tests walk the table: precedence, docs, the example file).
  */
+import { parse as parseYaml } from 'yaml';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { parseDuration, parseSize, sizeFlagText } from '../core/units.js';
@@ -180,15 +181,19 @@ const oneOf = (values: readonly string[]): Kind<string> => ({
   },
 });
 
-/** A structured value: an object or list in a file, JSON text in a flag or variable. */
+/**
+ * A structured value: an object or list in a file; in a flag or variable, JSON or YAML's flow
+ * form (`{keep: 5, days: 30}`, as `--help` and the settings table show defaults), which reads
+ * JSON the same: YAML 1.2 is a superset of it.
+ */
 const structured = <V>(name: string, check: (v: unknown) => V): Kind<V> => ({
   name,
   fromText(s) {
     let v: unknown;
     try {
-      v = JSON.parse(s);
+      v = parseYaml(s);
     } catch {
-      return fail(`must be JSON (${name}), not ${JSON.stringify(s)}`);
+      return fail(`must be JSON or YAML (${name}), not ${JSON.stringify(s)}`);
     }
     return check(v);
   },
@@ -593,6 +598,11 @@ export interface FileSettings {
   lineOf(path: (string | number)[]): number | undefined;
 }
 
+/** The field of a structured value that was wrong (`keep: ` in `--versions: keep: must be…`), or nothing. */
+function fieldOf(err: unknown): string {
+  return err instanceof SettingValueError && err.at.length > 0 ? `${err.at.join('.')}: ` : '';
+}
+
 /**
  * Resolves every setting from its sources: flags (already-typed text from commander), the
  * environment, the file. Collects all problems instead of stopping at the first.
@@ -626,7 +636,7 @@ export function resolveSettings(input: { file?: FileSettings; env?: NodeJS.Proce
       values.set(s.key, s.kind.fromText(text));
       sources.set(s.key, 'env');
     } catch (err) {
-      problems.push({ key: s.key, source: 'env', message: `${envName(s.key)}: ${(err as Error).message}` });
+      problems.push({ key: s.key, source: 'env', message: `${envName(s.key)}: ${fieldOf(err)}${(err as Error).message}` });
     }
   }
   for (const s of SETTINGS) {
@@ -637,7 +647,7 @@ export function resolveSettings(input: { file?: FileSettings; env?: NodeJS.Proce
       values.set(s.key, value);
       sources.set(s.key, 'flag');
     } catch (err) {
-      problems.push({ key: s.key, source: 'flag', message: `${flagOf(s)}: ${(err as Error).message}` });
+      problems.push({ key: s.key, source: 'flag', message: `${flagOf(s)}: ${fieldOf(err)}${(err as Error).message}` });
     }
   }
   return { resolved: { values, sources }, problems };
