@@ -195,3 +195,32 @@ describe('audit of file operations', () => {
     expect(moves.map((l) => l.path)).toContain('/home/ana/copy.txt');
   });
 });
+
+describe('audit retention (auditDays)', () => {
+  it('the sweep deletes entries older than auditDays and keeps the rest; 0 keeps everything', async () => {
+    let clock = Date.UTC(2026, 11, 1);
+    const kept = await startTestServer({ now: () => clock, auditDays: 0 });
+    const pruned = await startTestServer({ now: () => clock, auditDays: 30 });
+    try {
+      const events = async (s: TestServer) => ((await (await s.api('/api/v1/admin/audit?limit=1000')).json()) as { entries: AuditEntry[] }).entries;
+      const fail = async (s: TestServer, user: string) => {
+        const res = await fetch(`${s.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password: 'wrong-password' }) });
+        expect(res.status).toBe(401);
+        await res.arrayBuffer();
+      };
+      for (const s of [kept, pruned]) await fail(s, 'old-entry');
+      clock += 31 * 86_400_000;
+      for (const s of [kept, pruned]) {
+        await fail(s, 'new-entry');
+        expect((await s.api('/api/v1/admin/sweep', { method: 'POST' })).status).toBe(200);
+      }
+      const names = async (s: TestServer) => (await events(s)).filter((e) => e.event === 'auth.login').map((e) => e.details?.userName ?? e.user);
+      expect(await names(pruned)).toEqual(['new-entry']);
+      expect(await names(kept)).toEqual(['new-entry', 'old-entry']);
+    } finally {
+      await kept.close();
+      await pruned.close();
+    }
+  });
+});
+
