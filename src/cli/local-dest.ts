@@ -13,8 +13,10 @@ import { trimTrailingSlashes } from '../core/path.js';
  * scp(1) would have it: DEST's parent folder must exist (a typo in `~/Dowloads/x.iso` is an
  * error, not a new folder tree), unless DEST ends with '/', which says "a folder": it is made
  * then, with any missing parents (rsync's --mkpath). A tree (-r) makes DEST itself, as cp -r does.
+ * The hint of a missing parent fits the download: for a tree, `DEST/` makes DEST; for a file
+ * it would make a folder named as the file was meant to be, so the hint names the parent.
  */
-export async function prepareLocalDest(dest: string): Promise<void> {
+export async function prepareLocalDest(dest: string, tree = false): Promise<void> {
   if (dest.endsWith('/')) {
     await mkdir(dest, { recursive: true }).catch((err: unknown) => Promise.reject(fromSystemError(err, dest)));
     return;
@@ -26,7 +28,10 @@ export async function prepareLocalDest(dest: string): Promise<void> {
     st = await stat(parent);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NotFoundError(`${shown}: no such local directory (end DEST with / to have it made: ${trimTrailingSlashes(dest)}/)`, { cause: err });
+      const hint = tree
+        ? `end DEST with / to have it made: ${trimTrailingSlashes(dest)}/`
+        : `make it first (mkdir -p ${shown}), or end DEST with / to download into a folder made with its parents: ${shown}/`;
+      throw new NotFoundError(`${shown}: no such local directory (${hint})`, { cause: err });
     }
     throw fromSystemError(err, shown);
   }

@@ -563,9 +563,11 @@ async function unreadiness(ctx: ServerContext, log?: FastifyBaseLogger): Promise
   return undefined;
 }
 
-/** ServerContext.sweepExpiredFiles: old versions and trash past retention, then files past their TTL (audited). */
+/** ServerContext.sweepExpiredFiles: old versions, trash and audit entries past retention, then files past their TTL (audited). */
 async function sweepExpiredFiles(ctx: ServerContext): Promise<string[]> {
   await ctx.versions.expire();
+  const auditDays = ctx.config.auditDays;
+  if (auditDays > 0) await ctx.auditStore.prune(ctx.now() - auditDays * 86_400_000);
   const removed: string[] = [];
   for (;;) {
     const batch = await ctx.meta.removeExpired(500);

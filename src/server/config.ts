@@ -148,6 +148,8 @@ export interface ServerConfig {
   versions: VersionPolicy;
   /** Days deleted files stay in the trash (0: deletes are final). */
   trashDays: number;
+  /** Days audit entries are kept (0: for ever). */
+  auditDays: number;
   webhookRetryDelayMs: number;
   webhookMaxAttempts: number;
   webhookTimeoutMs: number;
@@ -246,6 +248,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     ttlSweepIntervalMs: 60_000,
     versions: { keep: 0, days: 0, paths: {} },
     trashDays: 0,
+    auditDays: 0,
     hooks: [],
     webhookRetryDelayMs: 5000,
     webhookMaxAttempts: 12,
@@ -264,7 +267,7 @@ const CONFIG_FIELDS = {
   tlsSelfSigned: true, tlsHostnames: true, publicUrl: true, now: true, sessionKey: true, accessTokenTtlMs: true,
   refreshTokenTtlMs: true, scryptCost: true, rateLimit: true, defender: true, trustProxy: true, ipAllow: true, ipDeny: true,
   maxFileSize: true, maxUploadSessions: true, maxTokensPerUser: true, maxSharesPerUser: true, maxPendingEntries: true,
-  davPropertyBytes: true, ttlSweepIntervalMs: true, store: true, versions: true, trashDays: true, webhookRetryDelayMs: true,
+  davPropertyBytes: true, ttlSweepIntervalMs: true, store: true, versions: true, trashDays: true, auditDays: true, webhookRetryDelayMs: true,
   webhookMaxAttempts: true, webhookTimeoutMs: true, hooks: true, preUploadHook: true, remotes: true, sftp: true,
   sftpPasswordAuth: true, connections: true, bodyMemory: true, maxCopyEntries: true,
 } satisfies Record<keyof ServerConfig, true>;

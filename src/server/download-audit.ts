@@ -25,23 +25,40 @@ export interface DownloadFacts {
   as?: { userId: string; userName: string; tokenId: string };
 }
 
-export class DownloadAudit {
+/**
+ * Keys seen within DOWNLOAD_WINDOW_MS, in memory (per node; the oldest forgotten first past
+ * MAX_REMEMBERED): what makes a repeated request of one transfer one audit entry.
+ */
+export class OnceWithin {
   private readonly seen = new Map<string, number>();
 
-  constructor(
-    private readonly audit: AuditLog,
-    private readonly now: () => number,
-  ) {}
+  constructor(private readonly now: () => number) {}
 
-  async record(request: FastifyRequest, d: DownloadFacts): Promise<void> {
-    const who = d.as?.tokenId ?? request.auth?.tokenId ?? request.ip;
-    const key = `${who}\0${d.path}\0${d.hash}`;
+  /** Whether `key` was not seen in the window (and remembers it now if so). */
+  first(key: string): boolean {
     const now = this.now();
     const last = this.seen.get(key);
-    if (last !== undefined && now - last < DOWNLOAD_WINDOW_MS) return;
+    if (last !== undefined && now - last < DOWNLOAD_WINDOW_MS) return false;
     this.seen.delete(key);
     this.seen.set(key, now);
     if (this.seen.size > MAX_REMEMBERED) this.seen.delete(this.seen.keys().next().value!);
+    return true;
+  }
+}
+
+export class DownloadAudit {
+  private readonly once: OnceWithin;
+
+  constructor(
+    private readonly audit: AuditLog,
+    now: () => number,
+  ) {
+    this.once = new OnceWithin(now);
+  }
+
+  async record(request: FastifyRequest, d: DownloadFacts): Promise<void> {
+    const who = d.as?.tokenId ?? request.auth?.tokenId ?? request.ip;
+    if (!this.once.first(`${who}\0${d.path}\0${d.hash}`)) return;
     await this.audit.record(request, {
       event: 'file.download',
       ok: true,

@@ -54,6 +54,15 @@ describe('prettyLines', () => {
     expect(prettyLines(line({ msg: 'a\x1bb', k: 'v\x1b' }), false)).toBe('12:03:04 INFO  a\\u001bb k="v\\u001b"\n');
   });
 
+  it('escapes direction controls: a name cannot turn the rest of its line around', () => {
+    const login = { at: 1, event: 'auth.login', ok: false, userName: 'mallory\u202edetaerc', target: null, details: null, ip: '10.0.0.1' };
+    expect(prettyLines(line({ audit: login, msg: 'audit auth.login' }), false)).toBe('12:03:04 INFO  audit auth.login "mallory\\u202edetaerc" failed ip=10.0.0.1\n');
+    const access = prettyLines(line({ method: 'GET', route: '/api/v1/files/*', path: '/\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069', status: 401, ms: 1, msg: 'request' }), false);
+    expect(access).toBe('12:03:04 INFO  GET /api/v1/files/\\u202a\\u202b\\u202c\\u202d\\u2066\\u2067\\u2068\\u2069 401 1 ms\n');
+    // Joiners, which scripts and emoji need, stay as they are.
+    expect(prettyLines(line({ msg: 'x', name: 'a\u200db' }), false)).toBe('12:03:04 INFO  x name=a\u200db\n');
+  });
+
   it('keeps a line that is not JSON as it came, and splits several lines', () => {
     expect(prettyLines('not json\n' + line({ msg: 'x' }), false)).toBe('not json\n12:03:04 INFO  x\n');
   });

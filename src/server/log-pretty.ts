@@ -11,6 +11,11 @@
  * route and path, never the query string or a header, and the token's id, never the token),
  * and this adds none. Every string is shown with its control characters escaped, as JSON
  * has them: a file name holding a terminal's escape sequence is not played on the terminal.
+ * So are Unicode's direction controls (U+202A-U+202E, U+2066-U+2069), which a terminal that
+ * lays out bidirectional text obeys: a user name ending in U+202E, tried in a sign-in by
+ * anyone, turned the rest of its audit line around (`failed ip=…` read backwards, and text
+ * of the attacker's choosing read as the line's end); the CLI writes them out as well
+ * (../core/control-chars.ts).
  */
 import { formatSize } from '../core/units.js';
 
@@ -144,15 +149,18 @@ function clock(time: unknown): string {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
-/** A string with its control characters escaped (C0, DEL, C1: what a terminal would act on). */
+/** What a terminal would act on: C0, DEL, C1, and direction embeddings, overrides and isolates. */
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A string with its control characters escaped (see {@link CONTROLS}). */
 function shown(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
-    const json = JSON.stringify(c); // JSON escapes C0 (\n, \u001b), not DEL and C1
+  return s.replace(CONTROLS, (c) => {
+    const json = JSON.stringify(c); // JSON escapes C0 (\n, \u001b), not DEL, C1 or direction controls
     return json.length > 3 ? json.slice(1, -1) : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
 }
 
 /** A value as it reads best: bare when it is one word, in JSON quotes otherwise. */
 function quoted(s: string): string {
-  return /^[^\s"=\\\x00-\x1f\x7f-\x9f]+$/.test(s) ? s : shown(JSON.stringify(s));
+  return /^[^\s"=\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$/.test(s) ? s : shown(JSON.stringify(s));
 }

@@ -12,6 +12,7 @@
  *
  * A new setting is one entry here (tests walk the table: precedence, docs, the example file).
  */
+import { parse as parseYaml } from 'yaml';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { parseDuration, parseSize, sizeFlagText } from '../core/units.js';
@@ -195,15 +196,19 @@ const oneOf = (values: readonly string[]): Kind<string> => ({
   },
 });
 
-/** A structured value: an object or list in a file, JSON text in a flag or variable. */
+/**
+ * A structured value: an object or list in a file; in a flag or variable, JSON or YAML's flow
+ * form (`{keep: 5, days: 30}`, as `--help` and the settings table show defaults), which reads
+ * JSON the same: YAML 1.2 is a superset of it.
+ */
 const structured = <V>(name: string, check: (v: unknown) => V): Kind<V> => ({
   name,
   fromText(s) {
     let v: unknown;
     try {
-      v = JSON.parse(s);
+      v = parseYaml(s);
     } catch {
-      return fail(`must be JSON (${name}), not ${JSON.stringify(s)}`);
+      return fail(`must be JSON or YAML (${name}), not ${JSON.stringify(s)}`);
     }
     return check(v);
   },
@@ -517,6 +522,9 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'trashDays', kind: int(), default: '0', examples: ['30', '7'], live: true,
     doc: 'deleted files are kept in the trash this many days (`0`: deletes are final, and the web app says so when it asks). Off by default: the trash is outside users\' quotas, so a user who deletes and uploads again fills the disk past their quota for these days',
     apply: (c, v) => (c.trashDays = v) }),
+  def({ key: 'auditDays', kind: int(), default: '0', examples: ['365', '90'], live: true,
+    doc: 'audit log entries older than this many days are deleted (checked every `ttlSweepInterval`; `0`: kept for ever). Every file operation of every user is an entry, so without a limit the log grows with use',
+    apply: (c, v) => (c.auditDays = v) }),
   def({ key: 'webhookRetryDelay', kind: duration, default: '5s', examples: ['1s', '30s'], live: true,
     doc: 'first retry of a failed webhook delivery; each further retry waits twice as long (at most an hour)',
     apply: (c, v) => (c.webhookRetryDelayMs = v) }),
@@ -614,6 +622,11 @@ export interface FileSettings {
   lineOf(path: (string | number)[]): number | undefined;
 }
 
+/** The field of a structured value that was wrong (`keep: ` in `--versions: keep: must be…`), or nothing. */
+function fieldOf(err: unknown): string {
+  return err instanceof SettingValueError && err.at.length > 0 ? `${err.at.join('.')}: ` : '';
+}
+
 /**
  * Resolves every setting from its sources: flags (already-typed text from commander), the
  * environment, the file. Collects all problems instead of stopping at the first.
@@ -647,7 +660,7 @@ export function resolveSettings(input: { file?: FileSettings; env?: NodeJS.Proce
       values.set(s.key, s.kind.fromText(text));
       sources.set(s.key, 'env');
     } catch (err) {
-      problems.push({ key: s.key, source: 'env', message: `${envName(s.key)}: ${(err as Error).message}` });
+      problems.push({ key: s.key, source: 'env', message: `${envName(s.key)}: ${fieldOf(err)}${(err as Error).message}` });
     }
   }
   for (const s of SETTINGS) {
@@ -658,7 +671,7 @@ export function resolveSettings(input: { file?: FileSettings; env?: NodeJS.Proce
       values.set(s.key, value);
       sources.set(s.key, 'flag');
     } catch (err) {
-      problems.push({ key: s.key, source: 'flag', message: `${flagOf(s)}: ${(err as Error).message}` });
+      problems.push({ key: s.key, source: 'flag', message: `${flagOf(s)}: ${fieldOf(err)}${(err as Error).message}` });
     }
   }
   return { resolved: { values, sources }, problems };

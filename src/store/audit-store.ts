@@ -40,6 +40,8 @@ export interface AuditQuery {
 
 /** Rows per insert statement of {@link AuditStore.appendMany} (11 values each: well below SQLite's and PostgreSQL's limits on parameters). */
 const APPEND_ROWS = 200;
+/** Entries one statement of {@link AuditStore.prune} deletes at most. */
+const PRUNE_ROWS = 10_000;
 
 function auditRow(r: AuditRecord) {
   return {
@@ -80,6 +82,24 @@ export class AuditStore {
     if (records.length === 0) return;
     if (records.length === 1) return this.append(records[0]);
     await this.db.transaction().execute((trx) => this.insertRows.execute(trx, records.map(auditRow)));
+  }
+
+  /**
+   * Deletes the entries recorded before `before` (ms), {@link PRUNE_ROWS} a statement so that
+   * a first prune of a large log does not hold the database's write lock for long. Returns
+   * how many went.
+   */
+  async prune(before: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const r = await this.db
+        .deleteFrom('audit')
+        .where('id', 'in', (eb) => eb.selectFrom('audit').select('id').where('at', '<', before).orderBy('id').limit(PRUNE_ROWS))
+        .executeTakeFirst();
+      const n = Number(r.numDeletedRows);
+      total += n;
+      if (n < PRUNE_ROWS) return total;
+    }
   }
 
   /** Newest first. */

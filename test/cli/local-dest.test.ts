@@ -46,15 +46,21 @@ describe('ferry get: the destination folder', () => {
     const r = await ferry(['get', '/hello.txt', local('no', 'such', 'file.txt')]);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(`${local('no', 'such')}: no such local directory`);
-    expect(r.stderr).toContain('end DEST with /');
     expect(existsSync(local('no'))).toBe(false);
     // A relative DEST is named as typed.
     const rel = await ferry(['get', '/hello.txt', 'typo/file.txt']);
     expect(rel.code).toBe(3);
     expect(rel.stderr).toContain('typo: no such local directory');
-    // A tree: DEST itself is made (cp -r), its parent is not.
+    // The hint for a file names the parent: `typo/file.txt/` (what it said before) made a
+    // folder named file.txt with hello.txt inside (fifteenth round).
+    expect(rel.stderr).toContain('make it first (mkdir -p typo), or end DEST with / to download into a folder made with its parents: typo/)');
+    expect(rel.stderr).not.toContain('typo/file.txt/');
+    ok(await ferry(['get', '/hello.txt', 'typo/']));
+    expect(await readdir(local('typo'))).toEqual(['hello.txt']);
+    // A tree: DEST itself is made (cp -r), its parent is not; its hint is DEST/.
     const tree = await ferry(['get', '-r', '/tree', local('gone', 'copy')]);
     expect(tree.code).toBe(3);
+    expect(tree.stderr).toContain(`end DEST with / to have it made: ${local('gone', 'copy')}/`);
     expect(existsSync(local('gone'))).toBe(false);
     ok(await ferry(['get', '-r', '/tree', local('copy')]));
     expect(await readdir(local('copy'))).toEqual(['hello.txt']);

@@ -153,4 +153,28 @@ describe('ferry serve on a pipe', () => {
     expect(err).toContain('FERRY_LOG_FORMAT');
     expect(err).toContain('must be one of auto, json, pretty, not "bogus"');
   });
+
+  it('writes out direction controls that anyone can send: a sign-in\'s user name and a path (fifteenth round)', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'ferry-pipe-bidi-'));
+    dirs.push(data);
+    const server = await startServer({ dataDir: data, extraArgs: ['--log-format', 'pretty'] });
+    let out = '';
+    server.process.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      // On a terminal that lays out bidirectional text, U+202E turned the rest of the line
+      // around: `failed ip=…` read backwards, and the name's tail read as the line's end.
+      const login = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mallory\u202edetaerc resu nimda', password: 'wrong-password' }) });
+      expect(login.status).toBe(401);
+      await login.arrayBuffer();
+      const path = await fetch(`${server.url}/api/v1/files/a%E2%80%AEtxt.exe%E2%81%A6`);
+      expect(path.status).toBe(401);
+      await path.arrayBuffer();
+      for (let i = 0; i < 600 && !(/auth\.login/.test(out) && / 401 .*\n[^]*files/.test(out)); i++) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await server.stop();
+    }
+    expect(out).toContain('audit auth.login "mallory\\u202edetaerc resu nimda" failed ip=127.0.0.1');
+    expect(out).toContain('GET /api/v1/files/a\\u202etxt.exe\\u2066 401');
+    expect(out).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+  });
 });

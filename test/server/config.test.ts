@@ -84,6 +84,21 @@ describe('the settings table', () => {
     expect(resolveSettings({ env: { FERRY_MAX_FILE_SIZE: 'lots' } }).problems).toHaveLength(1);
   });
 
+  it('takes structured values in a flag or variable in the form --help shows them (YAML flow) as well as JSON', () => {
+    // `ferry serve --help` shows the default as {keep: 0, days: 0}; a user who copies that form
+    // was told "must be JSON" (fifteenth round).
+    const flag = resolveSettings({ flags: { versions: '{keep: 5, days: 30, paths: {/docs: {keep: 50}}}' } });
+    expect(flag.problems).toEqual([]);
+    expect(flag.resolved.values.get('versions')).toMatchObject({ keep: 5, days: 30 });
+    const hooks = resolveSettings({ env: { FERRY_HOOKS: '[{events: [upload], command: [logger, -t, ferry], timeout: 5s}]' } });
+    expect(hooks.problems).toEqual([]);
+    expect(hooks.resolved.values.get('hooks')).toMatchObject([{ events: ['upload'], command: ['logger', '-t', 'ferry'] }]);
+    // Still checked as before, and a broken text is named.
+    expect(resolveSettings({ flags: { versions: '{keep: ten}' } }).problems.map((p) => p.message).join('\n')).toMatch(/keep: must be a whole number >= 0, not string "ten"/);
+    expect(resolveSettings({ flags: { versions: '{keep: 5' } }).problems.map((p) => p.message).join('\n')).toMatch(/must be JSON or YAML \(\{keep, days, paths\}\), not "\{keep: 5"/);
+    expect(resolveSettings({ flags: { versions: 'lots' } }).problems.map((p) => p.message).join('\n')).toMatch(/must be an object, not string "lots"/);
+  });
+
   it('the README table is the generated one, and the example file is the generated one and valid', async () => {
     expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(settingsMarkdown());
     for (const s of SETTINGS) expect(settingsMarkdown()).toContain(`\`${envName(s.key)}\``);

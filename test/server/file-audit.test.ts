@@ -129,6 +129,47 @@ describe('audit of file operations', () => {
     expect(entries.find((e) => e.event === 'share.use')).toMatchObject({ front: 'share', path: '/home/ana/up.txt' });
   });
 
+  it('a link records a visitor\'s downloads of a file once per transfer, not once per request (fifteenth round)', async () => {
+    // Anyone holding a link could add an audit entry per request before: 2,597 share.use
+    // entries in 10 s from one address asking for one byte at a time (the log has no limit).
+    expect((await uploadBuffer(t, '/flood.bin', Buffer.alloc(4096, 7), 1024, { token: ana.token })).status).toBe(200);
+    const open = await share(t, ana.token, { path: '/flood.bin' });
+    const uses = async () => (await audit('path=/home/ana/flood.bin&event=share.use&limit=1000')).length;
+    for (let i = 0; i < 10; i++) {
+      const whole = await fetch(open.url);
+      expect(whole.status).toBe(200);
+      await whole.arrayBuffer();
+      const piece = await fetch(open.url, { headers: { range: `bytes=${i}-${i}` } });
+      expect(piece.status).toBe(206);
+      await piece.arrayBuffer();
+    }
+    expect(await uses()).toBe(1);
+    // A zip of a folder link the same.
+    expect((await t.api('/api/v1/mkdir/zipped', { method: 'POST', token: ana.token })).status).toBeLessThan(300);
+    expect((await uploadBuffer(t, '/zipped/z.txt', Buffer.from('zip me'), 1024, { token: ana.token })).status).toBe(200);
+    const folder = await share(t, ana.token, { path: '/zipped' });
+    for (let i = 0; i < 3; i++) {
+      const zip = await fetch(`${folder.url}?zip=1`);
+      expect(zip.status).toBe(200);
+      await zip.arrayBuffer();
+    }
+    const zips = (await audit(`event=share.use&limit=1000`)).filter((e) => e.target === folder.id);
+    expect(zips).toHaveLength(1);
+    // A link with a download limit records every use (at most that many), and no continuation.
+    const limited = await share(t, ana.token, { path: '/flood.bin', maxUses: 3 });
+    for (let i = 0; i < 3; i++) {
+      // Not compressed: a range continues only a download of the same bytes (its ETag).
+      const whole = await fetch(limited.url, { headers: { 'accept-encoding': 'identity' } });
+      expect(whole.status).toBe(200);
+      await whole.arrayBuffer();
+    }
+    const resumed = await fetch(limited.url, { headers: { range: 'bytes=0-9' } });
+    expect(resumed.status).toBe(206);
+    await resumed.arrayBuffer();
+    expect((await audit(`event=share.use&limit=1000`)).filter((e) => e.target === limited.id)).toHaveLength(3);
+    expect(await uses()).toBe(4);
+  });
+
   it('the path filter takes a subtree, and not a sibling that shares a prefix', async () => {
     expect((await uploadBuffer(t, '/dir/a.txt', Buffer.from('a'), 1024, { token: ana.token })).status).toBe(200);
     expect((await uploadBuffer(t, '/dir-b.txt', Buffer.from('b'), 1024, { token: ana.token })).status).toBe(200);
@@ -154,3 +195,32 @@ describe('audit of file operations', () => {
     expect(moves.map((l) => l.path)).toContain('/home/ana/copy.txt');
   });
 });
+
+describe('audit retention (auditDays)', () => {
+  it('the sweep deletes entries older than auditDays and keeps the rest; 0 keeps everything', async () => {
+    let clock = Date.UTC(2026, 11, 1);
+    const kept = await startTestServer({ now: () => clock, auditDays: 0 });
+    const pruned = await startTestServer({ now: () => clock, auditDays: 30 });
+    try {
+      const events = async (s: TestServer) => ((await (await s.api('/api/v1/admin/audit?limit=1000')).json()) as { entries: AuditEntry[] }).entries;
+      const fail = async (s: TestServer, user: string) => {
+        const res = await fetch(`${s.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password: 'wrong-password' }) });
+        expect(res.status).toBe(401);
+        await res.arrayBuffer();
+      };
+      for (const s of [kept, pruned]) await fail(s, 'old-entry');
+      clock += 31 * 86_400_000;
+      for (const s of [kept, pruned]) {
+        await fail(s, 'new-entry');
+        expect((await s.api('/api/v1/admin/sweep', { method: 'POST' })).status).toBe(200);
+      }
+      const names = async (s: TestServer) => (await events(s)).filter((e) => e.event === 'auth.login').map((e) => e.details?.userName ?? e.user);
+      expect(await names(pruned)).toEqual(['new-entry']);
+      expect(await names(kept)).toEqual(['new-entry', 'old-entry']);
+    } finally {
+      await kept.close();
+      await pruned.close();
+    }
+  });
+});
+

@@ -133,7 +133,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       const [destLoc] = await resolveLocations([destArg], 'local');
       if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
       destArg = destLoc.path;
-      if (!opts.dryRun) await prepareLocalDest(destArg);
+      if (!opts.dryRun) await prepareLocalDest(destArg, opts.recursive === true);
     }
     if (opts.version !== undefined) return getVersion(srcLoc, src, destArg, opts.version, opts);
     // Other stores, and the server when filters or a dry run are asked for, go through the

@@ -38,6 +38,7 @@ import { toVisitorError, visitorFileName, type OpenShare } from '../share-gate.j
 import { bodyObject } from '../validate.js';
 import { memberName, sendZip, zipEntries, zipLength } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
+import { OnceWithin } from '../download-audit.js';
 import { capBody, checkLinkBytes, linkBytesLeft } from '../link-bytes.js';
 import { sendFile } from './downloads.js';
 
@@ -107,9 +108,12 @@ export const sharePublicRoutes: RoutePlugin = async (app, { ctx }) => {
  */
 class ShareLinks {
   private readonly transfers: ShareTransfers;
+  /** Downloads of links without a download limit recorded lately (see sendSharedFile). */
+  private readonly uses: OnceWithin;
 
   constructor(private readonly ctx: ServerContext) {
     this.transfers = new ShareTransfers(ctx.now);
+    this.uses = new OnceWithin(ctx.now);
   }
 
   /** GET and HEAD of a link or a path inside it: the app's page, JSON, a listing, a zip or the file. */
@@ -172,13 +176,15 @@ class ShareLinks {
       beforeBody: async ({ start, end, size, partial, etag }) => {
         const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
         const length = size === 0 ? 0 : end - start + 1;
+        // A continuation of a counted download was recorded when that download began.
         const going = partial ? transfers.continue(key, length) : undefined;
-        if (going) {
-          await audit();
-          return going;
-        }
+        if (going) return going;
         if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
-        await audit();
+        // Every use of a link with a download limit is recorded (at most that many); a link
+        // without one records a visitor's downloads of a file once per window: anyone could
+        // otherwise add an entry to the audit log per request, hundreds a second.
+        // (By the file's hash: its ETag differs by content coding, gzip or not.)
+        if (s.row.max_uses !== null || this.uses.first(ShareTransfers.key(s.row.id, server, entry.hash ?? etag, request.ip))) await audit();
         const counted = transfers.start(key, size, length);
         return {
           settle: (sent: number, failed: boolean) => {
@@ -231,7 +237,10 @@ class ShareLinks {
     // Counted before a use is spent: a folder too large to zip costs none.
     const length = await zipLength(listing);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
-    await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server, zip: true } });
+    // As for a file (sendSharedFile): a link without a download limit records a visitor's zip once per window.
+    if (s.row.max_uses !== null || this.uses.first(ShareTransfers.key(s.row.id, server, 'zip', request.ip))) {
+      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server, zip: true } });
+    }
     return sendZip(ctx, request, reply, listing, `${memberName(server, name)}.zip`, length);
   }
 
