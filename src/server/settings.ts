@@ -12,7 +12,8 @@
  *
  * A new setting is one entry here (tests walk the table: precedence, docs, the example file).
  */
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type { parse as parseYamlType } from 'yaml';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { parseDuration, parseSize, sizeFlagText } from '../core/units.js';
@@ -197,6 +198,18 @@ const oneOf = (values: readonly string[]): Kind<string> => ({
 });
 
 /**
+ * JSON, else YAML's flow form: the yaml package (~70 modules) is loaded only for text that
+ * is not JSON, so a server start with JSON or no structured setting never loads it.
+ */
+function parseStructured(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return (createRequire(import.meta.url)('yaml') as { parse: typeof parseYamlType }).parse(s);
+  }
+}
+
+/**
  * A structured value: an object or list in a file; in a flag or variable, JSON or YAML's flow
  * form (`{keep: 5, days: 30}`, as `--help` and the settings table show defaults), which reads
  * JSON the same: YAML 1.2 is a superset of it.
@@ -206,7 +219,7 @@ const structured = <V>(name: string, check: (v: unknown) => V): Kind<V> => ({
   fromText(s) {
     let v: unknown;
     try {
-      v = parseYaml(s);
+      v = parseStructured(s);
     } catch {
       return fail(`must be JSON or YAML (${name}), not ${JSON.stringify(s)}`);
     }
