@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/longest-first.js';
 
 /**
  * Suites that drive Chromium or start clusters of servers: they run one file at a time, after
@@ -14,6 +15,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // The longest files first, also in a fresh clone (test/longest-first.ts says why).
+    sequence: { sequencer: LongestFirst },
     globalSetup: ['test/global-setup.ts'],
     // expect.poll waits for a condition to hold (a page's alert, a row gone): vitest's default
     // of 1 s is less than a browser round trip can take on a busy two-core machine. Polls that

@@ -12,7 +12,8 @@ import { ok, startWorld, waitFor, type E2EWorld } from '../helpers/e2e.js';
 const MiB = 1024 * 1024;
 let w: E2EWorld;
 beforeAll(async () => {
-  w = await startWorld();
+  // On /dev/shm where there is one: the kills land by bandwidth (--bwlimit), not by the disk.
+  w = await startWorld({ inRam: true });
 });
 afterAll(async () => {
   await w?.close();

@@ -26,9 +26,13 @@ export interface E2EWorld {
   close: () => Promise<void>;
 }
 
-/** `extraArgs`: more `ferry serve` flags (e.g. `--trash-days 7`), kept across restarts. */
-export async function startWorld(options: { extraArgs?: string[] } = {}): Promise<E2EWorld> {
-  const tmp = await tempDir('ferry-e2e-');
+/**
+ * `extraArgs`: more `ferry serve` flags (e.g. `--trash-days 7`), kept across restarts. `inRam`:
+ * the world's directory (the server's data, the CLI's files) on a RAM file system where there
+ * is one, for suites whose subject is not the disk (see RAM_DIR in ./files.ts).
+ */
+export async function startWorld(options: { extraArgs?: string[]; inRam?: boolean } = {}): Promise<E2EWorld> {
+  const tmp = await tempDir('ferry-e2e-', options.inRam === true);
   const dataDir = join(tmp.path, 'data');
   await mkdir(dataDir);
   let server: RunningServer;
