@@ -183,6 +183,43 @@ describe('what the delete confirmation says in an end-to-end folder (vault), on 
   });
 });
 
+describe("an address in the Files pages that is not a folder's", () => {
+  it("a file's own address opens its folder with the file selected and said so, ready to download (not a 'not a directory' error over a toolbar that cannot work)", async () => {
+    await put('/addressed/report.txt', 'the report');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/addressed/report.txt');
+    await page.waitForURL(t.url + '/files/addressed');
+    await expect.poll(() => page.getByLabel('Select report.txt').isChecked()).toBe(true);
+    await page.locator('p.notice').filter({ hasText: 'report.txt is a file, not a folder: here it is in its folder, selected.' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+    expect(download.suggestedFilename()).toBe('report.txt');
+    // Back goes to the page before, not to the file's address that would open the folder again.
+    await page.goBack();
+    await page.waitForURL(t.url + '/files');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a folder that is not there says so and what to do (its path, not "no such file or directory"); uploading there makes it', async () => {
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/moved%20away/deeper');
+    const alert = page.getByRole('alert');
+    await expect
+      .poll(() => alert.textContent())
+      .toBe('There is no folder /moved away/deeper: it was moved, renamed or deleted, or the address is mistyped. Open a folder above it in the path, or upload files here to make it.');
+    writeFileSync(join(dir, 'arrives.txt'), 'it arrives');
+    await page.getByTestId('upload-files').setInputFiles(join(dir, 'arrives.txt'));
+    await page.getByRole('button', { name: 'Open arrives.txt' }).waitFor();
+    expect(await alert.count()).toBe(0);
+    expect(await (await api('/api/v1/files/moved%20away/deeper/arrives.txt')).text()).toBe('it arrives');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the Tokens page', () => {
   it('says there are no tokens when there are none, and lists one once made', async () => {
     await addUser(t, 'tom', { password: 'tom-password-1' });

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { listTrash, listTrashPage, restoreTrash } from '../../../src/client/versions.js';
-import { joinPath, parentPath } from '../../../src/core/path.js';
+import { baseName, joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
@@ -110,6 +110,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // again is a request for a marker in each folder above (121 files uploaded were 242 of them).
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
+  // The file whose own address was opened, to be selected in its folder (opened instead).
+  const fileAddressed = useRef<{ dir: string; name: string }>();
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
   useEffect(() => {
     const retried = () => setUnanswered(true);
@@ -154,14 +156,29 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       setEntries(out);
       setListing(false);
       if (loc && keys) await readVaultDetails(api, keys, out as VaultEntry[], () => stop, (e) => setEntries((cur) => cur?.map((x) => (x.name === e.name ? e : x))));
-    })().catch((err) => !stop && setLoadError(err));
+    })().catch(async (err) => {
+      if (stop) return;
+      // A file's own address (pasted, bookmarked, typed): its folder, with the file selected.
+      if (isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY') && path !== '/') {
+        const entry = await api.statIfExists(path).catch(() => undefined);
+        if (stop) return;
+        if (entry?.type === 'file') {
+          fileAddressed.current = { dir: parentPath(path), name: baseName(path) };
+          navigate(filesUrl(parentPath(path)), { replace: true });
+          return;
+        }
+      }
+      setLoadError(err);
+    });
     me(api).then((m) => !stop && setAccount(m), () => undefined);
     return () => void (stop = true);
   }, [path, reload, props.version, keysVersion]);
   useEffect(() => {
-    setSelected(new Set());
+    const file = fileAddressed.current?.dir === path ? fileAddressed.current.name : undefined;
+    fileAddressed.current = undefined;
+    setSelected(new Set(file === undefined ? [] : [file]));
     setPicked(false);
-    setNotice(undefined);
+    setNotice(file === undefined ? undefined : `${file} is a file, not a folder: here it is in its folder, selected.`);
   }, [path]);
   // A dialog opened is the next action (the versions dialog sets the notice as it closes).
   useEffect(() => {
@@ -311,7 +328,13 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         {account && <Quota account={account} />}
       </div>
 
-      <Message error={actionError ?? loadError} />
+      {actionError === undefined && isFerryError(loadError, 'FERRY_ERR_NOT_FOUND') ? (
+        <p class="error" role="alert">
+          There is no folder {e2e ? e2e.plainDir : path}: it was moved, renamed or deleted, or the address is mistyped. Open a folder above it in the path, or upload files here to make it.
+        </p>
+      ) : (
+        <Message error={actionError ?? loadError} />
+      )}
       {/* Said by the live region below (one a page): shown here, not read twice. */}
       {notice && actionError === undefined && (
         <p class="notice">
