@@ -394,6 +394,25 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it("the download that uses a link up is not shown as an error: the visitor is told they have the file, and how to get it again", async () => {
+    const s = await share(t, token, { path: '/report.txt', maxUses: 1 });
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await page.goto(s.url);
+    await page.getByText('1 of 1 uses left', { exact: false }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    expect(await download.failure()).toBeNull();
+    await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+    await expect
+      .poll(() => page.getByRole('status').textContent())
+      .toBe("Your download was the last this link allowed: the file is in your browser's downloads. To get it again, ask the person who sent the link for a new one.");
+    expect(await page.getByRole('alert').count()).toBe(0);
+    // Opened again (or by someone else), the used-up link is the refusal it is.
+    await page.reload();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/used up/);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a used-up link and an expired link show the 410 page', async () => {
     const once = await share(t, token, { path: '/report.txt', maxUses: 1 });
     expect(await (await fetch(once.url)).text()).toBe('the quarterly report\n');
