@@ -220,6 +220,42 @@ describe("an address in the Files pages that is not a folder's", () => {
   });
 });
 
+describe('what Copy and Move say they did', () => {
+  it('a copy into another folder (nothing changes in sight) and one into its own folder (a name not chosen) say where they went, as a move does', async () => {
+    await put('/cp/b.txt', 'b');
+    await put('/cp/c.txt', 'c');
+    await mkdir('/cp/sub');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/cp');
+    const notice = page.locator('p.notice');
+    const act = async (names: string[], button: 'Copy' | 'Move', to: string) => {
+      // A fresh page: nothing selected, no notice of before.
+      await page.reload();
+      for (const name of names) await page.getByLabel(`Select ${name}`, { exact: true }).check();
+      await page.getByRole('button', { name: button, exact: true }).click();
+      await page.getByRole('dialog').getByLabel('To folder').fill(to);
+      await page.getByRole('dialog').getByRole('button', { name: button, exact: true }).click();
+      await page.getByRole('dialog').waitFor({ state: 'detached' });
+    };
+    await act(['b.txt'], 'Copy', '/cp/sub');
+    await expect.poll(() => notice.textContent()).toBe('Copied b.txt to /cp/sub.');
+    expect(await (await api('/api/v1/files/cp/sub/b.txt')).text()).toBe('b');
+    await act(['b.txt'], 'Copy', '/cp');
+    await expect.poll(() => notice.textContent()).toBe('Copied b.txt here as b (copy).txt.');
+    await page.getByRole('button', { name: 'Open b (copy).txt' }).waitFor();
+    await act(['b.txt', 'c.txt'], 'Copy', '/cp');
+    await expect.poll(() => notice.textContent()).toBe('Copied 2 items here, each named "(copy)".');
+    await page.getByRole('button', { name: 'Open b (copy 2).txt' }).waitFor();
+    await page.getByRole('button', { name: 'Open c (copy).txt' }).waitFor();
+    await act(['c.txt'], 'Move', '/cp/sub');
+    await expect.poll(() => notice.textContent()).toBe('Moved c.txt to /cp/sub.');
+    expect(await (await api('/api/v1/files/cp/sub/c.txt')).text()).toBe('c');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the Tokens page', () => {
   it('says there are no tokens when there are none, and lists one once made', async () => {
     await addUser(t, 'tom', { password: 'tom-password-1' });

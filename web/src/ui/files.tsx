@@ -678,6 +678,18 @@ async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, pro
 }
 
 /**
+ * What a move or copy did, said once its dialog has closed: a copy into another folder left
+ * nothing to see here, and one into its own folder has a name the person did not choose.
+ */
+function movedOrCopied(kind: 'move' | 'copy', entries: Entry[], dir: string, copiesHere: string[]): string {
+  const what = entries.length === 1 ? entries[0].name : `${entries.length.toLocaleString('en')} items`;
+  if (kind === 'move') return `Moved ${what} to ${dir}.`;
+  if (copiesHere.length === 1) return `Copied ${what} here as ${copiesHere[0]}.`;
+  if (copiesHere.length > 1) return `Copied ${what} here, each named "(copy)".`;
+  return `Copied ${what} to ${dir}.`;
+}
+
+/**
  * Move and Copy go into a folder that exists: the server would make a missing one, so a
  * mistyped name took the files into a new folder elsewhere, out of sight.
  */
@@ -811,15 +823,21 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
             await refuseMissingFolder(api, dir);
+            const copiesHere: string[] = [];
             await eachEntry(
               modal.entries,
               async (e) => {
                 if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
                 else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
-                else await api.copy(e.path, parentPath(e.path) === dir ? await copyName(api, e) : joinPath(dir, e.name), { overwrite: false });
+                else if (parentPath(e.path) === dir) {
+                  const to = await copyName(api, e);
+                  await api.copy(e.path, to, { overwrite: false });
+                  copiesHere.push(baseName(to));
+                } else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
               },
               props,
             );
+            props.onNotice(movedOrCopied(modal.kind, modal.entries, dir, copiesHere));
           }}
         />
       )}
@@ -906,6 +924,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
             await eachEntry(modal.entries, (e) => (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir), props);
+            props.onNotice(movedOrCopied(modal.kind, modal.entries, dir, []));
           }}
         />
       )}
