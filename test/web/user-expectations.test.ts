@@ -256,6 +256,37 @@ describe('what Copy and Move say they did', () => {
   });
 });
 
+describe('a name that is taken', () => {
+  it('Rename, Move, Copy and New folder say which name is taken, where, and what to do (not "/path: already exists"); nothing is replaced', async () => {
+    await put('/taken/a.txt', 'a');
+    await put('/taken/b.txt', 'b');
+    await put('/taken/sub/a.txt', 'the other a');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/taken');
+    const dialog = page.getByRole('dialog');
+    const refusal = async (button: string, field: string, value: string, select?: string) => {
+      const box = select && page.getByLabel(`Select ${select}`, { exact: true });
+      if (box) await box.check();
+      await page.getByRole('button', { name: button, exact: true }).click();
+      await dialog.getByLabel(field).fill(value);
+      await dialog.getByRole('button', { name: button === 'New folder' ? 'Create' : button, exact: true }).click();
+      await dialog.getByRole('alert').waitFor();
+      const text = await dialog.getByRole('alert').textContent();
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      if (box) await box.uncheck();
+      return text;
+    };
+    expect(await refusal('Rename', 'New name', 'b.txt', 'a.txt')).toBe('b.txt already exists here: choose another name, or rename or delete that one first.');
+    expect(await refusal('Move', 'To folder', '/taken/sub', 'a.txt')).toBe('a.txt already exists in /taken/sub: rename one of the two first, or choose another folder.');
+    expect(await refusal('Copy', 'To folder', '/taken/sub', 'a.txt')).toBe('a.txt already exists in /taken/sub: rename one of the two first, or choose another folder.');
+    expect(await refusal('New folder', 'Folder name', 'sub')).toBe('sub already exists here: choose another name.');
+    for (const [path, body] of [['/taken/a.txt', 'a'], ['/taken/b.txt', 'b'], ['/taken/sub/a.txt', 'the other a']]) expect(await (await api(`/api/v1/files${path}`)).text(), path).toBe(body);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the Tokens page', () => {
   it('says there are no tokens when there are none, and lists one once made', async () => {
     await addUser(t, 'tom', { password: 'tom-password-1' });

@@ -678,6 +678,18 @@ async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, pro
 }
 
 /**
+ * The server's "already exists" of a rename, move, copy or new folder (none replaces what is
+ * there), said with the name, where it is and what to do, as an upload's is.
+ */
+function whenTaken(to: string, here: string, todo: string): (err: unknown) => never {
+  return (err) => {
+    if (!isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS')) throw err;
+    const dir = parentPath(to);
+    throw new Error(`${baseName(to)} already exists ${dir === here ? 'here' : `in ${dir}`}: ${todo}`, { cause: err });
+  };
+}
+
+/**
  * What a move or copy did, said once its dialog has closed: a copy into another folder left
  * nothing to see here, and one into its own folder has a name the person did not choose.
  */
@@ -790,7 +802,8 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (name) => {
             if (name.includes('/')) throw new Error("A folder name cannot contain '/': open the folder first to make one inside it.");
-            await api.mkdir(joinPath(path, name));
+            const to = joinPath(path, name);
+            await api.mkdir(to).catch(whenTaken(to, path, 'choose another name.'));
             props.onChanged();
           }}
         />
@@ -807,8 +820,9 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
             refuseSlash(name);
             const to = joinPath(parentPath(modal.entry.path), name);
             // A vault's own folder: with its keys, if it is unlocked in this tab.
-            if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to);
-            else await api.move(modal.entry.path, to, { overwrite: false });
+            const taken = whenTaken(to, path, 'choose another name, or rename or delete that one first.');
+            if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to).catch(taken);
+            else await api.move(modal.entry.path, to, { overwrite: false }).catch(taken);
             props.onChanged();
           }}
         />
@@ -827,13 +841,15 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
             await eachEntry(
               modal.entries,
               async (e) => {
-                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
-                else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
+                const to = joinPath(dir, e.name);
+                const taken = whenTaken(to, path, 'rename one of the two first, or choose another folder.');
+                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
+                else if (modal.kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
                 else if (parentPath(e.path) === dir) {
                   const to = await copyName(api, e);
                   await api.copy(e.path, to, { overwrite: false });
                   copiesHere.push(baseName(to));
-                } else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
+                } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
               },
               props,
             );
