@@ -846,9 +846,9 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
                 if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
                 else if (modal.kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
                 else if (parentPath(e.path) === dir) {
-                  const to = await copyName(api, e);
-                  await api.copy(e.path, to, { overwrite: false });
-                  copiesHere.push(baseName(to));
+                  const copy = await copyName(api, e);
+                  await api.copy(e.path, copy, { overwrite: false });
+                  copiesHere.push(baseName(copy));
                 } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
               },
               props,
