@@ -509,6 +509,33 @@ describe("the owner's Share links page", () => {
   });
 });
 
+describe('the Share dialog on a phone', () => {
+  it("the kinds of a folder's link are read whole in the 390-pixel window (the drop box's was cut: 'people send files into the f')", async () => {
+    await put('/phone-share/a.txt', 'a');
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'olga', 'olga-password-1');
+    await page.getByLabel('Select phone-share', { exact: true }).check();
+    await page.getByRole('button', { name: 'Share', exact: true }).click();
+    const kind = page.getByRole('dialog').getByLabel('Kind of link');
+    await kind.waitFor();
+    // Each option's text, measured in the select's font, against the room inside its box
+    // less its arrow (24 px kept for it): a native select cuts what does not fit.
+    const widths = (await kind.evaluate(`(s => {
+      const cs = getComputedStyle(s);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = cs.font;
+      const room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 24;
+      return [...s.options].map((o) => ({ text: o.text, width: Math.ceil(ctx.measureText(o.text).width), room }));
+    })(document.querySelector('dialog[open] select'))`)) as Array<{ text: string; width: number; room: number }>;
+    for (const w of widths) expect(w.width, `${w.text}: ${w.width} px in ${w.room}`).toBeLessThanOrEqual(w.room);
+    expect(widths.map((w) => w.text)).toEqual(['Download: people get its files', 'Drop box: people send files in']);
+    await kind.selectOption('upload');
+    await page.getByLabel('Files accepted at most (optional)').waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('making a link with a password', () => {
   it('the form says a password needs 8 characters and holds back a shorter one (the server refused it after the click); 8 make the link', async () => {
     const { context, page, errors } = await freshContext(browser);

@@ -1150,8 +1150,8 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
           <>
             <label for={ids.kind}>Kind of link</label>
             <select id={ids.kind} value={kind} onChange={(e) => setKind((e.currentTarget as HTMLSelectElement).value as 'download' | 'upload')}>
-              <option value="download">Download: people get the folder's files</option>
-              <option value="upload">Drop box: people send files into the folder</option>
+              <option value="download">Download: people get its files</option>
+              <option value="upload">Drop box: people send files in</option>
             </select>
           </>
         )}
