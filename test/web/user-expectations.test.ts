@@ -77,6 +77,28 @@ describe('the sign-in page, for a first visitor', () => {
   });
 });
 
+describe('signing in with the keyboard only', () => {
+  it('the user name field has the focus on arrival, and after a refused password (sent with the Sign in button) the password field has it, its text selected to be typed again', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await expect.poll(() => focused(page)).toBe('user');
+    await page.keyboard.type('mia');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not-her-password');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('Sign in');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').waitFor();
+    await expect.poll(() => focused(page)).toBe('password');
+    await page.keyboard.type('mia-password-1');
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the keyboard and the focus in the file list', () => {
   it('Delete with a row selected opens the delete confirmation, not while typing in the filter; closing a dialog gives the focus back to what opened it', async () => {
     await put('/keys/a.txt', 'a');
