@@ -394,6 +394,25 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it("the download that uses a link up is not shown as an error: the visitor is told they have the file, and how to get it again", async () => {
+    const s = await share(t, token, { path: '/report.txt', maxUses: 1 });
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await page.goto(s.url);
+    await page.getByText('1 of 1 uses left', { exact: false }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    expect(await download.failure()).toBeNull();
+    await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+    await expect
+      .poll(() => page.getByRole('status').textContent())
+      .toBe("Your download was the last this link allowed: the file is in your browser's downloads. To get it again, ask the person who sent the link for a new one.");
+    expect(await page.getByRole('alert').count()).toBe(0);
+    // Opened again (or by someone else), the used-up link is the refusal it is.
+    await page.reload();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/used up/);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a used-up link and an expired link show the 410 page', async () => {
     const once = await share(t, token, { path: '/report.txt', maxUses: 1 });
     expect(await (await fetch(once.url)).text()).toBe('the quarterly report\n');
@@ -485,6 +504,33 @@ describe("the owner's Share links page", () => {
     await revoke.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
     await expect.poll(() => page.getByRole('row', { name: /quarterly-x+\.txt/ }).textContent()).toContain('revoked');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('the Share dialog on a phone', () => {
+  it("the kinds of a folder's link are read whole in the 390-pixel window (the drop box's was cut: 'people send files into the f')", async () => {
+    await put('/phone-share/a.txt', 'a');
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'olga', 'olga-password-1');
+    await page.getByLabel('Select phone-share', { exact: true }).check();
+    await page.getByRole('button', { name: 'Share', exact: true }).click();
+    const kind = page.getByRole('dialog').getByLabel('Kind of link');
+    await kind.waitFor();
+    // Each option's text, measured in the select's font, against the room inside its box
+    // less its arrow (24 px kept for it): a native select cuts what does not fit.
+    const widths = (await kind.evaluate(`(s => {
+      const cs = getComputedStyle(s);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = cs.font;
+      const room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 24;
+      return [...s.options].map((o) => ({ text: o.text, width: Math.ceil(ctx.measureText(o.text).width), room }));
+    })(document.querySelector('dialog[open] select'))`)) as Array<{ text: string; width: number; room: number }>;
+    for (const w of widths) expect(w.width, `${w.text}: ${w.width} px in ${w.room}`).toBeLessThanOrEqual(w.room);
+    expect(widths.map((w) => w.text)).toEqual(['Download: people get its files', 'Drop box: people send files in']);
+    await kind.selectOption('upload');
+    await page.getByLabel('Files accepted at most (optional)').waitFor();
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -77,6 +77,28 @@ describe('the sign-in page, for a first visitor', () => {
   });
 });
 
+describe('signing in with the keyboard only', () => {
+  it('the user name field has the focus on arrival, and after a refused password (sent with the Sign in button) the password field has it, its text selected to be typed again', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await expect.poll(() => focused(page)).toBe('user');
+    await page.keyboard.type('mia');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not-her-password');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('Sign in');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').waitFor();
+    await expect.poll(() => focused(page)).toBe('password');
+    await page.keyboard.type('mia-password-1');
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the keyboard and the focus in the file list', () => {
   it('Delete with a row selected opens the delete confirmation, not while typing in the filter; closing a dialog gives the focus back to what opened it', async () => {
     await put('/keys/a.txt', 'a');
@@ -178,6 +200,110 @@ describe('what the delete confirmation says in an end-to-end folder (vault), on 
     const now = await trashed();
     expect(now.length).toBe(before.length + 1);
     expect(now.find((p) => !before.includes(p))).toMatch(/^\/safe\//);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("an address in the Files pages that is not a folder's", () => {
+  it("a file's own address opens its folder with the file selected and said so, ready to download (not a 'not a directory' error over a toolbar that cannot work)", async () => {
+    await put('/addressed/report.txt', 'the report');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/addressed/report.txt');
+    await page.waitForURL(t.url + '/files/addressed');
+    await expect.poll(() => page.getByLabel('Select report.txt').isChecked()).toBe(true);
+    await page.locator('p.notice').filter({ hasText: 'report.txt is a file, not a folder: here it is in its folder, selected.' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+    expect(download.suggestedFilename()).toBe('report.txt');
+    // Back goes to the page before, not to the file's address that would open the folder again.
+    await page.goBack();
+    await page.waitForURL(t.url + '/files');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a folder that is not there says so and what to do (its path, not "no such file or directory"); uploading there makes it', async () => {
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/moved%20away/deeper');
+    const alert = page.getByRole('alert');
+    await expect
+      .poll(() => alert.textContent())
+      .toBe('There is no folder /moved away/deeper: it was moved, renamed or deleted, or the address is mistyped. Open a folder above it in the path, or upload files here to make it.');
+    writeFileSync(join(dir, 'arrives.txt'), 'it arrives');
+    await page.getByTestId('upload-files').setInputFiles(join(dir, 'arrives.txt'));
+    await page.getByRole('button', { name: 'Open arrives.txt' }).waitFor();
+    expect(await alert.count()).toBe(0);
+    expect(await (await api('/api/v1/files/moved%20away/deeper/arrives.txt')).text()).toBe('it arrives');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('what Copy and Move say they did', () => {
+  it('a copy into another folder (nothing changes in sight) and one into its own folder (a name not chosen) say where they went, as a move does', async () => {
+    await put('/cp/b.txt', 'b');
+    await put('/cp/c.txt', 'c');
+    await mkdir('/cp/sub');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/cp');
+    const notice = page.locator('p.notice');
+    const act = async (names: string[], button: 'Copy' | 'Move', to: string) => {
+      // A fresh page: nothing selected, no notice of before.
+      await page.reload();
+      for (const name of names) await page.getByLabel(`Select ${name}`, { exact: true }).check();
+      await page.getByRole('button', { name: button, exact: true }).click();
+      await page.getByRole('dialog').getByLabel('To folder').fill(to);
+      await page.getByRole('dialog').getByRole('button', { name: button, exact: true }).click();
+      await page.getByRole('dialog').waitFor({ state: 'detached' });
+    };
+    await act(['b.txt'], 'Copy', '/cp/sub');
+    await expect.poll(() => notice.textContent()).toBe('Copied b.txt to /cp/sub.');
+    expect(await (await api('/api/v1/files/cp/sub/b.txt')).text()).toBe('b');
+    await act(['b.txt'], 'Copy', '/cp');
+    await expect.poll(() => notice.textContent()).toBe('Copied b.txt here as b (copy).txt.');
+    await page.getByRole('button', { name: 'Open b (copy).txt' }).waitFor();
+    await act(['b.txt', 'c.txt'], 'Copy', '/cp');
+    await expect.poll(() => notice.textContent()).toBe('Copied 2 items here, each named "(copy)".');
+    await page.getByRole('button', { name: 'Open b (copy 2).txt' }).waitFor();
+    await page.getByRole('button', { name: 'Open c (copy).txt' }).waitFor();
+    await act(['c.txt'], 'Move', '/cp/sub');
+    await expect.poll(() => notice.textContent()).toBe('Moved c.txt to /cp/sub.');
+    expect(await (await api('/api/v1/files/cp/sub/c.txt')).text()).toBe('c');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('a name that is taken', () => {
+  it('Rename, Move, Copy and New folder say which name is taken, where, and what to do (not "/path: already exists"); nothing is replaced', async () => {
+    await put('/taken/a.txt', 'a');
+    await put('/taken/b.txt', 'b');
+    await put('/taken/sub/a.txt', 'the other a');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.goto(t.url + '/files/taken');
+    const dialog = page.getByRole('dialog');
+    const refusal = async (button: string, field: string, value: string, select?: string) => {
+      const box = select && page.getByLabel(`Select ${select}`, { exact: true });
+      if (box) await box.check();
+      await page.getByRole('button', { name: button, exact: true }).click();
+      await dialog.getByLabel(field).fill(value);
+      await dialog.getByRole('button', { name: button === 'New folder' ? 'Create' : button, exact: true }).click();
+      await dialog.getByRole('alert').waitFor();
+      const text = await dialog.getByRole('alert').textContent();
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      if (box) await box.uncheck();
+      return text;
+    };
+    expect(await refusal('Rename', 'New name', 'b.txt', 'a.txt')).toBe('b.txt already exists here: choose another name, or rename or delete that one first.');
+    expect(await refusal('Move', 'To folder', '/taken/sub', 'a.txt')).toBe('a.txt already exists in /taken/sub: rename one of the two first, or choose another folder.');
+    expect(await refusal('Copy', 'To folder', '/taken/sub', 'a.txt')).toBe('a.txt already exists in /taken/sub: rename one of the two first, or choose another folder.');
+    expect(await refusal('New folder', 'Folder name', 'sub')).toBe('sub already exists here: choose another name.');
+    for (const [path, body] of [['/taken/a.txt', 'a'], ['/taken/b.txt', 'b'], ['/taken/sub/a.txt', 'the other a']]) expect(await (await api(`/api/v1/files${path}`)).text(), path).toBe(body);
     expect(errors).toEqual([]);
     await context.close();
   });

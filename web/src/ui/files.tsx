@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { listTrash, listTrashPage, restoreTrash } from '../../../src/client/versions.js';
-import { joinPath, parentPath } from '../../../src/core/path.js';
+import { baseName, joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
@@ -110,6 +110,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // again is a request for a marker in each folder above (121 files uploaded were 242 of them).
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
+  // The file whose own address was opened, to be selected in its folder (opened instead).
+  const fileAddressed = useRef<{ dir: string; name: string }>();
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
   useEffect(() => {
     const retried = () => setUnanswered(true);
@@ -154,14 +156,29 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       setEntries(out);
       setListing(false);
       if (loc && keys) await readVaultDetails(api, keys, out as VaultEntry[], () => stop, (e) => setEntries((cur) => cur?.map((x) => (x.name === e.name ? e : x))));
-    })().catch((err) => !stop && setLoadError(err));
+    })().catch(async (err) => {
+      if (stop) return;
+      // A file's own address (pasted, bookmarked, typed): its folder, with the file selected.
+      if (isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY') && path !== '/') {
+        const entry = await api.statIfExists(path).catch(() => undefined);
+        if (stop) return;
+        if (entry?.type === 'file') {
+          fileAddressed.current = { dir: parentPath(path), name: baseName(path) };
+          navigate(filesUrl(parentPath(path)), { replace: true });
+          return;
+        }
+      }
+      setLoadError(err);
+    });
     me(api).then((m) => !stop && setAccount(m), () => undefined);
     return () => void (stop = true);
   }, [path, reload, props.version, keysVersion]);
   useEffect(() => {
-    setSelected(new Set());
+    const file = fileAddressed.current?.dir === path ? fileAddressed.current.name : undefined;
+    fileAddressed.current = undefined;
+    setSelected(new Set(file === undefined ? [] : [file]));
     setPicked(false);
-    setNotice(undefined);
+    setNotice(file === undefined ? undefined : `${file} is a file, not a folder: here it is in its folder, selected.`);
   }, [path]);
   // A dialog opened is the next action (the versions dialog sets the notice as it closes).
   useEffect(() => {
@@ -311,7 +328,13 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         {account && <Quota account={account} />}
       </div>
 
-      <Message error={actionError ?? loadError} />
+      {actionError === undefined && isFerryError(loadError, 'FERRY_ERR_NOT_FOUND') ? (
+        <p class="error" role="alert">
+          There is no folder {e2e ? e2e.plainDir : path}: it was moved, renamed or deleted, or the address is mistyped. Open a folder above it in the path, or upload files here to make it.
+        </p>
+      ) : (
+        <Message error={actionError ?? loadError} />
+      )}
       {/* Said by the live region below (one a page): shown here, not read twice. */}
       {notice && actionError === undefined && (
         <p class="notice">
@@ -655,6 +678,30 @@ async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, pro
 }
 
 /**
+ * The server's "already exists" of a rename, move, copy or new folder (none replaces what is
+ * there), said with the name, where it is and what to do, as an upload's is.
+ */
+function whenTaken(to: string, here: string, todo: string): (err: unknown) => never {
+  return (err) => {
+    if (!isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS')) throw err;
+    const dir = parentPath(to);
+    throw new Error(`${baseName(to)} already exists ${dir === here ? 'here' : `in ${dir}`}: ${todo}`, { cause: err });
+  };
+}
+
+/**
+ * What a move or copy did, said once its dialog has closed: a copy into another folder left
+ * nothing to see here, and one into its own folder has a name the person did not choose.
+ */
+function movedOrCopied(kind: 'move' | 'copy', entries: Entry[], dir: string, copiesHere: string[]): string {
+  const what = entries.length === 1 ? entries[0].name : `${entries.length.toLocaleString('en')} items`;
+  if (kind === 'move') return `Moved ${what} to ${dir}.`;
+  if (copiesHere.length === 1) return `Copied ${what} here as ${copiesHere[0]}.`;
+  if (copiesHere.length > 1) return `Copied ${what} here, each named "(copy)".`;
+  return `Copied ${what} to ${dir}.`;
+}
+
+/**
  * Move and Copy go into a folder that exists: the server would make a missing one, so a
  * mistyped name took the files into a new folder elsewhere, out of sight.
  */
@@ -755,7 +802,8 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (name) => {
             if (name.includes('/')) throw new Error("A folder name cannot contain '/': open the folder first to make one inside it.");
-            await api.mkdir(joinPath(path, name));
+            const to = joinPath(path, name);
+            await api.mkdir(to).catch(whenTaken(to, path, 'choose another name.'));
             props.onChanged();
           }}
         />
@@ -772,8 +820,9 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
             refuseSlash(name);
             const to = joinPath(parentPath(modal.entry.path), name);
             // A vault's own folder: with its keys, if it is unlocked in this tab.
-            if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to);
-            else await api.move(modal.entry.path, to, { overwrite: false });
+            const taken = whenTaken(to, path, 'choose another name, or rename or delete that one first.');
+            if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to).catch(taken);
+            else await api.move(modal.entry.path, to, { overwrite: false }).catch(taken);
             props.onChanged();
           }}
         />
@@ -788,15 +837,23 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
             await refuseMissingFolder(api, dir);
+            const copiesHere: string[] = [];
             await eachEntry(
               modal.entries,
               async (e) => {
-                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
-                else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
-                else await api.copy(e.path, parentPath(e.path) === dir ? await copyName(api, e) : joinPath(dir, e.name), { overwrite: false });
+                const to = joinPath(dir, e.name);
+                const taken = whenTaken(to, path, 'rename one of the two first, or choose another folder.');
+                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
+                else if (modal.kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
+                else if (parentPath(e.path) === dir) {
+                  const copy = await copyName(api, e);
+                  await api.copy(e.path, copy, { overwrite: false });
+                  copiesHere.push(baseName(copy));
+                } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
               },
               props,
             );
+            props.onNotice(movedOrCopied(modal.kind, modal.entries, dir, copiesHere));
           }}
         />
       )}
@@ -883,6 +940,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
             await eachEntry(modal.entries, (e) => (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir), props);
+            props.onNotice(movedOrCopied(modal.kind, modal.entries, dir, []));
           }}
         />
       )}
@@ -1092,8 +1150,8 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
           <>
             <label for={ids.kind}>Kind of link</label>
             <select id={ids.kind} value={kind} onChange={(e) => setKind((e.currentTarget as HTMLSelectElement).value as 'download' | 'upload')}>
-              <option value="download">Download: people get the folder's files</option>
-              <option value="upload">Drop box: people send files into the folder</option>
+              <option value="download">Download: people get its files</option>
+              <option value="upload">Drop box: people send files in</option>
             </select>
           </>
         )}

@@ -47,6 +47,8 @@ export function SharePage() {
   const [needsPassword, setNeedsPassword] = useState(false);
   const [token, setToken] = useState<string>();
   const [reload, setReload] = useState(0);
+  // The link was used up by this page's own download: the visitor has the file.
+  const [usedUpHere, setUsedUpHere] = useState(false);
 
   const ask = () => anon.http.json<ShareView>({ method: 'GET', path: trimTrailingSlashes(path) || path, query: { format: 'json' }, auth: false, retry: 'never' });
   // After a file went into a drop box: what the link has left (uses, bytes), kept as it was
@@ -80,15 +82,21 @@ export function SharePage() {
     const before = view.uses;
     let tries = 0;
     const check = () =>
-      void ask().then((v) => {
-        if (v.uses === before && ++tries < 20) setTimeout(check, 250);
-        else setView(v);
-      }, setError);
+      void ask().then(
+        (v) => {
+          if (v.uses === before && ++tries < 20) setTimeout(check, 250);
+          else setView(v);
+        },
+        (err) => {
+          setUsedUpHere(isFerryError(err, 'FERRY_ERR_GONE'));
+          setError(err);
+        },
+      );
     setTimeout(check, 250);
   };
 
   let body;
-  if (error) body = <Unavailable error={error} />;
+  if (error) body = <Unavailable error={error} usedUpHere={usedUpHere} />;
   else if (needsPassword) body = <PasswordForm shareKey={key} onUnlocked={(t) => (setToken(t), setReload((n) => n + 1))} />;
   else if (!view) body = <p>Loading…</p>;
   else if (view.kind === 'file' && fragmentKey()) body = <EncryptedFileShare view={view} shareKey={key} fileKey={fragmentKey()!} />;
@@ -110,14 +118,23 @@ export function SharePage() {
   );
 }
 
-function Unavailable(props: { error: unknown }) {
+function Unavailable(props: { error: unknown; usedUpHere: boolean }) {
   const gone = isFerryError(props.error, 'FERRY_ERR_GONE');
   const missing = isFerryError(props.error, 'FERRY_ERR_NOT_FOUND');
   return (
     <section class="gone" aria-labelledby="gone-h">
       <h1 id="gone-h">{gone ? 'This link no longer works' : missing ? 'No such link' : 'This link cannot be opened'}</h1>
-      <Message error={props.error} />
-      {gone && <p>Ask the person who sent it for a new one.</p>}
+      {/* Not an error to the visitor whose download was the link's last: they have the file. */}
+      {gone && props.usedUpHere ? (
+        <p class="notice" role="status">
+          Your download was the last this link allowed: the file is in your browser's downloads. To get it again, ask the person who sent the link for a new one.
+        </p>
+      ) : (
+        <>
+          <Message error={props.error} />
+          {gone && <p>Ask the person who sent it for a new one.</p>}
+        </>
+      )}
     </section>
   );
 }

@@ -1,5 +1,5 @@
 /** The sign-in page: user and password; the API's answer is shown as it is. */
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Session } from '../session.js';
 import { fieldError, Message, useAction } from './common.js';
 import { Logo } from './icons.js';
@@ -8,6 +8,14 @@ export function SignIn(props: { session: Session }) {
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');
   const [busy, error, run] = useAction();
+  const passwordField = useRef<HTMLInputElement>(null);
+  // A refused sign-in: the focus on the password, selected, to be typed again (it was on the
+  // Sign in button, or nowhere, for someone who clicked or tabbed to it).
+  useEffect(() => {
+    if (error === undefined || error === null) return;
+    passwordField.current?.focus();
+    passwordField.current?.select();
+  }, [error]);
   return (
     <main id="main" class="signin">
       <h1>
@@ -22,9 +30,9 @@ export function SignIn(props: { session: Session }) {
         }}
       >
         <label for="user">User name</label>
-        <input id="user" name="username" autoComplete="username" required value={user} {...fieldError(error, 'signin-error')} onInput={(e) => setUser((e.currentTarget as HTMLInputElement).value)} />
+        <input id="user" name="username" autoComplete="username" required autoFocus value={user} {...fieldError(error, 'signin-error')} onInput={(e) => setUser((e.currentTarget as HTMLInputElement).value)} />
         <label for="password">Password</label>
-        <input id="password" name="password" type="password" autoComplete="current-password" required value={password} {...fieldError(error, 'signin-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <input id="password" ref={passwordField} name="password" type="password" autoComplete="current-password" required value={password} {...fieldError(error, 'signin-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id="signin-error" />
         <button type="submit" class="primary" disabled={busy}>
           Sign in
