@@ -271,21 +271,38 @@ class LocalStaged implements StagedObject {
     await this.handle.close();
   }
 
+  /** Renames the file over its target; the directory stays pinned until {@link syncDirectory} and {@link done}. */
   async rename(): Promise<void> {
     await fsp.rename(this.temp, this.target);
     this.#gone = true;
     endTemp(path.basename(this.temp));
+  }
+
+  /**
+   * fsync of the directory the file was renamed in: through the directory held open when
+   * there is one (the directory the rename went through, and two round trips to libuv's pool
+   * fewer than {@link syncDir}'s open and close: a 1 GiB upload fsyncs ~800 directories,
+   * one per chunk); else by its path.
+   */
+  async syncDirectory(): Promise<void> {
+    if (this.pin) await syncHandle(this.pin);
+    else await syncDir(this.dir);
+  }
+
+  /** Lets go of the directory held open; idempotent. */
+  done(): void {
     this.pin?.close();
   }
 
-  /** Closes and removes the temporary file (once renamed, there is none left to remove). */
+  /** Closes and removes the temporary file (once renamed, there is none left to remove); lets go of the directory. */
   async discard(): Promise<void> {
     await this.close().catch(() => {});
-    if (this.#gone) return;
-    this.#gone = true;
-    await fsp.unlink(this.temp).catch(() => {});
-    endTemp(path.basename(this.temp));
-    this.pin?.close();
+    if (!this.#gone) {
+      this.#gone = true;
+      await fsp.unlink(this.temp).catch(() => {});
+      endTemp(path.basename(this.temp));
+    }
+    this.done();
   }
 }
 
@@ -772,7 +789,8 @@ export class LocalBackend
       await staged.close();
       throwIfAborted(options.signal); // the last moment an abort can still keep the object from appearing
       await staged.rename();
-      if (durable) await syncDir(staged.dir);
+      if (durable) await staged.syncDirectory();
+      staged.done();
       return infoOf(staged.key, stats);
     } catch (err) {
       await staged.discard();
@@ -820,15 +838,17 @@ export class LocalBackend
       if (list) list.push(i);
       else dirs.set(o.dir, [i]);
     });
+    // Each directory once, through the first of its objects' pinned directories (or by path).
     await Promise.all(
-      [...dirs].map(async ([dir, members]) => {
+      [...dirs.values()].map(async (members) => {
         try {
-          await syncDir(dir);
+          await own[members[0]].syncDirectory();
         } catch (err) {
           for (const i of members) results[i] = fromSystemError(err, own[i].key) as Error;
         }
       }),
     );
+    for (const o of own) o.done();
     return results;
   }
 
