@@ -286,9 +286,8 @@ class LocalStaged implements StagedObject {
 
   /**
    * fsync of the directory the file was renamed in: through the directory held open when
-   * there is one (the directory the rename went through, and two round trips to libuv's pool
-   * fewer than {@link syncDir}'s open and close: a 1 GiB upload fsyncs ~800 directories,
-   * one per chunk); else by its path.
+   * there is one (the very directory the rename went through, and no open or close of it
+   * again); else by its path.
    */
   async syncDirectory(): Promise<void> {
     if (this.pin) await syncHandle(this.pin);
