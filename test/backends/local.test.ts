@@ -224,6 +224,74 @@ describe('LocalBackend on disk', () => {
     expect(await fsp.readFile(path.join(dir, 'new', 'third', 'fast'), 'utf8')).toBe('x');
   });
 
+  it('publish fsyncs each directory once, through the directory held open since the write (no open by path), then lets go of it', async () => {
+    const b = new LocalBackend({ root: dir });
+    await b.write('aa/seed', Buffer.from('s'));
+    await b.write('bb/seed', Buffer.from('s'));
+    const fds = async () => (await fsp.readdir('/proc/self/fd')).length;
+    const before = await fds();
+    const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
+    const fsCjs = require('node:fs') as Record<string, unknown>;
+    const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
+    let dirFsyncs = 0; // fs.fsync by descriptor: the pinned directories (files go through their FileHandle)
+    fsCjs.fsync = (...args: unknown[]) => {
+      dirFsyncs++;
+      return realFsync(...args);
+    };
+    syncBuiltinESMExports();
+    try {
+      const opens = await countingFs('open', async (counter) => {
+        expect(await b.publish(staged)).toEqual([null, null, null]);
+        return counter.calls;
+      });
+      expect(opens).toBe(0);
+      expect(dirFsyncs).toBe(2);
+    } finally {
+      fsCjs.fsync = realFsync;
+      syncBuiltinESMExports();
+    }
+    expect(await fds()).toBe(before);
+    expect(await fsp.readFile(path.join(dir, 'aa', 'two'), 'utf8')).toBe('2');
+    expect(await fsp.readFile(path.join(dir, 'bb', 'three'), 'utf8')).toBe('3');
+    // A durable write opens only its temporary file; its directory is fsynced through the pin too.
+    const writeOpens = await countingFs('open', async (counter) => {
+      await b.write('aa/four', Buffer.from('4'));
+      return counter.calls;
+    });
+    expect(writeOpens).toBe(1);
+    expect(await fds()).toBe(before);
+  });
+
+  it('without pinned directories (the server\'s store), publish fsyncs each directory once, opened without the thread pool', async () => {
+    const b = new LocalBackend({ root: dir, pinDirs: false });
+    const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
+    const fsCjs = require('node:fs') as Record<string, unknown>;
+    const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
+    let dirFsyncs = 0;
+    fsCjs.fsync = (...args: unknown[]) => {
+      dirFsyncs++;
+      return realFsync(...args);
+    };
+    syncBuiltinESMExports();
+    try {
+      const opens = await countingFs('open', async (counter) => {
+        expect(await b.publish(staged)).toEqual([null, null, null]);
+        return counter.calls;
+      });
+      expect(opens).toBe(0);
+      expect(dirFsyncs).toBe(2);
+    } finally {
+      fsCjs.fsync = realFsync;
+      syncBuiltinESMExports();
+    }
+    expect(await fsp.readFile(path.join(dir, 'aa', 'one'), 'utf8')).toBe('1');
+    // A directory removed before the publication fails the objects staged in it, as before.
+    const lost = await b.stage('cc/four', Buffer.from('4'));
+    await fsp.rm(path.join(dir, 'cc'), { recursive: true });
+    const [err] = await b.publish([lost]);
+    expect(err).toBeInstanceOf(Error);
+  });
+
   it('writes a chunk object (a header, then its bytes in one buffer) in writes of at most WRITE_SLICE_BYTES, the header with the first', async () => {
     const b = new LocalBackend({ root: dir });
     const probe = await fsp.open(path.join(dir, 'probe'), 'w');
