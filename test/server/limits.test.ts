@@ -140,6 +140,23 @@ describe('rate limits', () => {
     for (let i = 0; i < 3; i++) tries.push((await c('/api/v1/auth/login', { token: null, method: 'POST', json: { user: 'rita', password: 'guess-' + i + '-xxxx' } })).status);
     expect(tries).toEqual([401, 401, 429]);
   });
+
+  it('a refresh with a good token is no password attempt; a failed one is', async () => {
+    const c = client(t, '127.0.0.6');
+    const first = await c('/api/v1/auth/session', { token: null, method: 'POST', json: { user: 'rita', password: 'rita-password-1' } });
+    expect(first.status).toBe(201);
+    let refreshToken = (first.body as { refreshToken: string }).refreshToken;
+    // Five page loads in the window, with a budget of two attempts: each refresh goes through.
+    for (let i = 0; i < 5; i++) {
+      const r = await c('/api/v1/auth/refresh', { token: null, method: 'POST', json: { refreshToken } });
+      expect(r.status, `refresh ${i + 1}`).toBe(200);
+      refreshToken = (r.body as { refreshToken: string }).refreshToken;
+    }
+    // Made-up tokens count: the sign-in took one attempt of two, the first failure the other.
+    const tries = [];
+    for (let i = 0; i < 2; i++) tries.push((await c('/api/v1/auth/refresh', { token: null, method: 'POST', json: { refreshToken: `made-up-${i}` } })).status);
+    expect(tries).toEqual([401, 429]);
+  });
 });
 
 describe('defender', () => {

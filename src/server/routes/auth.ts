@@ -9,8 +9,8 @@
  *   GET  /api/v1/me             who am I, my grants, usage and limits
  *   POST /api/v1/me/password    change my password
  *
- * The three login routes are public; they are rate-limited per address (rateLimit.authPerIp)
- * and their failures feed the defender.
+ * The three login routes are public; they are rate-limited per address (rateLimit.authPerIp:
+ * every sign-in and ticket, a refresh only when it fails) and their failures feed the defender.
  *
  * The web app asks for its session with `cookie: true`: the refresh token then lives in an
  * HttpOnly, SameSite=Strict cookie (scripts never see it; other sites cannot make the
@@ -100,8 +100,13 @@ async function startSession(ctx: ServerContext, request: FastifyRequest, reply: 
   return reply.status(201).send(body.cookie === true ? intoCookie(ctx, request, reply, session) : session);
 }
 
+/**
+ * A refresh presents a 256-bit token, not a password: only a failed one counts against the
+ * address's password attempts (rateLimit.authPerIp). The web app refreshes at every page load,
+ * and counting each one put a person reloading pages, or an office behind one address, past
+ * 30 a minute: the page then stayed at "Loading…" for the rest of the minute.
+ */
 async function refresh(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
-  await ctx.limiters.authPerIp(request);
   const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
   const fromCookie = body.refreshToken === undefined;
   const cookie = refreshCookie(ctx, request);
@@ -124,6 +129,7 @@ async function refresh(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   } catch (err) {
     if (fromCookie) clearCookie(request, reply, cookie.name, cookie.path, ctx.config.publicUrl);
     await ctx.reportAuthFailure(request, err, { event: 'auth.refresh' });
+    await ctx.limiters.authPerIp(request);
     throw err;
   }
 }
