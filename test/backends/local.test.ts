@@ -67,6 +67,32 @@ function countingFs<T>(name: string, fn: (counter: { calls: number }) => Promise
  * Mounts a small tmpfs at `dir` when this process may (root with CAP_SYS_ADMIN); returns an
  * unmount, or undefined. FERRY_TEST_NO_MOUNT=1 takes the no-mount path, to exercise it.
  */
+/**
+ * Publishes the three objects `staged` in two directories: no `open` by path, and two
+ * `fs.fsync` calls by descriptor, one per directory (files go through their FileHandle).
+ */
+async function expectPublishOpensNothing(b: LocalBackend, staged: Awaited<ReturnType<LocalBackend['stage']>>[]): Promise<void> {
+  const fsCjs = require('node:fs') as Record<string, unknown>;
+  const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
+  let dirFsyncs = 0;
+  fsCjs.fsync = (...args: unknown[]) => {
+    dirFsyncs++;
+    return realFsync(...args);
+  };
+  syncBuiltinESMExports();
+  try {
+    const opens = await countingFs('open', async (counter) => {
+      expect(await b.publish(staged)).toEqual([null, null, null]);
+      return counter.calls;
+    });
+    expect(opens).toBe(0);
+    expect(dirFsyncs).toBe(2);
+  } finally {
+    fsCjs.fsync = realFsync;
+    syncBuiltinESMExports();
+  }
+}
+
 function mountTmpfs(dir: string, size: string): (() => void) | undefined {
   if (process.env.FERRY_TEST_NO_MOUNT === '1') return undefined;
   const result = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
@@ -231,25 +257,7 @@ describe('LocalBackend on disk', () => {
     const fds = async () => (await fsp.readdir('/proc/self/fd')).length;
     const before = await fds();
     const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
-    const fsCjs = require('node:fs') as Record<string, unknown>;
-    const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
-    let dirFsyncs = 0; // fs.fsync by descriptor: the pinned directories (files go through their FileHandle)
-    fsCjs.fsync = (...args: unknown[]) => {
-      dirFsyncs++;
-      return realFsync(...args);
-    };
-    syncBuiltinESMExports();
-    try {
-      const opens = await countingFs('open', async (counter) => {
-        expect(await b.publish(staged)).toEqual([null, null, null]);
-        return counter.calls;
-      });
-      expect(opens).toBe(0);
-      expect(dirFsyncs).toBe(2);
-    } finally {
-      fsCjs.fsync = realFsync;
-      syncBuiltinESMExports();
-    }
+    await expectPublishOpensNothing(b, staged);
     expect(await fds()).toBe(before);
     expect(await fsp.readFile(path.join(dir, 'aa', 'two'), 'utf8')).toBe('2');
     expect(await fsp.readFile(path.join(dir, 'bb', 'three'), 'utf8')).toBe('3');
@@ -265,25 +273,7 @@ describe('LocalBackend on disk', () => {
   it('without pinned directories (the server\'s store), publish fsyncs each directory once, opened without the thread pool', async () => {
     const b = new LocalBackend({ root: dir, pinDirs: false });
     const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
-    const fsCjs = require('node:fs') as Record<string, unknown>;
-    const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
-    let dirFsyncs = 0;
-    fsCjs.fsync = (...args: unknown[]) => {
-      dirFsyncs++;
-      return realFsync(...args);
-    };
-    syncBuiltinESMExports();
-    try {
-      const opens = await countingFs('open', async (counter) => {
-        expect(await b.publish(staged)).toEqual([null, null, null]);
-        return counter.calls;
-      });
-      expect(opens).toBe(0);
-      expect(dirFsyncs).toBe(2);
-    } finally {
-      fsCjs.fsync = realFsync;
-      syncBuiltinESMExports();
-    }
+    await expectPublishOpensNothing(b, staged);
     expect(await fsp.readFile(path.join(dir, 'aa', 'one'), 'utf8')).toBe('1');
     // A directory removed before the publication fails the objects staged in it, as before.
     const lost = await b.stage('cc/four', Buffer.from('4'));

@@ -3,35 +3,22 @@
  * that take one server path (stat, size, rm, mv, cp, share), as `ls` and `get` already did:
  * each finds the stored (encrypted) name with the key, and sends only that.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, type E2EWorld } from '../helpers/e2e.js';
+import type { E2EWorld } from '../helpers/e2e.js';
+import { startEncryptedNamesWorld, type EncryptedNamesWorld } from '../helpers/encrypted-names.js';
 
-const PASS = 'correct horse battery staple';
+let c: EncryptedNamesWorld;
 let w: E2EWorld;
 let key: Record<string, string>;
 let plain: Buffer;
-
-async function putEncrypted(dir: string, name: string): Promise<void> {
-  await w.ferry(['mkdir', '-p', dir]);
-  const src = join(w.dir, name);
-  await writeFile(src, plain);
-  const put = await w.ferry(['put', '--encrypt', src, `${dir}/`], { env: key });
-  expect(put.code, put.stderr).toBe(0);
-}
-
-/** The names `ls` shows with the key (plain ones) and without it (stored ones). */
-async function names(dir: string, withKey: boolean): Promise<string[]> {
-  const ls = await w.ferry(['ls', dir], withKey ? { env: key } : {});
-  return ls.stdout.split('\n').filter(Boolean);
-}
+const putEncrypted = (dir: string, name: string) => c.putEncrypted(dir, name);
+const names = (dir: string, withKey: boolean) => c.names(dir, withKey);
 
 beforeAll(async () => {
-  w = await startWorld();
-  key = { FERRY_E2E_PASSPHRASE: PASS };
-  plain = randomBytes(100_000);
+  c = await startEncryptedNamesWorld(100_000);
+  ({ w, key, plain } = c);
 });
 afterAll(async () => {
   await w?.close();
