@@ -378,8 +378,8 @@ function chunksInDirs(dirs: number, perDir: number): Buffer[] {
   }
 }
 
-/** A chunk store on the server's kind of local store (no pinned directories), its publications kept in `published`. */
-function localStore(): { store: ChunkStore; local: LocalBackend; published: Promise<unknown>[] } {
+/** A chunk store on the server's kind of local store (no pinned directories), its publications kept in `published`; by default nothing is sealed for its age. */
+function localStore(sealAgeMs = 3600_000): { store: ChunkStore; local: LocalBackend; published: Promise<unknown>[] } {
   const local = new LocalBackend({ root: join(dir, 'data'), pinDirs: false });
   const publish = local.publish.bind(local);
   const published: Promise<unknown>[] = [];
@@ -388,7 +388,7 @@ function localStore(): { store: ChunkStore; local: LocalBackend; published: Prom
     published.push(done);
     return done;
   });
-  return { store: new ChunkStore({ backend: local, meta, maxChunkSize: 1024 * 1024 }), local, published };
+  return { store: new ChunkStore({ backend: local, meta, maxChunkSize: 1024 * 1024, sealAgeMs }), local, published };
 }
 
 describe('ChunkStore.put, deferred on a local store: directories fsynced in groups', () => {
@@ -448,7 +448,7 @@ describe('ChunkStore.put, deferred on a local store: directories fsynced in grou
   });
 
   it('a PUT that is not deferred answers once its chunk is sealed; chunks nobody waits for are sealed after a while', async () => {
-    const { store } = localStore();
+    const { store } = localStore(500);
     const [first, second] = [randomBytes(3000), randomBytes(4000)];
     expect(await store.put(sha(first), first.length, first)).toBe(true);
     expect((await meta.chunkLocations([sha(first)])).size).toBe(1);

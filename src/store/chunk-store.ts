@@ -93,6 +93,8 @@ export interface ChunkStoreOptions {
   events?: ChunkStoreEvents;
   /** The youngest object {@link ChunkStore.sweepUnreferenced} takes for unreferenced (default {@link UNREFERENCED_MIN_AGE_MS}: the server's `gcMinAge`). */
   unreferencedMinAgeMs?: number;
+  /** The longest a published chunk waits for others before it is sealed (default {@link SEAL_AGE_MS}; tests that count groups set it long). */
+  sealAgeMs?: number;
 }
 
 export interface PackResult {
@@ -265,12 +267,18 @@ const STAGED_LIMIT = 64;
 /**
  * Chunks published (durable and renamed) whose directories are not yet fsynced, beyond which
  * they are sealed (directories fsynced, chunks indexed) without waiting for anyone to need
- * them: a group this big spreads over most of the 256 fan-out directories, each fsynced once
- * (see {@link ChunkStore.seal}).
+ * them (see {@link ChunkStore.seal}).
  */
-const SEAL_CHUNKS = 1024;
-/** How long published chunks wait for others before they are sealed when nobody needs them sooner. */
-const SEAL_LINGER_MS = 2000;
+const SEAL_CHUNKS = 512;
+/**
+ * The longest a published chunk waits for others before it is sealed when nobody needs it
+ * sooner. Longer groups share more directories (a second of a 1 GiB upload is ~200 chunks
+ * over ~140 of the 256 fan-out directories; the whole GiB ~800 over ~245), but what is not
+ * yet indexed is neither counted in the metrics nor kept by a server killed meanwhile: a
+ * resumed upload sends it again. With the whole upload in one group (a threshold of 1024)
+ * the stored-bytes metric stood still until the commit.
+ */
+const SEAL_AGE_MS = 1000;
 /** The most packs indexed in one transaction (a pack holds up to a few thousand chunks). */
 const PACKS_PER_TRANSACTION = 16;
 /** How long a deferred pack waits for others before it is indexed anyway (see ChunkStore.putPack). */
@@ -330,6 +338,7 @@ export class ChunkStore {
   private readonly durable: boolean;
   private readonly events: ChunkStoreEvents;
   private readonly unreferencedMinAgeMs: number;
+  private readonly sealAgeMs: number;
   /**
    * Held briefly per hash: by garbage collection while it checks and deletes a chunk's
    * object, and by a writer while it registers in {@link writers}. Never while a body
@@ -352,7 +361,7 @@ export class ChunkStore {
   private unsealed: StagedChunk[] = [];
   /** Someone waits for a chunk to settle: seal without waiting for the group to fill. */
   private sealDue = false;
-  /** Seals unsealed chunks that nobody asked for after {@link SEAL_LINGER_MS}. */
+  /** Seals the unsealed chunks once the oldest has waited {@link SEAL_AGE_MS}. */
   private sealTimer: NodeJS.Timeout | undefined;
   /** The publishing loop, while it runs. */
   private publishing: Promise<void> | undefined;
@@ -389,6 +398,7 @@ export class ChunkStore {
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
     this.unreferencedMinAgeMs = options.unreferencedMinAgeMs ?? UNREFERENCED_MIN_AGE_MS;
+    this.sealAgeMs = options.sealAgeMs ?? SEAL_AGE_MS;
     this.buffers = new ChunkBuffers(LENT_BUFFERS);
     this.packIndex = new WriteGroups((packs) => this.meta.addPacks(packs, (p) => this.packStored(p)), PACKS_PER_TRANSACTION);
   }
@@ -560,8 +570,8 @@ export class ChunkStore {
    * publication leaves the chunks unsealed: durable and renamed, but neither their
    * directories fsynced nor indexed. They are sealed together (each directory fsynced once,
    * then one index transaction) once {@link SEAL_CHUNKS} of them wait, once someone waits for
-   * one (a commit's flush, a read, a dedup answer, a PUT that is not deferred), or after
-   * {@link SEAL_LINGER_MS}. A chunk is still indexed only once its name is durable, and its
+   * one (a commit's flush, a read, a dedup answer, a PUT that is not deferred), or once the
+   * oldest has waited {@link SEAL_AGE_MS}. A chunk is still indexed only once its name is durable, and its
    * writer's registration keeps garbage collection off it meanwhile. Publications of a few
    * chunks each fsynced as many of the 256 fan-out directories: 822 directory fsyncs per GiB
    * uploaded, one per chunk (issue 15, branch speed12).
@@ -579,8 +589,6 @@ export class ChunkStore {
   }
 
   private async publishLoop(): Promise<void> {
-    clearTimeout(this.sealTimer);
-    this.sealTimer = undefined;
     try {
       for (;;) {
         const full = this.unsealed.length >= SEAL_CHUNKS;
@@ -590,10 +598,6 @@ export class ChunkStore {
       }
     } finally {
       this.publishing = undefined;
-      if (this.unsealed.length > 0) {
-        this.sealTimer = setTimeout(() => this.wantSealed(), SEAL_LINGER_MS);
-        this.sealTimer.unref();
-      }
     }
   }
 
@@ -615,6 +619,8 @@ export class ChunkStore {
     const batch = this.unsealed;
     this.unsealed = [];
     this.sealDue = false;
+    clearTimeout(this.sealTimer);
+    this.sealTimer = undefined;
     for (const [backend, entries] of byBackend(batch)) {
       let results: (Error | null)[];
       try {
@@ -643,6 +649,13 @@ export class ChunkStore {
     const failed = entries.filter((_, i) => results[i] !== null);
     if (failed.length > 0) await this.indexPublished(failed, results.filter((r) => r !== null));
     this.unsealed.push(...entries.filter((_, i) => results[i] === null));
+    if (this.unsealed.length > 0 && this.sealTimer === undefined) {
+      this.sealTimer = setTimeout(() => {
+        this.sealTimer = undefined;
+        this.wantSealed();
+      }, this.sealAgeMs);
+      this.sealTimer.unref();
+    }
   }
 
   /**
