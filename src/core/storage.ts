@@ -334,12 +334,36 @@ export interface StagedObject {
  */
 export interface StagedWriter {
   stage(key: string, body: WriteBody, options?: Omit<WriteOptions, 'durable'>): Promise<StagedObject>;
-  publish(objects: readonly StagedObject[]): Promise<(Error | null)[]>;
+  publish(objects: readonly StagedObject[], options?: PublishOptions): Promise<(Error | null)[]>;
   discard(objects: readonly StagedObject[]): Promise<void>;
+}
+
+export interface PublishOptions {
+  /**
+   * Leave the flush of the directories that received the objects to a later
+   * {@link DirectorySyncer.syncDirectories} (asked only of backends that have it; others
+   * ignore it and publish wholly). The objects are visible and their bytes durable when
+   * `publish` resolves, but their names are not known durable until that call resolves.
+   */
+  directoriesLater?: boolean;
+}
+
+/**
+ * Optional, with {@link StagedWriter}: the second half of a publication made with
+ * `directoriesLater`. Flushes each directory that received one of `objects` once, however
+ * many publications put them there: a local disk of 256 fan-out directories took one
+ * directory fsync per chunk with publications of a few chunks each (issue 15, row 1).
+ * Reports, per object, null or the error that leaves its name not known durable.
+ */
+export interface DirectorySyncer {
+  syncDirectories(objects: readonly StagedObject[]): Promise<(Error | null)[]>;
 }
 
 export const canStage = (b: StorageBackend): b is StorageBackend & StagedWriter =>
   typeof (b as Partial<StagedWriter>).stage === 'function' && typeof (b as Partial<StagedWriter>).publish === 'function';
+
+export const canSyncDirectoriesLater = (b: StorageBackend): b is StorageBackend & StagedWriter & DirectorySyncer =>
+  canStage(b) && typeof (b as Partial<DirectorySyncer>).syncDirectories === 'function';
 
 export const canIdentify = (b: StorageBackend): b is StorageBackend & Identifier => typeof (b as Partial<Identifier>).identityOf === 'function';
 

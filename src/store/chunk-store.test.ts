@@ -9,6 +9,7 @@ import { isFerryError } from '../core/errors.js';
 import type { StorageBackend } from '../core/storage.js';
 import { LocalBackend } from '../backends/local/index.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
+import { countingDirFsyncs } from '../../test/helpers/dir-fsyncs.js';
 import { packBody } from '../../test/helpers/packs.js';
 import { compress } from 'zstd-napi';
 import { ChunkStore, plainAreaAllocations } from './chunk-store.js';
@@ -315,29 +316,30 @@ describe('ChunkStore.put, deferred on a staging backend (grouped durability)', (
     const held = new Promise<void>((resolve) => (release = resolve));
     const publish = local.publish.bind(local);
     let first = true;
-    vi.spyOn(local, 'publish').mockImplementation(async (objects) => {
+    vi.spyOn(local, 'publish').mockImplementation(async (objects, options) => {
       if (first) {
         first = false;
         await held;
       }
-      return publish(objects);
+      return publish(objects, options);
     });
     return { store: new ChunkStore({ backend: local, meta, maxChunkSize: 1024 * 1024 }), local, release };
   }
 
-  it('indexes a publication batch of chunks in one transaction, each answer as alone', async () => {
-    const { store, release } = heldStore();
+  it('indexes the chunks of several publications in one transaction once their directories are fsynced, each answer as alone', async () => {
+    const { store, local, release } = heldStore();
     const chunks = Array.from({ length: 5 }, () => randomBytes(1000));
     const batch = vi.spyOn(meta, 'addChunks');
     await store.put(sha(chunks[0]), 1000, chunks[0], undefined, { defer: true, owner: 'ann' });
-    // Ann's own chunk again in the batch: indexed twice, not new to her the second time.
+    // Ann's own chunk again: indexed twice, not new to her the second time.
     for (const c of [...chunks.slice(1), chunks[1]]) await store.put(sha(c), 1000, c, undefined, { defer: true, owner: 'ann' });
     release();
     await store.flush();
-    expect(batch).toHaveBeenCalledTimes(2); // the first chunk alone in its batch, then the rest
-    expect(batch.mock.calls[0][0].map((c) => c.hash)).toEqual([sha(chunks[0])]);
-    expect(batch.mock.calls[1][0].map((c) => c.hash)).toEqual([...chunks.slice(1), chunks[1]].map(sha));
-    expect(await batch.mock.results[1].value).toEqual([{ fresh: true }, { fresh: true }, { fresh: true }, { fresh: true }, { previous: { pack: null, store: null }, fresh: false }]);
+    // Two publications (the first chunk alone, then the rest), sealed together at the flush.
+    expect(local.publish).toHaveBeenCalledTimes(2);
+    expect(batch).toHaveBeenCalledTimes(1);
+    expect(batch.mock.calls[0][0].map((c) => c.hash)).toEqual([...chunks, chunks[1]].map(sha));
+    expect(await batch.mock.results[0].value).toEqual([{ fresh: true }, { fresh: true }, { fresh: true }, { fresh: true }, { fresh: true }, { previous: { pack: null, store: null }, fresh: false }]);
     for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
     expect(await meta.ownedChunks('ann', chunks.map(sha))).toEqual(new Set(chunks.map(sha)));
   });
@@ -361,5 +363,96 @@ describe('ChunkStore.put, deferred on a staging backend (grouped durability)', (
     // Published but not indexed: its object is gone too.
     await expect(local.stat(ChunkStore.chunkKey(refused))).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
     for (const c of [chunks[0], chunks[1], chunks[3]]) expect((await store.read(sha(c))).equals(c)).toBe(true);
+  });
+});
+
+/** `perDir` random chunks for each of `dirs` fan-out directories (hashes sharing their first two hex digits). */
+function chunksInDirs(dirs: number, perDir: number): Buffer[] {
+  const byPrefix = new Map<string, Buffer[]>();
+  for (;;) {
+    const c = randomBytes(64);
+    const prefix = sha(c).slice(0, 2);
+    byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), c]);
+    const full = [...byPrefix.values()].filter((list) => list.length >= perDir);
+    if (full.length >= dirs) return full.slice(0, dirs).flatMap((list) => list.slice(0, perDir));
+  }
+}
+
+/** A chunk store on the server's kind of local store (no pinned directories), its publications kept in `published`; by default nothing is sealed for its age. */
+function localStore(sealAgeMs = 3600_000): { store: ChunkStore; local: LocalBackend; published: Promise<unknown>[] } {
+  const local = new LocalBackend({ root: join(dir, 'data'), pinDirs: false });
+  const publish = local.publish.bind(local);
+  const published: Promise<unknown>[] = [];
+  vi.spyOn(local, 'publish').mockImplementation((objects, options) => {
+    const done = publish(objects, options);
+    published.push(done);
+    return done;
+  });
+  return { store: new ChunkStore({ backend: local, meta, maxChunkSize: 1024 * 1024, sealAgeMs }), local, published };
+}
+
+describe('ChunkStore.put, deferred on a local store: directories fsynced in groups', () => {
+  it('fsyncs each directory once for the chunks of many publications: nine chunks in three directories, published one by one, cost three directory fsyncs (nine before)', async () => {
+    const { store, published } = localStore();
+    const chunks = chunksInDirs(3, 3);
+    const fsyncs = await countingDirFsyncs(async (counter) => {
+      for (const [i, c] of chunks.entries()) {
+        await store.put(sha(c), c.length, c, undefined, { defer: true });
+        await vi.waitFor(() => expect(published).toHaveLength(i + 1));
+        await published[i];
+      }
+      // Each chunk durable and in place, alone in its publication, but its name not yet known durable: not indexed.
+      expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(0);
+      await store.flush();
+      return counter.calls;
+    });
+    expect(fsyncs).toBe(3);
+    expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(9);
+    for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
+  });
+
+  it('a flush (what a commit waits for) resolves only once the directories are fsynced, and indexes nothing before', async () => {
+    const { store, local } = localStore();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const syncDirectories = local.syncDirectories.bind(local);
+    let asked = 0;
+    vi.spyOn(local, 'syncDirectories').mockImplementation(async (objects) => {
+      asked++;
+      await held;
+      return syncDirectories(objects);
+    });
+    const chunks = [randomBytes(5000), randomBytes(6000)];
+    for (const c of chunks) await store.put(sha(c), c.length, c, undefined, { defer: true });
+    let flushed = false;
+    const flushing = store.flush().then(() => (flushed = true));
+    await vi.waitFor(() => expect(asked).toBe(1));
+    expect(flushed).toBe(false);
+    expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(0);
+    release();
+    await flushing;
+    expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(2);
+  });
+
+  it('a directory whose fsync fails leaves its chunks unindexed (a commit then finds them missing); the others are indexed', async () => {
+    const { store, local } = localStore();
+    const [bad, good] = chunksInDirs(2, 1);
+    const syncDirectories = local.syncDirectories.bind(local);
+    vi.spyOn(local, 'syncDirectories').mockImplementation(async (objects) => {
+      const results = await syncDirectories(objects);
+      return objects.map((o, i) => (o.key.endsWith(sha(bad)) ? new Error('EIO: injected') : results[i]));
+    });
+    for (const c of [bad, good]) await store.put(sha(c), c.length, c, undefined, { defer: true });
+    await store.flush();
+    expect([...(await meta.chunkLocations([sha(bad), sha(good)])).keys()]).toEqual([sha(good)]);
+  });
+
+  it('a PUT that is not deferred answers once its chunk is sealed; chunks nobody waits for are sealed after a while', async () => {
+    const { store } = localStore(500);
+    const [first, second] = [randomBytes(3000), randomBytes(4000)];
+    expect(await store.put(sha(first), first.length, first)).toBe(true);
+    expect((await meta.chunkLocations([sha(first)])).size).toBe(1);
+    await store.put(sha(second), second.length, second, undefined, { defer: true });
+    await vi.waitFor(async () => expect((await meta.chunkLocations([sha(second)])).size).toBe(1), { timeout: 15_000, interval: 100 });
   });
 });

@@ -10,6 +10,7 @@ import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backen
 import { WRITE_SLICE_BYTES } from '../../src/core/file-writes.js';
 import { fromSystemError } from '../../src/core/errors.js';
 import { describeLeftoverSweeping } from '../conformance/leftovers.js';
+import { countingDirFsyncs } from '../helpers/dir-fsyncs.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
 
 async function tempRoot(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -280,6 +281,32 @@ describe('LocalBackend on disk', () => {
     await fsp.rm(path.join(dir, 'cc'), { recursive: true });
     const [err] = await b.publish([lost]);
     expect(err).toBeInstanceOf(Error);
+  });
+
+  it('publish with directoriesLater renames without the thread pool, fsyncs no directory and lets go of the pins; syncDirectories then fsyncs each directory once', async () => {
+    const b = new LocalBackend({ root: dir });
+    await b.write('aa/seed', Buffer.from('s'));
+    await b.write('bb/seed', Buffer.from('s'));
+    const fds = async () => (await fsp.readdir('/proc/self/fd')).length;
+    const before = await fds();
+    const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
+    await countingDirFsyncs(async (fsyncs) => {
+      const renames = await countingFs('rename', async (counter) => {
+        expect(await b.publish(staged, { directoriesLater: true })).toEqual([null, null, null]);
+        return counter.calls;
+      });
+      expect([renames, fsyncs.calls]).toEqual([0, 0]);
+      expect(await fds()).toBe(before);
+      expect(await fsp.readFile(path.join(dir, 'bb', 'three'), 'utf8')).toBe('3');
+      expect(await b.syncDirectories(staged)).toEqual([null, null, null]);
+      expect(fsyncs.calls).toBe(2);
+    });
+    expect(await fds()).toBe(before);
+    // A directory gone before its fsync fails its objects.
+    const lost = await b.stage('cc/four', Buffer.from('4'));
+    expect(await b.publish([lost], { directoriesLater: true })).toEqual([null]);
+    await fsp.rm(path.join(dir, 'cc'), { recursive: true });
+    expect((await b.syncDirectories([lost]))[0]).toBeInstanceOf(Error);
   });
 
   it('writes a chunk object (a header, then its bytes in one buffer) in writes of at most WRITE_SLICE_BYTES, the header with the first', async () => {

@@ -33,12 +33,14 @@ import {
   canReadRange,
   canSetMtime,
   canStage,
+  canSyncDirectoriesLater,
   copyObject,
   hasDirectories,
   canCheckDirectories,
   moveObject,
   type DirEntry,
   type DirectoryChecker,
+  type DirectorySyncer,
   type HashName,
   type StagedWriter,
   type StorageBackend,
@@ -553,6 +555,20 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         // A size that the body does not match fails the stage, leaving nothing.
         await expectCode(b.stage('staged/short', Readable.from([two]), { size: two.length + 1 }), 'FERRY_ERR_SIZE_MISMATCH');
         expect(await allFiles(b)).toEqual(['staged/one', 'staged/two']);
+      });
+
+      it('publish with directoriesLater, then syncDirectories (DirectorySyncer): the objects are whole and visible; a backend without it publishes wholly', async () => {
+        if (!canStage(b)) return;
+        const one = randomBytes(70_000);
+        const two = randomBytes(10);
+        const staged = [await b.stage('later/a/one', one), await b.stage('later/b/two', two)];
+        // Asked of any StagedWriter: one without DirectorySyncer ignores the option.
+        expect(await b.publish(staged, { directoriesLater: true })).toEqual([null, null]);
+        expect((await get(b, 'later/a/one')).equals(one)).toBe(true);
+        expect((await get(b, 'later/b/two')).equals(two)).toBe(true);
+        if (canSyncDirectoriesLater(b)) expect(await b.syncDirectories(staged)).toEqual([null, null]);
+        else expect(typeof (b as Partial<DirectorySyncer>).syncDirectories).toBe('undefined');
+        expect(await allFiles(b)).toEqual(['later/a/one', 'later/b/two']);
       });
     });
 

@@ -363,9 +363,10 @@ describe('collection and the sweep against a node stalled while it stores a loos
 });
 
 describe('the sweep against a node stalled while it publishes a batch of staged chunks (PostgreSQL)', () => {
-  // Grouped durability on a local disk several nodes share: a batch is published (renamed
-  // into place, visible), then indexed in one transaction (ChunkIndex.addChunks), the path a
-  // stall between the two reaches with more than one chunk.
+  // Grouped durability on a local disk several nodes share: chunks are published (renamed
+  // into place, visible), then sealed: their directories fsynced and the group indexed in one
+  // transaction (ChunkIndex.addChunks), the path a stall between the two reaches with more
+  // than one chunk.
   it('indexes none of a batch whose objects the sweep deleted, and keeps what was indexed before', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-gc-race-'));
     let clock = 1_000_000;
@@ -374,20 +375,17 @@ describe('the sweep against a node stalled while it publishes a batch of staged 
     const metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
     try {
       const localA = new LocalBackend({ root: dir });
-      const publish = localA.publish.bind(localA);
+      const syncDirectories = localA.syncDirectories.bind(localA);
       let arrive!: () => void;
       let open!: () => void;
       const reached = new Promise<void>((r) => (arrive = r));
       const opened = new Promise<void>((r) => (open = r));
-      let releaseFirst!: () => void;
-      const first = new Promise<void>((r) => (releaseFirst = r));
       let calls = 0;
-      // The first publication waits (so the next chunks queue into one batch); the second
-      // stalls once its objects are in place, before they are indexed.
-      localA.publish = async (objects) => {
+      // The second seal stalls once its objects are in place and their directories fsynced,
+      // before they are indexed.
+      localA.syncDirectories = async (objects) => {
         const call = ++calls;
-        if (call === 1) await first;
-        const result = await publish(objects);
+        const result = await syncDirectories(objects);
         if (call === 2) {
           arrive();
           await opened;
@@ -397,14 +395,16 @@ describe('the sweep against a node stalled while it publishes a batch of staged 
       const nodeA = new ChunkStore({ backend: localA, meta: metaA, maxChunkSize: 1 << 20 });
       const nodeB = new ChunkStore({ backend: new LocalBackend({ root: dir }), meta: metaB, maxChunkSize: 1 << 20 });
       const parts = [randomBytes(3000), randomBytes(3000), randomBytes(3000)];
-      for (const p of parts) await nodeA.put(sha(p), p.length, p, undefined, { defer: true });
-      releaseFirst();
+      // The first not deferred (sealed at once), the other two deferred: sealed together by the flush.
+      await nodeA.put(sha(parts[0]), parts[0].length, parts[0]);
+      for (const p of parts.slice(1)) await nodeA.put(sha(p), p.length, p, undefined, { defer: true });
+      const flushing = nodeA.flush();
       await reached;
       expect(await metaB.chunkLocation(sha(parts[0]))).toMatchObject({ pack: null });
       clock += GRACE * 2;
       expect(await nodeB.sweepUnreferenced(GRACE, { remove: true, storeNow: () => Date.now() + GRACE * 10 })).toMatchObject({ chunks: 2 });
       open();
-      await nodeA.flush();
+      await flushing;
       const where = await metaB.chunkLocations(parts.map(sha));
       expect(parts.map((p) => where.has(sha(p)))).toEqual([true, false, false]);
       expect(Buffer.compare(await nodeB.read(sha(parts[0])), parts[0])).toBe(0);
