@@ -25,6 +25,13 @@ export interface ChunkRecord {
   offset: number;
   size: number;
   hash: string;
+  /**
+   * The chunk as a zstd frame, made by the source's chunker (src/algo/chunk-file.ts,
+   * `compress`): sent in place of the bytes `read` gives where the chunk goes whole. The
+   * upload takes it off the record when it schedules the chunk, and releases it once sent
+   * or not needed (the chunker holds only so many unreleased).
+   */
+  frame?: { readonly bytes: Uint8Array; release(): void };
 }
 
 /** A file to upload, as the upload flow sees it. */
@@ -371,10 +378,15 @@ async function uploadAttempt(
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
         const base = baseOf(r); // for every chunk, in file order: the unchanged ones place the edited ones
-        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), sent, progress, ...base })) {
+        // The records are kept (the commit, later rounds): a frame goes with this send only.
+        const frame = r.frame;
+        delete r.frame;
+        const framed = frame ? { frame: frame.bytes, release: frame.release } : {};
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), sent, progress, ...base, ...framed })) {
           sentBytes += r.size;
           continue;
         }
+        frame?.release();
         progress.done(r.size);
       }
     };
