@@ -530,6 +530,16 @@ class WorkerChunking {
   }
 }
 
+/** The records at or after `pos`; the frames of those before (replaced by the previous segment's chunker) are released. */
+function recordsFrom(batch: ChunkRecord[], pos: number): ChunkRecord[] {
+  const out: ChunkRecord[] = [];
+  for (const r of batch) {
+    if (r.offset >= pos) out.push(r);
+    else r.frame?.release();
+  }
+  return out;
+}
+
 async function* chunkInWorkers(
   fd: number,
   size: number,
@@ -568,8 +578,7 @@ async function* chunkInWorkers(
       // request per batch) catches up.
       const batch = seg.batches.length > 1 ? seg.batches.splice(0).flat() : seg.batches.shift();
       if (batch) {
-        // Records the previous segment's chunker replaced: their frames will not be sent.
-        const out = batch[0].offset < pos ? batch.filter((r) => r.offset >= pos || void r.frame?.release()) : batch;
+        const out = batch[0].offset < pos ? recordsFrom(batch, pos) : batch;
         if (out.length === 0) continue;
         if (out[0].offset !== pos) {
           if (!guide) throw new InternalError(`parallel chunking lost sync: segment ${run.current} has a chunk at ${out[0].offset}, expected ${pos}`);
