@@ -30,11 +30,11 @@ import type { ChunkingParams } from '../core/manifest.js';
 import { CdcKernel, cdcParamsOf } from './cdc-kernel.js';
 import { ChunkGuide } from './chunk-guide.js';
 import { ChunkWorkerPool } from './chunk-worker-pool.js';
-import type { SegmentTask, SerializedError, WorkerMessage } from './chunk-worker.js';
+import { FRAMES_CURRENT, FRAMES_HELD, FRAMES_STOP, FRAMES_VERSION, type SegmentTask, type SerializedError, type WorkerMessage } from './chunk-worker.js';
 import type { CdcParams } from './fastcdc.js';
-import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
+import { SegmentChunker, type ChunkFrame, type ChunkRecord } from './segment-chunker.js';
 
-export type { ChunkRecord } from './segment-chunker.js';
+export type { ChunkFrame, ChunkRecord } from './segment-chunker.js';
 
 export interface ChunkFileOptions {
   /** Aborting stops the workers, closes the file and makes the iteration throw FERRY_ERR_ABORTED. */
@@ -55,10 +55,24 @@ export interface ChunkFileOptions {
    * they are hashed in place of being cut (chunk-guide.ts). The records are the same.
    */
   guide?: readonly { hash: string; size: number }[];
+  /**
+   * Worker threads also compress each chunk they cut (zstd level 3 where a sample says it
+   * pays, as compressChunk decides) and give the frame with its record (`frame`): the
+   * consumer sends it as it is, and its thread neither reads nor compresses that chunk.
+   * The consumer must release every frame it gets (sent, or not to be sent): at most about
+   * twice {@link compressHeldBytes} of unreleased frames exist, and workers wait for room.
+   * Chunking in the calling thread (small files, pipes) gives no frames.
+   */
+  compress?: boolean;
+  /** Tuning and tests: frame bytes held ahead of the consumer before workers wait (default 16 MiB). */
+  compressHeldBytes?: number;
+  /** Tests: told the frame bytes made and not yet released each time a worker's frames arrive. */
+  onFramesHeld?: (bytes: number) => void;
 }
 
 const MiB = 1024 * 1024;
 export const DEFAULT_PARALLEL_THRESHOLD = 32 * MiB;
+const DEFAULT_COMPRESS_HELD_BYTES = 16 * MiB;
 
 /** Data area of a file kernel: large reads (fewer syscalls and moves), a few × maxSize. */
 export function fileBufferSize(maxSize: number): number {
@@ -333,6 +347,9 @@ class WorkerChunking {
   private readonly dataSize: number;
   /** Names this run to the workers (which keep the last run's guide). */
   private readonly run = ++runs;
+  /** With `compress`: the frames' budget the workers share (chunk-worker.ts, waitForRoom). */
+  private readonly frames: SegmentTask['frames'];
+  private readonly held: Int32Array | undefined;
 
   constructor(
     private readonly fd: number,
@@ -340,6 +357,8 @@ class WorkerChunking {
     private readonly cdc: CdcParams,
     segmentSize: number,
     private readonly guide: ChunkGuide | undefined,
+    compressHeldBytes?: number,
+    private readonly onFramesHeld?: (bytes: number) => void,
   ) {
     // With a guide, segments start where one of its chunks does: while the file is unchanged
     // up to there, the previous segment's last chunk ends right there (no resynchronization).
@@ -352,6 +371,53 @@ class WorkerChunking {
       this.segments.push({ start: starts[i], end: i + 1 < starts.length ? starts[i + 1] : size, batches: [], done: false, endOffset: 0 });
     }
     this.dataSize = fileBufferSize(cdc.maxSize);
+    if (compressHeldBytes !== undefined) {
+      const shared = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (FRAMES_HELD + this.segments.length));
+      this.frames = { shared, cap: compressHeldBytes };
+      this.held = new Int32Array(shared);
+    }
+  }
+
+  /** Moves on to the next segment (the workers' budget follows the consumer). */
+  advance(): void {
+    this.segments[this.current] = undefined;
+    this.current++;
+    if (this.held) this.tellWorkers(FRAMES_CURRENT, this.current);
+    this.dispatch();
+  }
+
+  private tellWorkers(slot: number, value: number): void {
+    const held = this.held!;
+    Atomics.store(held, slot, value);
+    Atomics.add(held, FRAMES_VERSION, 1);
+    Atomics.notify(held, FRAMES_VERSION);
+  }
+
+  /** A frame a worker made for segment `index`, counted until released. */
+  private lease(index: number, bytes: Uint8Array): ChunkFrame {
+    const held = this.held!;
+    let released = false;
+    return {
+      bytes,
+      release: () => {
+        if (released) return;
+        released = true;
+        Atomics.sub(held, FRAMES_HELD + index, bytes.length);
+        Atomics.add(held, FRAMES_VERSION, 1);
+        Atomics.notify(held, FRAMES_VERSION);
+      },
+    };
+  }
+
+  private heldBytes(): number {
+    let total = 0;
+    for (let i = FRAMES_HELD; i < this.held!.length; i++) total += Atomics.load(this.held!, i);
+    return total;
+  }
+
+  /** No worker waits for frames to be released any more (the run failed or ended). */
+  private stopWaiting(): void {
+    if (this.held) this.tellWorkers(FRAMES_STOP, 1);
   }
 
   notify(): void {
@@ -367,6 +433,7 @@ class WorkerChunking {
 
   fail(err: FerryError): void {
     this.failure ??= err;
+    this.stopWaiting();
     this.notify();
   }
 
@@ -399,6 +466,7 @@ class WorkerChunking {
         task.guide = h.guided ? { run: this.run } : { run: this.run, sizes: [...g.sizes], hashes: [...g.hashes] };
         h.guided = true;
       }
+      if (this.frames) task.frames = this.frames;
       h.busy = true;
       h.worker.postMessage(task);
       this.nextToSend++;
@@ -414,7 +482,13 @@ class WorkerChunking {
       if (m.type === 'error') return this.fail(deserializeError(m.error));
       const seg = this.segments[m.index];
       if (!seg) return this.fail(new InternalError(`chunk worker answered for segment ${m.index}, already released`));
-      if (m.type === 'records') seg.batches.push(m.records);
+      if (m.type === 'records') {
+        if (m.frames) {
+          m.frames.forEach((f, i) => f && (m.records[i].frame = this.lease(m.index, f)));
+          this.onFramesHeld?.(this.heldBytes());
+        }
+        seg.batches.push(m.records);
+      }
       else {
         seg.done = true;
         seg.endOffset = m.endOffset;
@@ -445,6 +519,7 @@ class WorkerChunking {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    this.stopWaiting();
     this.stopBusy();
     for (const h of this.hands) {
       h.detach();
@@ -453,6 +528,16 @@ class WorkerChunking {
     }
     await Promise.allSettled(this.stopping);
   }
+}
+
+/** The records at or after `pos`; the frames of those before (replaced by the previous segment's chunker) are released. */
+function recordsFrom(batch: ChunkRecord[], pos: number): ChunkRecord[] {
+  const out: ChunkRecord[] = [];
+  for (const r of batch) {
+    if (r.offset >= pos) out.push(r);
+    else r.frame?.release();
+  }
+  return out;
 }
 
 async function* chunkInWorkers(
@@ -467,7 +552,9 @@ async function* chunkInWorkers(
   throwIfAborted(signal);
   const segmentSize = options.segmentSize ?? Math.ceil(size / segmentCount(size, workerCount, cdc, guide !== undefined));
   if (!(Number.isSafeInteger(segmentSize) && segmentSize > 0)) throw new ValidationError(`segmentSize must be a positive integer, not ${segmentSize}`);
-  const run = new WorkerChunking(fd, size, cdc, segmentSize, guide);
+  const held = options.compress ? (options.compressHeldBytes ?? DEFAULT_COMPRESS_HELD_BYTES) : undefined;
+  if (held !== undefined && !(Number.isSafeInteger(held) && held > 0)) throw new ValidationError(`compressHeldBytes must be a positive integer, not ${held}`);
+  const run = new WorkerChunking(fd, size, cdc, segmentSize, guide, held, options.onFramesHeld);
   const { segments } = run;
   const onAbort = () => {
     run.fail(new AbortedError('aborted', { cause: signal?.reason }));
@@ -491,7 +578,7 @@ async function* chunkInWorkers(
       // request per batch) catches up.
       const batch = seg.batches.length > 1 ? seg.batches.splice(0).flat() : seg.batches.shift();
       if (batch) {
-        const out = batch[0].offset < pos ? batch.filter((r) => r.offset >= pos) : batch;
+        const out = batch[0].offset < pos ? recordsFrom(batch, pos) : batch;
         if (out.length === 0) continue;
         if (out[0].offset !== pos) {
           if (!guide) throw new InternalError(`parallel chunking lost sync: segment ${run.current} has a chunk at ${out[0].offset}, expected ${pos}`);
@@ -507,9 +594,7 @@ async function* chunkInWorkers(
           lost = true;
           continue;
         }
-        segments[run.current] = undefined;
-        run.current++;
-        run.dispatch();
+        run.advance();
       } else {
         await run.next();
       }

@@ -19,6 +19,21 @@ import { CdcKernel } from './cdc-kernel.js';
 import { ChunkGuide } from './chunk-guide.js';
 import type { CdcParams } from './fastcdc.js';
 import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
+import { compressChunk } from './zstd-chunk.js';
+
+/**
+ * The zstd frames a run's workers hold ahead of the consumer, in an Int32Array over shared
+ * memory: the slots below, then one count of unreleased frame bytes per segment.
+ */
+export const FRAMES_STOP = 0;
+/** The segment the consumer takes records from. */
+export const FRAMES_CURRENT = 1;
+/** Bumped (and notified) by the main thread whenever anything above or a count changes. */
+export const FRAMES_VERSION = 2;
+export const FRAMES_HELD = 3;
+
+/** How long a waiting worker sleeps before it looks again (a missed notify costs no more). */
+const FRAMES_WAIT_MS = 50;
 
 /** Main thread -> worker: chunk one segment of an open file. */
 export interface SegmentTask {
@@ -38,6 +53,11 @@ export interface SegmentTask {
    * worker's first task of the run only; later tasks name the run.
    */
   guide?: { run: number; sizes?: number[]; hashes?: string[] };
+  /**
+   * Compress each record's chunk (zstd level 3, as compressChunk) and send the frame with
+   * it. `cap`: frame bytes held ahead of the consumer (see {@link waitForRoom}).
+   */
+  frames?: { shared: SharedArrayBuffer; cap: number };
 }
 
 /** An error as it crosses the thread boundary (class and custom fields do not survive cloning). */
@@ -49,7 +69,7 @@ export interface SerializedError {
 
 /** Worker -> main thread. `records` messages of a segment come in file order, then `done`. */
 export type WorkerMessage =
-  | { type: 'records'; index: number; records: ChunkRecord[] }
+  | { type: 'records'; index: number; records: ChunkRecord[]; frames?: (Uint8Array | undefined)[] }
   | { type: 'done'; index: number; endOffset: number }
   | { type: 'error'; index: number; error: SerializedError };
 
@@ -59,13 +79,63 @@ function serializeError(err: unknown): SerializedError {
   return { message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
 }
 
-function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: (m: WorkerMessage) => void, guide: ChunkGuide | undefined): void {
+type Post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => void;
+
+/**
+ * The records' chunks as zstd frames, each in memory of its own (the frames are transferred:
+ * a view of a larger buffer would take the whole buffer along), counted against the budget.
+ */
+function postWithFrames(chunker: SegmentChunker, task: SegmentTask, records: ChunkRecord[], post: Post): void {
+  const held = new Int32Array(task.frames!.shared);
+  const frames: (Uint8Array | undefined)[] = [];
+  const transfer: ArrayBuffer[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    let f: Uint8Array | undefined = compressChunk(chunker.bytesAt(r.offset, r.size));
+    if (f && (f.byteOffset !== 0 || f.buffer.byteLength !== f.length)) f = new Uint8Array(f);
+    frames.push(f);
+    if (f) {
+      transfer.push(f.buffer as ArrayBuffer);
+      bytes += f.length;
+    }
+  }
+  Atomics.add(held, FRAMES_HELD + task.index, bytes);
+  post({ type: 'records', index: task.index, records, frames }, transfer);
+  waitForRoom(held, task.index, task.frames!.cap);
+}
+
+/**
+ * Blocks while too many frame bytes wait for the consumer. The worker of the segment being
+ * consumed waits only on its own segment's frames (the consumer releases those as it sends
+ * them); a worker ahead waits on all of them. So the held bytes stay under about twice the
+ * cap, and no worker waits on frames that cannot be released before its own are taken.
+ */
+function waitForRoom(held: Int32Array, index: number, cap: number): void {
+  for (;;) {
+    const version = Atomics.load(held, FRAMES_VERSION);
+    if (Atomics.load(held, FRAMES_STOP) !== 0) return;
+    let over: boolean;
+    if (Atomics.load(held, FRAMES_CURRENT) === index) over = Atomics.load(held, FRAMES_HELD + index) > cap;
+    else {
+      let total = 0;
+      for (let i = FRAMES_HELD; i < held.length; i++) total += Atomics.load(held, i);
+      over = total > cap;
+    }
+    if (!over) return;
+    Atomics.wait(held, FRAMES_VERSION, version, FRAMES_WAIT_MS);
+  }
+}
+
+function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: Post, guide: ChunkGuide | undefined): void {
   const chunker = new SegmentChunker(kernel, task.start, task.end, task.fileSize, guide);
   const data = kernel.data;
   for (;;) {
     const records: ChunkRecord[] = [];
     chunker.process(records);
-    if (records.length > 0) post({ type: 'records', index: task.index, records });
+    if (records.length > 0) {
+      if (task.frames) postWithFrames(chunker, task, records, post);
+      else post({ type: 'records', index: task.index, records });
+    }
     if (chunker.done) break;
     const r = chunker.nextRead();
     chunker.fed(readSync(fd, data, r.offset, r.length, r.position));
@@ -75,7 +145,7 @@ function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: (m: 
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
-  const post = (m: WorkerMessage) => port.postMessage(m);
+  const post: Post = (m, transfer) => port.postMessage(m, transfer);
   // Workers are pooled between files (chunk-worker-pool.ts): the kernel too, while the
   // parameters stay the same.
   let kernel: CdcKernel | undefined;

@@ -31,6 +31,19 @@ export interface ChunkRecord {
   size: number;
   /** SHA-256 of the chunk's bytes, 64 lowercase hex digits. */
   hash: string;
+  /**
+   * The chunk as one zstd frame, when the chunker was asked to compress (chunk-file.ts,
+   * `compress`) and it pays; absent otherwise (incompressible, or not asked).
+   */
+  frame?: ChunkFrame;
+}
+
+/** A chunk's zstd frame made by a chunking worker, held against its run's budget until released. */
+export interface ChunkFrame {
+  /** The frame; its memory is its own (transferred from the worker). */
+  readonly bytes: Uint8Array;
+  /** Gives the frame's bytes back to the budget (the frame was sent, or will not be); idempotent. */
+  release(): void;
 }
 
 /** A read the driver must do next: `length` bytes at file `position` into `kernel.data[offset...]`. */
@@ -122,6 +135,16 @@ export class SegmentChunker {
   /** The file size, once known. */
   get size(): number {
     return this.fileSize;
+  }
+
+  /**
+   * The bytes of a record {@link process} just gave (file offset and size), in the data area:
+   * valid until the next {@link nextRead}.
+   */
+  bytesAt(offset: number, size: number): Uint8Array {
+    const at = offset - this.base;
+    if (at < 0 || at + size > this.filled) throw new RangeError(`segment chunker: bytes ${offset}+${size} are not in the data area`);
+    return this.kernel.data.subarray(at, at + size);
   }
 
   /** The next read to do; moves the bytes still needed to the front of the data area first. */

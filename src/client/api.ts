@@ -183,6 +183,21 @@ const MIN_DELTA_BYTES = 64 * 1024;
 /** Answers to a delta after which the chunk is sent whole (base gone or not readable, delta refused). */
 const DELTA_FALLBACK = new Set<string>(['FERRY_ERR_NOT_FOUND', 'FERRY_ERR_FORBIDDEN', 'FERRY_ERR_ENCODING_INVALID', 'FERRY_ERR_ENCODING_UNSUPPORTED', 'FERRY_ERR_HASH_MISMATCH', 'FERRY_ERR_CHUNK_CORRUPT', 'FERRY_ERR_VALIDATION']);
 
+/**
+ * A chunk's bytes already compressed: one zstd frame of `size` plain bytes, made as this
+ * client's own compression would make it (level 3; src/algo/chunk-file.ts's workers make
+ * them). Sent as it is where the server takes zstd, decompressed otherwise.
+ */
+export class ZstdChunk {
+  constructor(
+    readonly frame: Uint8Array,
+    readonly size: number,
+  ) {}
+}
+
+/** A chunk's bytes as the upload calls take them. */
+export type ChunkBody = Uint8Array | Blob | ZstdChunk;
+
 export class FerryApi<B extends Uint8Array = Uint8Array> {
   readonly http: HttpCore;
   readonly sha: Sha256;
@@ -382,19 +397,19 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * without being read into memory. Bytes in memory go zstd-compressed when this client can
    * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
    */
-  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: DeltaBase; signatures?: Promise<Uint8Array[] | undefined>; onWire?: WireCounter } = {}): Promise<ChunkPutResponse> {
+  putChunk(id: string, hash: string, data: ChunkBody, options: { signal?: AbortSignal; base?: DeltaBase; signatures?: Promise<Uint8Array[] | undefined>; onWire?: WireCounter } = {}): Promise<ChunkPutResponse> {
     return this.call(async () => {
       if (options.base && data instanceof Uint8Array) {
         const signatures = options.signatures ?? this.deltaSignatures(data.length, options.base, options.signal);
         const sent = await this.putChunkDelta(id, hash, data, options.base, signatures, options.signal, options.onWire);
         if (sent) return sent;
       }
-      const z = await this.compressed(data);
-      const length = z ? z.length : data instanceof Uint8Array ? data.length : data.size;
+      const { body, z } = await this.wireBody(data);
+      const length = body instanceof Uint8Array ? body.length : body.size;
       const answer = await this.http.json<ChunkPutResponse>({
         method: 'PUT',
         path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
-        body: () => z ?? data,
+        body: () => body as Uint8Array<ArrayBuffer> | Blob,
         contentLength: length,
         ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
@@ -410,13 +425,13 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * frames `hash | u32 size | u32 length | bytes`, each zstd-compressed as {@link putChunk}
    * would send it. The caller checks the feature first, and {@link chunkFrames}.
    */
-  putChunkFrames(id: string, chunks: ReadonlyArray<{ hash: string; data: Uint8Array | Blob }>, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<ChunkFramesResponse> {
+  putChunkFrames(id: string, chunks: ReadonlyArray<{ hash: string; data: ChunkBody }>, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<ChunkFramesResponse> {
     return this.call(async () => {
       const parts: Array<Uint8Array<ArrayBuffer> | Blob> = [];
       let length = 0;
       for (const c of chunks) {
         const size = c.data instanceof Uint8Array ? c.data.length : c.data.size;
-        const body = (await this.compressed(c.data)) ?? c.data;
+        const { body } = await this.wireBody(c.data);
         const bytes = body instanceof Uint8Array ? body.length : body.size;
         const head = new Uint8Array(CHUNK_FRAME_HEADER_BYTES);
         fromHex(c.hash, head, 0);
@@ -557,6 +572,17 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   private async compressed(data: Uint8Array | Blob): Promise<Uint8Array | undefined> {
     if (!(data instanceof Uint8Array) || !(await this.speaksZstd())) return undefined;
     return this.zstd!.compress(data);
+  }
+
+  /** A chunk's body as it goes on the wire; `z`: a zstd frame. */
+  private async wireBody(data: ChunkBody): Promise<{ body: Uint8Array | Blob; z: boolean }> {
+    if (data instanceof ZstdChunk) {
+      if (await this.speaksZstd()) return { body: data.frame, z: true };
+      if (!this.zstd) throw new ProtocolError('a chunk came compressed to a client without zstd');
+      return { body: this.zstd.decompress(data.frame, data.size), z: false };
+    }
+    const z = await this.compressed(data);
+    return z ? { body: z, z: true } : { body: data, z: false };
   }
 
   /** A body of `size` plain bytes that may come zstd-compressed (when {@link speaksZstd} asked for it), decompressed. */

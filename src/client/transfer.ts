@@ -8,7 +8,7 @@
  */
 import { FerryError, isFerryError, throwIfAborted, ferryErrorOf } from '../core/errors.js';
 import { CHUNK_FRAME_HEADER_BYTES, PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
-import type { DeltaBase, FerryApi } from './api.js';
+import { ZstdChunk, type DeltaBase, type FerryApi } from './api.js';
 import { Semaphore, allowManyListeners } from './concurrency.js';
 import { fromHex } from './hashing.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
@@ -143,6 +143,11 @@ interface SendItem {
   progress?: FileProgress;
   /** Called once the bytes are no longer needed (sent, or the sender failed). */
   release?: () => void;
+  /**
+   * The chunk as a zstd frame already made (the chunking workers'): sent in place of
+   * compressing what `load` gives, where the chunk goes whole (not in a pack, not as a delta).
+   */
+  frame?: Uint8Array;
   /**
    * Called with the bytes `load` gave once the request that sent them succeeded (one PUT:
    * nothing reads them any more), so that their memory may be reused. Not called after a
@@ -340,10 +345,14 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         if (ticket) this.ctx.signaturesAhead.turnOf(ticket);
-        const data = await item.load();
-        const delta = item.base ? { base: item.base, signatures: ticket?.signatures } : {};
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...delta });
-        item.sent?.(data);
+        if (item.frame && !item.base) {
+          await this.ctx.client.putChunk(this.uploadId, item.hash, new ZstdChunk(item.frame, item.size), { signal: this.signal, onWire: this.ctx.onWire });
+        } else {
+          const data = await item.load();
+          const delta = item.base ? { base: item.base, signatures: ticket?.signatures } : {};
+          await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...delta });
+          item.sent?.(data);
+        }
         this.account([item]);
       }, this.signal);
     } finally {
@@ -356,10 +365,13 @@ export class ChunkSender {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
-        const loaded = await Promise.all(items.map((it) => it.load()));
+        const loaded = await Promise.all(items.map((it) => (it.frame ? new ZstdChunk(it.frame, it.size) : it.load())));
         const chunks = items.map((it, i) => ({ hash: it.hash, data: loaded[i] }));
         await this.ctx.client.putChunkFrames(this.uploadId, chunks, { signal: this.signal, onWire: this.ctx.onWire });
-        items.forEach((it, i) => it.sent?.(loaded[i]));
+        items.forEach((it, i) => {
+          const data = loaded[i];
+          if (!(data instanceof ZstdChunk)) it.sent?.(data);
+        });
         this.account(items);
       }, this.signal);
     } finally {

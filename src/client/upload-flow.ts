@@ -25,6 +25,13 @@ export interface ChunkRecord {
   offset: number;
   size: number;
   hash: string;
+  /**
+   * The chunk as a zstd frame, made by the source's chunker (src/algo/chunk-file.ts,
+   * `compress`): sent in place of the bytes `read` gives where the chunk goes whole. The
+   * upload takes it off the record when it schedules the chunk, and releases it once sent
+   * or not needed (the chunker holds only so many unreleased).
+   */
+  frame?: { readonly bytes: Uint8Array; release(): void };
 }
 
 /** A file to upload, as the upload flow sees it. */
@@ -327,6 +334,17 @@ async function priorSession(
 }
 
 /**
+ * A record's frame as a chunk to send's fields, taken off the record: the records are kept
+ * (the commit, later rounds), a frame goes with this send only.
+ */
+function takeFrame(r: ChunkRecord): { frame?: Uint8Array; release?: () => void } {
+  const frame = r.frame;
+  if (!frame) return {};
+  delete r.frame;
+  return { frame: frame.bytes, release: frame.release };
+}
+
+/**
  * One attempt: chunking and sending overlap. The session is created at once, chunk records
  * are appended as the chunker produces them, and the chunks the server lacks are read from
  * the source and sent `parallel` at a time (small ones in packs). Memory stays at about
@@ -371,10 +389,12 @@ async function uploadAttempt(
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
         const base = baseOf(r); // for every chunk, in file order: the unchanged ones place the edited ones
-        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), sent, progress, ...base })) {
+        const framed = takeFrame(r);
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), sent, progress, ...base, ...framed })) {
           sentBytes += r.size;
           continue;
         }
+        framed.release?.();
         progress.done(r.size);
       }
     };

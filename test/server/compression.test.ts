@@ -13,6 +13,7 @@ import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress, decompress } from 'zstd-napi';
+import { compressChunk } from '../../src/algo/zstd-chunk.js';
 import { FerryClient } from '../../src/client/client.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import type { Capabilities } from '../../src/core/protocol.js';
@@ -148,6 +149,66 @@ describe('compression of chunks', () => {
       }
     });
   }
+
+  it("sends a large file's compressible chunks as the chunking workers' frames: none compressed on the main thread, the frames' bytes on the wire, byte for byte back", async () => {
+    const c = client(true);
+    // The main thread's compression, watched: it must try only the chunks that have no frame.
+    const zstd = (c as unknown as { zstd: { compress(d: Uint8Array): Uint8Array | undefined } }).zstd;
+    const own = zstd.compress;
+    const tried: number[] = [];
+    zstd.compress = (d) => (tried.push(d.length), own(d));
+    try {
+      const { packThreshold } = (await c.capabilities()).limits;
+      const MiB = 1024 * 1024;
+      // Past the 32 MiB from which a put chunks on worker threads.
+      const files = {
+        text: textLike(40 * MiB, 11),
+        random: randomBytes(34 * MiB),
+        mixed: Buffer.concat([textLike(12 * MiB, 12), randomBytes(12 * MiB), textLike(12 * MiB + 777, 13)]),
+      };
+      for (const [name, data] of Object.entries(files)) {
+        tried.length = 0;
+        writeFileSync(join(dir, `workers-${name}`), data);
+        const wireBefore = await metric('ferry_chunk_wire_bytes_received_total');
+        const r = await c.putFile(join(dir, `workers-${name}`), `/zw/${name}`);
+        const wire = (await metric('ferry_chunk_wire_bytes_received_total')) - wireBefore;
+        expect(r.wireBytes).toBe(wire);
+        const manifest = (await (await t.api(`/api/v1/manifests/zw/${name}`)).json()) as { chunks: { hash: string; size: number }[] };
+        let offset = 0;
+        let frames = 0;
+        let small = 0;
+        const unframed: number[] = [];
+        for (const ch of manifest.chunks) {
+          const bytes = data.subarray(offset, offset + ch.size);
+          offset += ch.size;
+          if (ch.size < packThreshold) {
+            small += ch.size + 36; // packed, the pack compressed whole
+            continue;
+          }
+          const frame = compressChunk(bytes);
+          if (frame) frames += frame.length;
+          else {
+            frames += ch.size;
+            unframed.push(ch.size);
+          }
+        }
+        // What went on the wire: each large chunk's frame (or its bytes), with its 40-byte
+        // header where it went in a request of chunk frames, plus the packed tail.
+        const large = manifest.chunks.filter((ch) => ch.size >= packThreshold).length;
+        expect(wire - frames, name).toBeGreaterThanOrEqual(0);
+        expect(wire - frames, name).toBeLessThanOrEqual(40 * large + small + 64);
+        expect(tried.filter((n) => n >= packThreshold).sort(), name).toEqual(unframed.sort());
+        if (name === 'text') expect(unframed).toEqual([]);
+        else expect(unframed.length).toBeGreaterThan(0);
+        const back = join(dir, `workers-${name}-back`);
+        await c.getFile(`/zw/${name}`, back);
+        expect(readFileSync(back).equals(data)).toBe(true);
+      }
+    } finally {
+      zstd.compress = own;
+      await c.close();
+    }
+  });
 
   it('reports dedup and compression ratios in the admin stats and /metrics', async () => {
     const stats = (await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number; encodedBytes: number; compressionRatio: number; dedupRatio: number };
