@@ -20,6 +20,9 @@ describe('inCliTerms: the library names options, the CLI prints flags', () => {
       'bisync: 3 of 4 files (75%) were deleted on one, more than --max-delete 50%; nothing was changed (check the side, or run with --force)',
     );
     expect(inCliTerms('a.txt exists on the destination (`noOverwrite`)')).toBe('a.txt exists on the destination (--no-clobber)');
+    expect(inCliTerms('bisync: 1 conflict (changed on both sides): f; nothing was changed (settle by hand, or run with another `conflict` strategy: keep-both, newer, path1, path2, ...)')).toBe(
+      'bisync: 1 conflict (changed on both sides): f; nothing was changed (settle by hand, or run with another --conflict strategy: keep-both, newer, path1, path2, ...)',
+    );
     expect(inCliTerms('no bisync state for a and b (looked in /s): run once with `resync: true`')).toBe('no bisync state for a and b (looked in /s): run once with --resync');
     expect(inCliTerms('/d is a directory (use `putTree` to upload a tree)')).toBe('/d is a directory (use -r to upload a tree)');
     expect(inCliTerms("`compare: 'ignore-times'`")).toBe('--ignore-times');

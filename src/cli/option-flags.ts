@@ -10,6 +10,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   'force: true': '--force',
   'resync: true': '--resync',
   'maxDelete': '--max-delete',
+  'conflict': '--conflict',
   'backupDir': '--backup-dir',
   'ignoreExisting': '--ignore-existing',
   'update': '--update',

@@ -20,18 +20,34 @@ import type { RecordedEvent } from './audit.js';
 import type { ServerConfig } from './config.js';
 import { hookEventOf, payloadOf } from './events.js';
 import { envName, SETTINGS } from './settings.js';
+import { envName as backendEnvName } from '../backends/registry.js';
+import { BACKENDS } from '../remotes/index.js';
 
 const HOOK_CONCURRENCY = 4;
 const MAX_QUEUED = 1000;
 
 /**
- * The server's own secrets as environment variables (the settings without a flag:
- * FERRY_ADMIN_TOKEN, FERRY_SESSION_KEY, FERRY_ENCRYPTION_KEY, FERRY_METRICS_TOKEN). A hook
- * never gets them: a scanner fed untrusted files, or a script that prints its environment
- * (the pre-upload hook's first output line reaches the uploader), must not hold the keys
- * to every account and every stored byte.
+ * The server's secrets as environment variables: its own (the settings without a flag:
+ * FERRY_ADMIN_TOKEN, FERRY_SESSION_KEY, FERRY_ENCRYPTION_KEY, FERRY_METRICS_TOKEN) and the
+ * keys of what it stores in, as README's "Deployment" passes them: PGPASSWORD (the metadata
+ * database: every account), the AWS SDK's credentials and every backend's secret options
+ * (`FERRY_S3_SECRET_ACCESS_KEY`, `FERRY_SFTP_PASSWORD`, `FERRY_FERRY_TOKEN`, ...) with
+ * FERRY_TOKEN (a `ferry://` store's): every stored byte. A hook never gets them: a scanner
+ * fed untrusted files, or a script that prints its environment (the pre-upload hook's first
+ * output line reaches the uploader), must not hold the keys to every account and every
+ * stored byte. A hook that needs a credential of its own reads it from a file (AWS_PROFILE
+ * and AWS_REGION still pass).
  */
-const SECRET_VARIABLES: ReadonlySet<string> = new Set(SETTINGS.filter((s) => s.noFlag).map((s) => envName(s.key)));
+const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  ...SETTINGS.filter((s) => s.noFlag).map((s) => envName(s.key)),
+  'PGPASSWORD',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'FERRY_TOKEN',
+  'FERRY_CONFIG_PASS',
+  ...BACKENDS.flatMap((b) => b.options.filter((o) => o.secret).map((o) => backendEnvName(b.type, o.name))),
+]);
 
 /** The environment a hook runs with: the server's, without its secrets, and `extra`. */
 export function hookEnvironment(extra: NodeJS.ProcessEnv, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {

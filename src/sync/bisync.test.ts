@@ -177,7 +177,11 @@ describe('bisync', () => {
     const { p1, p2, opts } = await pair({ f: 'base', g: 'G' }, { conflict: 'error' });
     await writeTree(p1, { f: ['one', T0 + 100], new: 'N' });
     await writeTree(p2, { f: ['two', T0 + 200] });
-    await expect(bisync(p1, p2, opts)).rejects.toMatchObject({ code: 'FERRY_ERR_PRECONDITION_FAILED' });
+    // It said "1 conflicts", and not what to do.
+    await expect(bisync(p1, p2, opts)).rejects.toMatchObject({
+      code: 'FERRY_ERR_PRECONDITION_FAILED',
+      message: 'bisync: 1 conflict (changed on both sides): f; nothing was changed (settle by hand, or run with another `conflict` strategy: keep-both, newer, path1, path2, ...)',
+    });
     expect(await contents(p2)).toEqual({ f: 'two', g: 'G' });
   });
 

@@ -279,7 +279,9 @@ async function settleConflicts(candidates: string[], s1: Side, s2: Side, all: Se
   );
   real.sort();
   if (real.length > 0 && o.strategy === 'error') {
-    throw new PreconditionFailedError(`bisync: ${real.length} conflicts (changed on both sides): ${real.slice(0, 5).join(', ')}${real.length > 5 ? ', ...' : ''}; nothing was changed`, {
+    const count = real.length === 1 ? '1 conflict' : `${real.length} conflicts`;
+    const listed = `${real.slice(0, 5).join(', ')}${real.length > 5 ? ', ...' : ''}`;
+    throw new PreconditionFailedError(`bisync: ${count} (changed on both sides): ${listed}; nothing was changed (settle by hand, or run with another \`conflict\` strategy: keep-both, newer, path1, path2, ...)`, {
       details: { conflicts: real },
     });
   }

@@ -5,7 +5,7 @@
  * they differ. Before, `put -r` and `get -r` exited with the first failure's code while
  * `sync`, `copy`, `move` and `bisync` always exited 1.
  */
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -73,5 +73,26 @@ describe('exit code of a tree run where some files failed', () => {
       codes[args[0]] = r.code;
     }
     expect(codes).toEqual({ get: 1, sync: 1 });
+  });
+
+  // README "Exit codes" said a --max-delete refusal is 1 for every tree command, untested:
+  // bisync's (a share of a side, nothing changed) is 6, as its `--conflict error` refusal.
+  it('a --max-delete refusal: sync 1 (its copies done), bisync 6 (nothing changed)', async () => {
+    await mkdir(local('md-src'));
+    await writeFile(local('md-src', 'new.txt'), 'new\n');
+    await mkdir(local('md-dst'));
+    for (const n of [1, 2, 3]) await writeFile(local('md-dst', `old${n}.txt`), `${n}\n`);
+    const sync = await ferry(['sync', local('md-src'), local('md-dst'), '--max-delete', '1']);
+    expect(sync.stderr).toMatch(/not deleting 3 files: more than --max-delete 1/);
+
+    await mkdir(local('bi1'));
+    for (const n of [1, 2, 3]) await writeFile(local('bi1', `f${n}.txt`), `${n}\n`);
+    const state = ['--state-dir', local('bi-state')];
+    ok(await ferry(['bisync', local('bi1'), local('bi2'), '--resync', ...state]));
+    await Promise.all([1, 2].map((n) => rm(local('bi1', `f${n}.txt`))));
+    const bisync = await ferry(['bisync', local('bi1'), local('bi2'), ...state]);
+    expect(bisync.stderr).toMatch(/2 of 3 files \(67%\) were deleted on .*more than --max-delete 50%; nothing was changed/);
+    expect((await readdir(local('bi2'))).sort()).toEqual(['f1.txt', 'f2.txt', 'f3.txt']);
+    expect({ sync: sync.code, bisync: bisync.code }).toEqual({ sync: 1, bisync: 6 });
   });
 });

@@ -43,7 +43,8 @@ describe("a link's target replaced by the other kind", () => {
     ] as const) {
       const res = await visit(key, rest, init);
       const text = await res.text();
-      expect(res.status, `${rest}: ${text}`).toBe(404);
+      // The link itself: gone, as the file it shared is; a name inside it: not in the link.
+      expect(res.status, `${rest}: ${text}`).toBe(rest === '/private.txt' ? 404 : 410);
       expect(text).not.toContain('not for the link');
       // Its name only where the request named it.
       if (rest !== '/private.txt') expect(text).not.toContain('private');
@@ -59,8 +60,37 @@ describe("a link's target replaced by the other kind", () => {
     await del('/album');
     await put('/album', 'a file now');
     const res = await visit(key);
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(410);
     expect(await res.text()).not.toContain('a file now');
+  });
+
+  it("a link whose file or folder was deleted says so (410, naming no path), and works again once it is back", async () => {
+    await put('/gone/minutes.txt', 'the minutes');
+    const fileKey = keyOf((await share(t, token, { path: '/gone/minutes.txt' })).url);
+    const folderKey = keyOf((await share(t, token, { path: '/gone' })).url);
+    await del('/gone');
+    for (const [key, what] of [
+      [fileKey, 'the file'],
+      [folderKey, 'the folder'],
+    ] as const) {
+      for (const [rest, init] of [
+        ['', {}],
+        ['', { method: 'HEAD' }],
+        ['?format=json', {}],
+        ['?zip=1', {}],
+      ] as const) {
+        const res = await visit(key, rest, init);
+        expect(res.status, `${what}${rest}`).toBe(410);
+        if (init.method === 'HEAD') continue;
+        // It was "/: not in this share" (404), which the app showed as "No such link".
+        expect(await res.json()).toEqual({ error: { code: 'FERRY_ERR_GONE', message: `${what} this link shares is no longer there (deleted or moved)` } });
+      }
+    }
+    // A name inside a folder's link that is not there is still not found.
+    expect((await visit(folderKey, '/nope.txt')).status).toBe(404);
+    await put('/gone/minutes.txt', 'the minutes, again');
+    expect(await (await visit(fileKey)).text()).toBe('the minutes, again');
+    expect((await visit(folderKey, '?format=json')).status).toBe(200);
   });
 
   it('a file replaced by a file is still served (the link follows its path)', async () => {

@@ -430,6 +430,16 @@ describe('share pages', () => {
     }
     await expectAccessible(page, '410 page');
     await screenshot(page, 'share-gone');
+    // A link whose file was deleted: it was "No such link" and "/: not in this share".
+    await put('/old-minutes.txt', 'minutes');
+    const orphan = await share(t, token, { path: '/old-minutes.txt' });
+    const rm = await fetch(`${t.url}/api/v1/files/old-minutes.txt`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(rm.status).toBe(204);
+    // The page itself is served (200); its own JSON request is the one answered 410.
+    expect((await page.goto(orphan.url))?.status()).toBe(200);
+    await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('the file this link shares is no longer there (deleted or moved)');
+    await page.getByText('Ask the person who sent it for a new one.').waitFor();
     const res = await page.goto(`${t.url}/s/${'x'.repeat(43)}`);
     expect(res?.status()).toBe(404);
     await page.getByRole('heading', { name: 'No such link' }).waitFor();

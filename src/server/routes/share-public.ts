@@ -102,6 +102,16 @@ export const sharePublicRoutes: RoutePlugin = async (app, { ctx }) => {
 };
 
 /**
+ * The link is sound but what it shares was deleted or moved away (or another kind of entry
+ * took its path): gone, as a revoked link is, naming no path. A visitor was told `/: not in
+ * this share` (404, which the app shows as "No such link") and could not tell what happened.
+ */
+function targetGone(s: OpenShare): FerryError {
+  const what = s.row.target_type === 'file' ? 'the file' : s.row.target_type === 'dir' ? 'the folder' : 'what';
+  return new GoneError(`${what} this link shares is no longer there (deleted or moved)`);
+}
+
+/**
  * What the share-link routes know between requests: the downloads under way (so a resumed
  * download does not use the link again, ../share-transfers.ts). Links themselves are found,
  * checked and unlocked by the context's share gate (../share-gate.ts).
@@ -142,12 +152,12 @@ class ShareLinks {
     const target = sub === '/' ? s.row.path : joinPath(s.row.path, sub);
     const server = authorize(s.as, 'read', target);
     const entry = await ctx.meta.stat(server).catch((err: unknown) => {
-      if (err instanceof NotFoundError) throw new NotFoundError(`${sub}: not in this share`);
+      if (err instanceof NotFoundError) throw sub === '/' ? targetGone(s) : new NotFoundError(`${sub}: not in this share`);
       throw err;
     });
     // A link serves what it was made for: a file's link does not open a folder made at its path
     // later (with whatever went into it), nor a folder's a file.
-    if (sub === '/' && s.row.target_type !== null && s.row.target_type !== entry.type) throw new NotFoundError(`${sub}: not in this share`);
+    if (sub === '/' && s.row.target_type !== null && s.row.target_type !== entry.type) throw targetGone(s);
     if (entry.type === 'dir') {
       if (s.spent) throw new GoneError('this link has been used up');
       if (q.zip !== undefined && !head) return this.zipFolder(request, reply, s, server, entry.name || s.row.name);
