@@ -40,6 +40,7 @@ const CLOCK_SLACK_MS = 5 * 60_000;
 
 interface ShareOpts extends ConnectionOpts, E2eOpts {
   json?: boolean;
+  quiet?: boolean;
   expires?: number;
   password?: boolean;
   passwordStdin?: boolean;
@@ -165,13 +166,13 @@ Whoever has the whole link can read that one file, nothing else of yours.
     });
   });
 
-  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
+  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON').option('-q, --quiet', 'print nothing but errors');
   addLoginOptions(revoke).action(async (id: string, opts: ShareOpts) => {
     await withClient(opts, async (client) => {
       const { revokeShare } = await import('../../client/account.js');
       await revokeShare(client, id);
       if (opts.json) return printJson({ revoked: id });
-      process.stderr.write(`revoked ${id}\n`);
+      if (!opts.quiet) process.stderr.write(`revoked ${id}\n`);
     });
   });
 }

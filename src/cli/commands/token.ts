@@ -8,6 +8,7 @@ import { terminalSafe } from '../terminal-text.js';
 
 interface TokenOpts extends ConnectionOpts {
   json?: boolean;
+  quiet?: boolean;
   name?: string;
   scopes?: string;
   readOnly?: boolean;
@@ -79,13 +80,13 @@ Examples:
     });
   });
 
-  const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
+  const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>').option('--json', 'print {revoked: ID} as JSON').option('-q, --quiet', 'print nothing but errors');
   addLoginOptions(revoke).action(async (id: string, opts: TokenOpts) => {
     await withClient(opts, async (client) => {
       const { revokeToken } = await import('../../client/account.js');
       await revokeToken(client, id);
       if (opts.json) return printJson({ revoked: id });
-      process.stderr.write(`revoked ${id}\n`);
+      if (!opts.quiet) process.stderr.write(`revoked ${id}\n`);
     });
   });
 }
