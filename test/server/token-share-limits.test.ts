@@ -153,7 +153,7 @@ function suite(name: string, start: (now: () => number) => Promise<TestServer>, 
       for (let i = 0; i < n; i++) {
         const { id } = newToken();
         await users.insertToken({ id, user_id: pam.id, name: `bulk ${i}`, secret_hash: 'x', scopes: '*', path_prefix: i % 2 === 0 ? '/docs' : null, created_at: 1_000 + Math.floor(i / 3), expires_at: null, last_used_at: null, revoked_at: null, from_login: 0 });
-        await shares.insert({ id: `sh_${randomBytes(8).toString('hex')}`, key_hash: randomBytes(32).toString('hex'), user_id: pam.id, path: i % 2 === 0 ? '/docs/a' : '/other', kind: 'download', name: 'x', password_hash: null, expires_at: null, max_uses: null, uses: 0, created_at: 1_000 + Math.floor(i / 3), revoked_at: null, last_used_at: null, max_bytes: null, bytes_received: 0, target_type: 'dir' });
+        await shares.insert({ id: `sh_${randomBytes(8).toString('hex')}`, key_hash: randomBytes(32).toString('hex'), user_id: pam.id, path: i % 2 === 0 ? '/docs/a' : '/other', kind: 'download', name: 'x', password_hash: null, expires_at: null, max_uses: null, uses: 0, created_at: 1_000 + Math.floor(i / 3), revoked_at: null, last_used_at: null, max_bytes: null, bytes_received: 0, target_type: 'dir', made_with: null });
       }
       // Pages of 100: every token once, newest first, `next` until the last.
       const seen: TokenInfo[] = [];
