@@ -92,11 +92,7 @@ Examples:
       'after',
       `
 A leaked token's links are its way out: they go with it. Links made before the server
-recorded which token made them stay (MADE WITH "-" in ferry share ls, which shows what made each).
-
-Examples:
-  $ ferry token revoke tok_1a2b3c
-  $ ferry token revoke --keep-shares tok_1a2b3c`,
+recorded which token made them stay (MADE WITH "-" in ferry share ls, which shows what made each).`,
     );
   addLoginOptions(revoke).action(async (id: string, opts: TokenOpts & { keepShares?: boolean }) => {
     await withClient(opts, async (client) => {
