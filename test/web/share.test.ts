@@ -501,6 +501,9 @@ describe("the owner's Share links page", () => {
     expect(table.scroll, 'the table is no wider than its box').toBeLessThanOrEqual(table.client);
     const box = await revoke.boundingBox();
     expect(box!.x + box!.width, 'Revoke is inside the 1280-pixel window').toBeLessThanOrEqual(1280);
+    // Made with an API token: the Made with column names it (revoking it would revoke the link).
+    const made = await page.getByRole('row', { name: /quarterly-x+\.txt/ }).locator('td').nth(7).textContent();
+    expect(made).toMatch(/^token .+ \([0-9a-f]{16}\)$/);
     await revoke.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
     await expect.poll(() => page.getByRole('row', { name: /quarterly-x+\.txt/ }).textContent()).toContain('revoked');
