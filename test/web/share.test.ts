@@ -398,7 +398,8 @@ describe('share pages', () => {
     const s = await share(t, token, { path: '/report.txt', maxUses: 1 });
     const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
     await page.goto(s.url);
-    await page.getByText('1 of 1 uses left', { exact: false }).waitFor();
+    await page.getByText('1 use left', { exact: false }).waitFor();
+    expect(await page.getByText('1 of 1 uses left', { exact: false }).count()).toBe(0);
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
     expect(await download.failure()).toBeNull();
     await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
