@@ -735,6 +735,8 @@ async function copyName(api: FerryApi, entry: Entry): Promise<string> {
 /** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
 function refuseSlash(name: string): void {
   if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
+  // The server's answer ("path segment not allowed") is jargon: say what the two names mean.
+  if (name === '.' || name === '..') throw new Error('A name cannot be . or .. (they mean this folder and the folder above it): choose another name.');
 }
 
 /**
