@@ -74,4 +74,9 @@ export interface RemoteContext {
   remotes?: Readonly<Record<string, NamedRemote>>;
   /** Where `FERRY_<TYPE>_<OPTION>` variables are read (default process.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Whose drive letters apply (default process.platform): on Windows `C:/dir` is a drive; elsewhere a one-letter `a:` is a remote name that cannot exist (names have two
+   * characters), so it is an error, never a local folder named `a:`. `C:\dir` is local on all.
+   */
+  platform?: NodeJS.Platform;
 }

@@ -83,6 +83,20 @@ function coerce(type: string, spec: BackendOptionSpec, value: unknown): OptionVa
   }
 }
 
+/**
+ * `a:/x` on a system without drive letters: what was meant is a remote `a` (there is none: a
+ * name has two characters at least) or a local folder `a:` (written `./a:/x`); guessing the
+ * folder put files where nobody looked, so neither is guessed. A backslash (`C:\\dir`) is a
+ * Windows path pasted as such, local everywhere.
+ */
+export function refuseLetterColon(spec: string, context: RemoteContext, shown = spec): void {
+  const letter = /^([A-Za-z]):(?![\\])/.exec(spec);
+  if (letter === null || (context.platform ?? process.platform) === 'win32') return;
+  throw new ConfigError(`no remote named ${letter[1]}; \`ferry remote ls\` lists them, or write ./${shown} for a local folder`, {
+    details: { remote: letter[1] },
+  });
+}
+
 export class BackendRegistry {
   readonly #types = new Map<string, BackendDefinition>();
 
@@ -122,6 +136,7 @@ export class BackendRegistry {
    */
   parseRemote(spec: string, context: RemoteContext = {}): RemoteSpec {
     if (typeof spec !== 'string' || spec === '') throw new ConfigError('a remote must be a non-empty string (a path or type:...)');
+    refuseLetterColon(spec, context, this.redactRemote(spec));
     const typed = TYPED_SPEC.exec(spec);
     if (typed === null || /^[./~]/.test(spec)) return { type: 'local', options: this.#require('local').parseSpec!(spec) };
     const type = typed[1].toLowerCase();

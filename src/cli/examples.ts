@@ -12,7 +12,7 @@ const EXAMPLES: Record<string, string[]> = {
   quota: ['ferry quota', 'ferry quota ana --json'],
   token: ['ferry token create --read-only --expires 30d', 'ferry token ls', 'ferry token revoke 7d1e3f9c2a4b5a6f'],
   'token ls': ['ferry token ls', 'ferry token ls --all --json'],
-  'token revoke': ['ferry token revoke 7d1e3f9c2a4b5a6f'],
+  'token revoke': ['ferry token revoke 7d1e3f9c2a4b5a6f', 'ferry token revoke --keep-shares 7d1e3f9c2a4b5a6f'],
   user: ['ferry user add ana --password --quota 50G', 'ferry user ls', 'ferry user passwd'],
   'user ls': ['ferry user ls', 'ferry user ls --json | jq .[].name'],
   'user show': ['ferry user show ana', 'ferry user show ana --json'],

@@ -39,7 +39,7 @@ const CASES: Array<[string, BareMeaning, Want]> = [
   [`${process.env.HOME ?? '/root'}/dir`, 'server', { kind: 'server' }],
   ['local:~/dir', 'server', { kind: 'local' }],
   ['C:\\Users\\me', 'server', { kind: 'local', path: 'C:\\Users\\me' }],
-  ['c:/data', 'server', { kind: 'local', path: 'c:/data' }],
+  ['C:\\', 'local', { kind: 'local', path: 'C:\\' }],
   ['/abs/a:b', 'local', { kind: 'local', path: '/abs/a:b' }],
 ];
 
@@ -64,6 +64,20 @@ describe('one location syntax', () => {
       expect(() => parseLocation(arg, 'server', defaultRegistry, context)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG' }));
     }
     expect(() => parseLocation('nope:/x', 'local', defaultRegistry, context)).toThrow(/\.\/nope:\/x/);
+  });
+
+  it('a:/x is a drive on Windows and refused elsewhere (no remote name has one letter), saying how to write the local folder', () => {
+    const windows = { ...context, platform: 'win32' as const };
+    for (const arg of ['c:/data', 'c:']) expect(parseLocation(arg, 'server', defaultRegistry, windows)).toMatchObject({ kind: 'local', path: arg });
+    const linux = { ...context, platform: 'linux' as const };
+    for (const [arg, bare] of [['a:/x', 'server'], ['a:/x', 'local'], ['a:', 'server'], ['Z:rel', 'local']] as const) {
+      expect(() => parseLocation(arg, bare, defaultRegistry, linux)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG', details: { remote: arg[0] } }));
+    }
+    expect(() => parseLocation('a:/x', 'local', defaultRegistry, linux)).toThrow('no remote named a; `ferry remote ls` lists them, or write ./a:/x for a local folder');
+    // The library's own parser (sync, copy, move, check, bisync open remotes with it) says the same.
+    expect(() => defaultRegistry.parseRemote('a:/x', linux)).toThrow('no remote named a; `ferry remote ls` lists them, or write ./a:/x for a local folder');
+    expect(defaultRegistry.parseRemote('C:\\dir', linux)).toMatchObject({ type: 'local' });
+    expect(defaultRegistry.parseRemote('c:/dir', windows)).toMatchObject({ type: 'local' });
   });
 
   it("a web address (the server's, a share link) is an error that says how to name a server and fetch a link", () => {

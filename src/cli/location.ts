@@ -1,7 +1,8 @@
 /**
  * The one location syntax of every command: what an argument names.
  *
- *   ./dir, ../dir, ~/dir, C:\dir       a local path, always
+ *   ./dir, ../dir, ~/dir, C:\dir       a local path, always (C:/dir too on Windows; elsewhere
+ *                                      a:/x is refused: no remote has a one-letter name)
  *   local:/dir                         a local path, always
  *   ferry:/path                        the logged-in server (ferry login / FERRY_SERVER)
  *   ferry://host:port/path             another Ferry server
@@ -23,7 +24,7 @@
  */
 import { normalizePath } from '../core/path.js';
 import { ConfigError, UsageError } from '../core/errors.js';
-import type { BackendRegistry } from '../backends/registry.js';
+import { refuseLetterColon, type BackendRegistry } from '../backends/registry.js';
 import type { RemoteContext } from '../backends/definition.js';
 
 /** What a bare path means for the command at hand (see the module comment). */
@@ -39,7 +40,9 @@ export type Location =
 
 /** `type:rest` or `NAME:rest` (two characters at least: one letter before a colon is a drive). */
 const TYPED = /^[A-Za-z][A-Za-z0-9+.-]+:/;
-const DRIVE = /^[A-Za-z]:([\\/]|$)/;
+/** A drive: `C:\dir` anywhere (a Windows path pasted as it is), `C:/dir` and `C:` on Windows. */
+const DRIVE = /^[A-Za-z]:\\/;
+const WINDOWS_DRIVE = /^[A-Za-z]:([\\/]|$)/;
 const EXPLICIT_LOCAL = /^(\.\.?|~)([\\/]|$)/;
 /** `http://…` or `https://…`: a server's address or a share link, pasted where a location goes. */
 const WEB_URL = /^(https?):\/\//i;
@@ -50,7 +53,9 @@ const WEB_URL = /^(https?):\/\//i;
  */
 export function parseLocation(arg: string, bare: BareMeaning, registry: BackendRegistry, context: RemoteContext = {}): Location {
   if (typeof arg !== 'string' || arg === '') throw new UsageError('a location must not be empty (a path, ferry:/path or NAME:path)');
-  if (DRIVE.test(arg) || EXPLICIT_LOCAL.test(arg)) return { kind: 'local', path: arg, spec: arg, label: arg };
+  const drive = DRIVE.test(arg) || ((context.platform ?? process.platform) === 'win32' && WINDOWS_DRIVE.test(arg));
+  if (drive || EXPLICIT_LOCAL.test(arg)) return { kind: 'local', path: arg, spec: arg, label: arg };
+  refuseLetterColon(arg, context, registry.redactRemote(arg));
   if (!TYPED.test(arg)) {
     if (bare === 'local') return { kind: 'local', path: arg, spec: arg, label: arg };
     const path = normalizePath(arg.startsWith('/') ? arg : `/${arg}`);

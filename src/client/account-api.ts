@@ -21,6 +21,7 @@ import {
   type GrantInfo,
   type MeResponse,
   type PermissionName,
+  type RevokedToken,
   type ShareInfo,
   type SshKeyInfo,
   type TokenInfo,
@@ -80,8 +81,14 @@ export function createToken(client: FerryApi, request: CreateTokenRequest): Prom
   return client.http.json<CreatedToken>({ method: 'POST', path: `${API_PREFIX}/tokens`, json: request, retry: 'never' });
 }
 
-export async function revokeToken(client: FerryApi, id: string): Promise<void> {
-  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/tokens/${seg(id)}`, retry: 'always' });
+/**
+ * Revokes a token and, unless `keepShares`, the share links it made. A server from before
+ * answers nothing (204): then `sharesRevoked` is undefined, its links left as they were.
+ */
+export async function revokeToken(client: FerryApi, id: string, options: { keepShares?: boolean } = {}): Promise<{ id: string; sharesRevoked?: number }> {
+  const query = options.keepShares ? '?keepShares=true' : '';
+  const res = await client.http.json<RevokedToken | undefined>({ method: 'DELETE', path: `${API_PREFIX}/tokens/${seg(id)}${query}`, retry: 'always' });
+  return res ?? { id };
 }
 
 // ---------------------------------------------------------------- users (admin)

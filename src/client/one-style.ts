@@ -110,7 +110,7 @@ export function namespaces(api: FerryApi) {
     tokens: {
       list: (...a: Tail<typeof account.listTokens>) => account.listTokens(api, ...a),
       create: (...a: Tail<typeof account.createToken>) => account.createToken(api, ...a),
-      revoke: (id: string) => account.revokeToken(api, id),
+      revoke: (...a: Tail<typeof account.revokeToken>) => account.revokeToken(api, ...a),
     },
     shares: {
       list: (...a: Tail<typeof account.listShares>) => account.listShares(api, ...a),

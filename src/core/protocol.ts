@@ -452,7 +452,23 @@ export interface ShareInfo {
   createdAt: number;
   revokedAt: number | null;
   lastUsedAt: number | null;
+  /**
+   * What made the link: an API token (its id, and its name while the token is kept), a web
+   * session, or a password (HTTP Basic); revoking the token revokes the links it made. Null:
+   * made before the server recorded it (such links stay as they are when a token is revoked).
+   */
+  madeWith: ShareMadeWith | null;
 }
+
+/** `DELETE /api/v1/tokens/:id` (`?keepShares=true` keeps the links the token made). */
+export interface RevokedToken {
+  id: string;
+  /** The live share links the token made, revoked with it (0 with keepShares). */
+  sharesRevoked: number;
+}
+
+/** {@link ShareInfo.madeWith}. */
+export type ShareMadeWith = { kind: 'token'; tokenId: string; tokenName: string | null } | { kind: 'session' } | { kind: 'password' };
 
 /** `POST /api/v1/shares`. */
 export interface CreateShareRequest {

@@ -1,6 +1,6 @@
 /** Metadata rows as the protocol shows them (never a secret or a hash of one). */
 import { parsePermissions } from '../core/permissions.js';
-import type { GrantInfo, ShareInfo, TokenInfo, UserInfo } from '../core/protocol.js';
+import type { GrantInfo, ShareInfo, ShareMadeWith, TokenInfo, UserInfo } from '../core/protocol.js';
 import type { GrantRow, TokenRow, UserRow } from '../store/auth-store.js';
 import type { ShareRow } from '../store/share-store.js';
 import { CidrList } from './ip-filter.js';
@@ -49,7 +49,15 @@ export function tokenInfo(t: TokenRow, userName: string, userRole: string): Toke
   };
 }
 
-export function shareInfo(s: ShareRow, userName: string): ShareInfo {
+/** What `made_with` (AuthContext.tokenId at creation) says made a link; `tokenName`: the token's, if kept. */
+export function shareMadeWith(madeWith: string | null, tokenName: string | null = null): ShareMadeWith | null {
+  if (madeWith === null) return null;
+  if (madeWith.startsWith('session:')) return { kind: 'session' };
+  if (madeWith.startsWith('password:')) return { kind: 'password' };
+  return { kind: 'token', tokenId: madeWith, tokenName };
+}
+
+export function shareInfo(s: ShareRow, userName: string, tokenName: string | null = null): ShareInfo {
   return {
     id: s.id,
     userName,
@@ -65,5 +73,6 @@ export function shareInfo(s: ShareRow, userName: string): ShareInfo {
     createdAt: Number(s.created_at),
     revokedAt: num(s.revoked_at),
     lastUsedAt: num(s.last_used_at),
+    madeWith: shareMadeWith(s.made_with ?? null, tokenName),
   };
 }

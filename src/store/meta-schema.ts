@@ -165,6 +165,11 @@ export interface SharesTable {
   bytes_received: number;
   /** What the link was made for (migration 0026): it serves nothing else at its path; null: made before, unchecked. */
   target_type: 'file' | 'dir' | null;
+  /**
+   * The credential that made the link (migration 0030): an API token's id, `session:<id>` (the
+   * web app), `password:<user id>` (HTTP Basic), as AuthContext.tokenId; null: made before.
+   */
+  made_with: string | null;
 }
 
 export interface WebSessionsTable {

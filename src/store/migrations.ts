@@ -126,6 +126,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // Look-alike names compared without invisible characters too (`a.txt` and `a\u200b.txt`,
     // security audit 2026-12-06): the look-alike form of names stored before, recomputed.
     '0029-name-fold-invisible': forward((db) => nameFoldInvisibleSchema(db)),
+    // Which credential made a link (a token's id, `session:…`, `password:…`): revoking a token
+    // revokes the links it made, and `share ls` says what made each. Links made before: null,
+    // left as they are (nothing tells what made them). Indexed for the revocation's look-up.
+    '0030-share-made-with': forward(async (db) => {
+      await db.schema.alterTable('shares').addColumn('made_with', 'text').execute();
+      await db.schema.createIndex('shares_made_with').ifNotExists().on('shares').column('made_with').execute();
+    }),
   };
 }
 

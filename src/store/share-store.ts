@@ -10,6 +10,8 @@ import type { Database, SharesTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 
 export type ShareRow = SharesTable;
+/** A link as listed: with its owner's name and the name of the token that made it (null: none, or gone). */
+export type ListedShare = ShareRow & { user_name: string; made_with_name: string | null };
 
 /** Links that still open at `now`: not revoked, not expired, uses left. */
 function liveLink(now: number) {
@@ -60,9 +62,31 @@ export class ShareStore {
     return this.db.selectFrom('shares').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** Links with their owner's name and the name of the token that made each (null: none, or gone). */
+  private listQuery() {
+    return this.db
+      .selectFrom('shares as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .leftJoin('tokens as t', 't.id', 's.made_with')
+      .selectAll('s')
+      .select(['u.name as user_name', 't.name as made_with_name']);
+  }
+
+  /**
+   * Revokes the live links `credential` made (a token being revoked: its links go with it);
+   * the links revoked, for the audit.
+   */
+  async revokeMadeWith(credential: string, now: number): Promise<ShareRow[]> {
+    return this.meta.durable(async (trx) => {
+      const live = await trx.selectFrom('shares').selectAll().where('made_with', '=', credential).where('revoked_at', 'is', null).execute();
+      if (live.length > 0) await trx.updateTable('shares').set({ revoked_at: now }).where('made_with', '=', credential).where('revoked_at', 'is', null).execute();
+      return live;
+    });
+  }
+
   /** Links of one user (or everyone's), newest first, with the owner's name. */
-  async list(userId?: string): Promise<(ShareRow & { user_name: string })[]> {
-    let q = this.db.selectFrom('shares as s').innerJoin('users as u', 'u.id', 's.user_id').selectAll('s').select('u.name as user_name');
+  async list(userId?: string): Promise<ListedShare[]> {
+    let q = this.listQuery();
     if (userId !== undefined) q = q.where('s.user_id', '=', userId);
     return q.orderBy('s.created_at', 'desc').orderBy('s.id').execute();
   }
@@ -71,8 +95,8 @@ export class ShareStore {
    * One page of {@link list}, newest first: at most `limit` links after `after` (the `next`
    * of the page before); `pathPrefix`: only links at or below it.
    */
-  async listPage(userId: string | undefined, page: PageQuery & { pathPrefix?: string | null }): Promise<RowPage<ShareRow & { user_name: string }>> {
-    let q = this.db.selectFrom('shares as s').innerJoin('users as u', 'u.id', 's.user_id').selectAll('s').select('u.name as user_name');
+  async listPage(userId: string | undefined, page: PageQuery & { pathPrefix?: string | null }): Promise<RowPage<ListedShare>> {
+    let q = this.listQuery();
     if (userId !== undefined) q = q.where('s.user_id', '=', userId);
     if (page.pathPrefix != null) q = q.where(withinPrefix('s.path', page.pathPrefix));
     if (page.after) q = q.where(keysetAfter('s.created_at', 's.id', page.after));

@@ -44,6 +44,15 @@ describe('one set of flags', () => {
     }
   });
 
+  it('-q is --quiet and --json is there on every command that changes files, links or tokens', () => {
+    const changers = ['put', 'get', 'mv', 'cp', 'rm', 'mkdir', 'sync', 'copy', 'move', 'check', 'bisync', 'restore', 'trash restore', 'trash empty', 'share revoke', 'token revoke'];
+    for (const name of changers) {
+      const [head, sub] = name.split(' ');
+      const c = sub === undefined ? command(head) : command(head).commands.find((x) => x.name() === sub)!;
+      expect({ name, q: c.options.find((o) => o.short === '-q')?.long, json: c.options.some((o) => o.long === '--json') }).toEqual({ name, q: '--quiet', json: true });
+    }
+  });
+
   it('-n means --dry-run wherever a command has it; --no-clobber has no short letter', () => {
     for (const c of program.commands) {
       const n = c.options.find((o) => o.short === '-n');

@@ -160,7 +160,7 @@ describe('counts and nouns', () => {
   it('token revoke and share revoke with --json say what was revoked on stdout', async () => {
     const token = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string };
     const revoked = ok(await w.ferry(['token', 'revoke', token.id, '--json']));
-    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: token.id });
+    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: token.id, sharesRevoked: 0 });
     expect(revoked.stderr).toBe('');
     const link = JSON.parse(ok(await w.ferry(['share', '/shared.txt', '--json'])).stdout) as { id: string };
     expect(JSON.parse(ok(await w.ferry(['share', 'revoke', link.id, '--json'])).stdout)).toEqual({ revoked: link.id });

@@ -236,7 +236,7 @@ describe('docs/client.md: the CLI section', () => {
 
   it('names the commands that take --parallel, --bwlimit, -q, -c and -I', () => {
     const listed = (after: string) =>
-      [...(new RegExp(`${after.replace(/[()[\]\\/.*+?|-]/g, '\\$&')} \\(([^)]*)\\)`).exec(cli)?.[1] ?? '').matchAll(/`([a-z]+)`/g)].map((m) => m[1]).sort();
+      [...(new RegExp(`${after.replace(/[()[\]\\/.*+?|-]/g, '\\$&')} \\(([^)]*)\\)`).exec(cli)?.[1] ?? '').matchAll(/`([a-z]+(?: [a-z]+)?)`/g)].map((m) => m[1]).sort();
     expect(listed('`--parallel N`')).toEqual(takers('--parallel'));
     expect(listed('`--bwlimit RATE`')).toEqual(takers('--bwlimit'));
     expect(listed('`-q`')).toEqual(takers('-q'));

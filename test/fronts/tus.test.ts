@@ -230,6 +230,31 @@ describe('tus with tus-js-client', () => {
     await upload(Readable.from(parts), { metadata: { filename: 'deferred.bin' }, uploadLengthDeferred: true, chunkSize: 1024 * 1024 }).done;
     expect((await download('/deferred.bin')).body.equals(Buffer.concat(parts))).toBe(true);
   });
+
+  it('a file just uploaded with a deferred length answers HEAD and GET with its whole length, and its type where a type is named', async () => {
+    const lines = Array.from({ length: 3000 }, (_, i) => `${i},row ${i},${'x'.repeat(i % 97)}\n`);
+    const parts = [Buffer.from(lines.slice(0, 1000).join('')), Buffer.from(lines.slice(1000, 2000).join('')), Buffer.from(lines.slice(2000).join(''))];
+    const whole = Buffer.concat(parts);
+    const { upload: up, done } = upload(Readable.from(parts), { metadata: { filename: 'deferred.csv', filetype: 'text/csv' }, uploadLengthDeferred: true, chunkSize: 64 * 1024 });
+    await done;
+    const facts = async (method: 'HEAD' | 'GET', query: string) => {
+      const r = await fetch(`${t.url}/api/v1/files/deferred.csv${query}`, { method, headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'identity' } });
+      const body = Buffer.from(await r.arrayBuffer());
+      return { method, query, status: r.status, length: r.headers.get('content-length'), type: r.headers.get('content-type'), etag: r.headers.get('etag'), bytes: method === 'GET' ? body.equals(whole) : body.length === 0 };
+    };
+    const etag = (await facts('HEAD', '')).etag;
+    expect(etag).toMatch(/^"[0-9a-f]{64}"$/);
+    // The API's plain answer is application/octet-stream by design (a browser runs nothing
+    // from it); ?download and ?inline name a safe type from the file name (a CSV is text).
+    for (const method of ['HEAD', 'GET'] as const) {
+      expect(await facts(method, '')).toEqual({ method, query: '', status: 200, length: String(whole.length), type: 'application/octet-stream', etag, bytes: true });
+      expect(await facts(method, '?download')).toEqual({ method, query: '?download', status: 200, length: String(whole.length), type: 'text/plain; charset=utf-8', etag, bytes: true });
+    }
+    // The upload's own URL, asked right after: complete, its length the whole, or gone.
+    const tusHead = await fetch(up.url!, { method: 'HEAD', headers: { ...TUS, authorization: `Bearer ${token}` } });
+    if (tusHead.status === 200) expect({ length: tusHead.headers.get('upload-length'), offset: tusHead.headers.get('upload-offset') }).toEqual({ length: String(whole.length), offset: String(whole.length) });
+    else expect(tusHead.status).toBe(404);
+  });
 });
 
 async function put1(path: string, text: string): Promise<void> {

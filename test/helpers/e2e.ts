@@ -73,8 +73,11 @@ export async function startWorld(options: { extraArgs?: string[]; inRam?: boolea
       world.server = server;
     },
     close: async () => {
-      await world.server.stop();
-      await tmp.cleanup();
+      try {
+        await world.server.stop();
+      } finally {
+        await tmp.cleanup();
+      }
     },
   };
   return world;

@@ -52,6 +52,8 @@ describe('upgrading a database from before drop-box byte caps', () => {
       await old.schema.alterTable('ssh_keys').dropColumn('expires_at').execute(); // and 0023's, 0024's
       await old.schema.alterTable('tokens').dropColumn('from_login').execute();
       await old.schema.alterTable('shares').dropColumn('target_type').execute(); // 0026's
+      await old.schema.dropIndex('shares_made_with').execute(); // and 0030's
+      await old.schema.alterTable('shares').dropColumn('made_with').execute();
       await old.deleteFrom('kysely_migration').where('name', '>', PREVIOUS).execute();
       expect(await lastMigration(old)).toBe(PREVIOUS);
       await old.destroy();

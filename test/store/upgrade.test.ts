@@ -54,6 +54,8 @@ describe('upgrading a database of the previous version', () => {
       await old.schema.alterTable('ssh_keys').dropColumn('expires_at').execute();
       await old.schema.alterTable('tokens').dropColumn('from_login').execute();
       await old.schema.alterTable('shares').dropColumn('target_type').execute(); // 0026's
+      await old.schema.dropIndex('shares_made_with').execute(); // and 0030's
+      await old.schema.alterTable('shares').dropColumn('made_with').execute();
       await old.deleteFrom('kysely_migration').where('name', 'not in', PREVIOUS_MIGRATIONS).execute();
       expect(await migrationNames(old)).toEqual(PREVIOUS_MIGRATIONS);
       await old.destroy();

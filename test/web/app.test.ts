@@ -89,6 +89,13 @@ describe('web app', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('This folder is empty.').waitFor();
     expect(page.url()).toBe(t.url + '/files');
+    // Nothing to zip in an empty folder, nor in one that does not exist: no Download folder (zip).
+    expect(await page.getByRole('button', { name: 'Download folder (zip)' }).count()).toBe(0);
+    await page.goto(t.url + '/files/no-such-folder');
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('button', { name: 'Download folder (zip)' }).count()).toBe(0);
+    await page.goto(t.url + '/files');
+    await page.getByText('This folder is empty.').waitFor();
     // The refresh token is an HttpOnly, SameSite=Strict cookie scripts cannot read.
     const cookies = await context.cookies();
     const refresh = cookies.find((c) => c.name === '__Host-ferry_refresh');

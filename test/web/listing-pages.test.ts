@@ -23,7 +23,7 @@ beforeAll(async () => {
   const { users, shares } = t.server.ctx;
   for (let i = 0; i < N; i++) {
     await users.insertToken({ id: newToken().id, user_id: wes.id, name: `bulk token ${i}`, secret_hash: 'x', scopes: '*', path_prefix: null, created_at: 1_000 + i, expires_at: null, last_used_at: null, revoked_at: null, from_login: 0 });
-    await shares.insert({ id: `sh_${randomBytes(8).toString('hex')}`, key_hash: randomBytes(32).toString('hex'), user_id: wes.id, path: '/pub', kind: 'download', name: `bulk link ${i}`, password_hash: null, expires_at: null, max_uses: null, uses: 0, created_at: 1_000 + i, revoked_at: null, last_used_at: null, max_bytes: null, bytes_received: 0, target_type: 'dir' });
+    await shares.insert({ id: `sh_${randomBytes(8).toString('hex')}`, key_hash: randomBytes(32).toString('hex'), user_id: wes.id, path: '/pub', kind: 'download', name: `bulk link ${i}`, password_hash: null, expires_at: null, max_uses: null, uses: 0, created_at: 1_000 + i, revoked_at: null, last_used_at: null, max_bytes: null, bytes_received: 0, target_type: 'dir', made_with: null });
   }
   browser = await launch();
 }, 180_000);

@@ -398,7 +398,8 @@ describe('share pages', () => {
     const s = await share(t, token, { path: '/report.txt', maxUses: 1 });
     const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
     await page.goto(s.url);
-    await page.getByText('1 of 1 uses left', { exact: false }).waitFor();
+    await page.getByText('1 use left', { exact: false }).waitFor();
+    expect(await page.getByText('1 of 1 uses left', { exact: false }).count()).toBe(0);
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
     expect(await download.failure()).toBeNull();
     await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
@@ -511,6 +512,9 @@ describe("the owner's Share links page", () => {
     expect(table.scroll, 'the table is no wider than its box').toBeLessThanOrEqual(table.client);
     const box = await revoke.boundingBox();
     expect(box!.x + box!.width, 'Revoke is inside the 1280-pixel window').toBeLessThanOrEqual(1280);
+    // Made with an API token: the Made with column names it (revoking it would revoke the link).
+    const made = await page.getByRole('row', { name: /quarterly-x+\.txt/ }).locator('td').nth(7).textContent();
+    expect(made).toMatch(/^token .+ \([0-9a-f]{16}\)$/);
     await revoke.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
     await expect.poll(() => page.getByRole('row', { name: /quarterly-x+\.txt/ }).textContent()).toContain('revoked');

@@ -300,6 +300,7 @@ describe('a name that is taken', () => {
       return text;
     };
     expect(await refusal('Rename', 'New name', 'b.txt', 'a.txt')).toBe('b.txt already exists here: choose another name, or rename or delete that one first.');
+    for (const name of ['..', '.']) expect(await refusal('Rename', 'New name', name, 'a.txt')).toBe('A name cannot be . or .. (they mean this folder and the folder above it): choose another name.');
     expect(await refusal('Move', 'To folder', '/taken/sub', 'a.txt')).toBe('a.txt already exists in /taken/sub: rename one of the two first, or choose another folder.');
     expect(await refusal('Copy', 'To folder', '/taken/sub', 'a.txt')).toBe('a.txt already exists in /taken/sub: rename one of the two first, or choose another folder.');
     expect(await refusal('New folder', 'Folder name', 'sub')).toBe('sub already exists here: choose another name.');

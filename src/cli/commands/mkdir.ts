@@ -15,6 +15,7 @@ export function registerMkdir(program: Command): void {
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, sftp://host/dir, ./dir')
     .option('-p, --parents', 'create parents as needed; no error if the directory exists')
     .option('-n, --dry-run', 'say what would be made (on stderr), make nothing; the same refusals as a real run')
+    .option('-q, --quiet', 'print nothing but errors (not even -n\'s lines)')
     .option('--e2e', 'an end-to-end folder on a Ferry server: everything put into it is encrypted here, names too')
     .option('--json', 'print {ok, made, existed, implied, failed} as JSON: the locations made, those already there (-p), those on stores where directories are implied, and those that failed with their error');
   addE2eOptions(cmd);
@@ -50,7 +51,7 @@ In such a folder paths are plain and the new folder's name is encrypted here:
     for (const loc of locations) {
       try {
         const how = await mkdirAt(loc, opts);
-        if (opts.dryRun && how === 'made') process.stderr.write(`(dry run) mkdir ${terminalSafe(loc.label)}\n`);
+        if (opts.dryRun && !opts.quiet && how === 'made') process.stderr.write(`(dry run) mkdir ${terminalSafe(loc.label)}\n`);
         done[how].push(loc.label);
       } catch (err) {
         if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED') {
@@ -106,6 +107,7 @@ interface MkdirOpts extends ConnectionOpts, E2eOpts {
   parents?: boolean;
   e2e?: boolean;
   json?: boolean;
+  quiet?: boolean;
   dryRun?: boolean;
 }
 

@@ -13,6 +13,7 @@ interface RmOpts extends ConnectionOpts, E2eOpts {
   dryRun?: boolean;
   verbose?: number;
   json?: boolean;
+  quiet?: boolean;
   /** --if-match: remove the file only if it still has this ETag. */
   ifMatch?: string;
 }
@@ -25,6 +26,7 @@ export function registerRm(program: Command): void {
     .option('-r, --recursive', 'remove directories and everything in them')
     .option('-f, --force', 'ignore paths that do not exist')
     .option('-n, --dry-run', 'show what would be removed; remove nothing')
+    .option('-q, --quiet', 'print nothing but errors (not even -n\'s or -v\'s lines)')
     .option('--json', 'print {ok, dryRun, removed, missing, failed} as JSON: the locations removed (with -n: that would be), with -f those not found, and those that failed with their error');
   cmd.option('--if-match <etag>', 'one file: remove it only if it still has this ETag (as ferry stat --json gives it; the hash alone works too): fail (exit 6) if it changed meanwhile', etagArg);
   addVerboseOption(cmd, 'print each removal');
@@ -54,7 +56,7 @@ Examples:
       if (locations.length !== 1 || opts.recursive) throw new UsageError('--if-match is about one file: give one location, without -r');
     }
     const say = (line: string) => {
-      if (opts.verbose || opts.dryRun) process.stderr.write(`${terminalSafe(line)}\n`);
+      if ((opts.verbose || opts.dryRun) && !opts.quiet) process.stderr.write(`${terminalSafe(line)}\n`);
     };
     // --json's report: each location as it was given, in order.
     const removed: string[] = [];

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import type { CreateShareRequest } from '../../core/protocol.js';
+import type { CreateShareRequest, ShareInfo } from '../../core/protocol.js';
 import { countOf, formatSize, parseSize } from '../../core/units.js';
 import { addConnectionOptions, addLoginOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
@@ -40,6 +40,7 @@ const CLOCK_SLACK_MS = 5 * 60_000;
 
 interface ShareOpts extends ConnectionOpts, E2eOpts {
   json?: boolean;
+  quiet?: boolean;
   expires?: number;
   password?: boolean;
   passwordStdin?: boolean;
@@ -149,7 +150,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
       const now = Date.now();
       process.stdout.write(
         table(
-          ['ID', 'USER', 'KIND', 'PATH', 'USES', 'BYTES', 'EXPIRES', 'STATE'],
+          ['ID', 'USER', 'KIND', 'PATH', 'USES', 'BYTES', 'EXPIRES', 'STATE', 'MADE WITH'],
           list.map((s) => [
             s.id,
             s.userName,
@@ -159,19 +160,27 @@ Whoever has the whole link can read that one file, nothing else of yours.
             s.kind !== 'upload' ? '' : s.maxBytes === null || s.maxBytes === undefined ? formatSize(s.bytesReceived ?? 0) : `${formatSize(s.bytesReceived ?? 0)}/${formatSize(s.maxBytes)}`,
             when(s.expiresAt),
             s.revokedAt ? 'revoked' : s.expiresAt !== null && s.expiresAt <= now ? 'expired' : s.maxUses !== null && s.uses >= s.maxUses ? 'used up' : s.maxBytes != null && s.bytesReceived >= s.maxBytes ? 'full' : 'active',
+            madeWithText(s.madeWith),
           ]),
         ),
       );
     });
   });
 
-  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
+  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON').option('-q, --quiet', 'print nothing but errors');
   addLoginOptions(revoke).action(async (id: string, opts: ShareOpts) => {
     await withClient(opts, async (client) => {
       const { revokeShare } = await import('../../client/account.js');
       await revokeShare(client, id);
       if (opts.json) return printJson({ revoked: id });
-      process.stderr.write(`revoked ${id}\n`);
+      if (!opts.quiet) process.stderr.write(`revoked ${id}\n`);
     });
   });
+}
+
+/** The MADE WITH column: a token's id and name, "web session", "password"; "-": not recorded (older links or server). */
+export function madeWithText(m: ShareInfo['madeWith'] | undefined): string {
+  if (m === null || m === undefined) return '-';
+  if (m.kind === 'token') return m.tokenName === null ? `${m.tokenId} (revoked or removed)` : `${m.tokenId} (${m.tokenName})`;
+  return m.kind === 'session' ? 'web session' : 'password';
 }

@@ -2,12 +2,14 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { READ_ONLY_PERMISSIONS, parsePermissions } from '../../core/permissions.js';
 import type { CreateTokenRequest } from '../../core/protocol.js';
+import { countOf } from '../../core/units.js';
 import { addLoginOptions, durationArg, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { terminalSafe } from '../terminal-text.js';
 
 interface TokenOpts extends ConnectionOpts {
   json?: boolean;
+  quiet?: boolean;
   name?: string;
   scopes?: string;
   readOnly?: boolean;
@@ -79,13 +81,27 @@ Examples:
     });
   });
 
-  const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
-  addLoginOptions(revoke).action(async (id: string, opts: TokenOpts) => {
+  const revoke = token
+    .command('revoke')
+    .description('revoke a token, and the share links it made: refused from the next request on')
+    .argument('<id>')
+    .option('--keep-shares', 'keep the share links the token made working (revoke the token again without it to take them)')
+    .option('--json', 'print {revoked: ID, sharesRevoked: N} as JSON (N: the links that went with it; null from a server that does not revoke them)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .addHelpText(
+      'after',
+      `
+A leaked token's links are its way out: they go with it. Links made before the server
+recorded which token made them stay (MADE WITH "-" in ferry share ls, which shows what made each).`,
+    );
+  addLoginOptions(revoke).action(async (id: string, opts: TokenOpts & { keepShares?: boolean }) => {
     await withClient(opts, async (client) => {
       const { revokeToken } = await import('../../client/account.js');
-      await revokeToken(client, id);
-      if (opts.json) return printJson({ revoked: id });
-      process.stderr.write(`revoked ${id}\n`);
+      const { sharesRevoked } = await revokeToken(client, id, { keepShares: opts.keepShares });
+      if (opts.json) return printJson({ revoked: id, sharesRevoked: sharesRevoked ?? null });
+      if (opts.quiet) return;
+      const links = sharesRevoked === undefined ? ' (this server keeps the links it made)' : opts.keepShares ? '; its share links kept' : ` and ${countOf(sharesRevoked, 'share link')} it made`;
+      process.stderr.write(`revoked ${id}${links}\n`);
     });
   });
 }

@@ -19,6 +19,7 @@ plain; a stored path (as \`ferry trash ls\` shows it) is taken as it is.`;
 
 interface Opts extends ConnectionOpts, E2eOpts {
   json?: boolean;
+  quiet?: boolean;
   version?: number;
   at?: number;
   to?: string;
@@ -81,6 +82,7 @@ export function registerVersions(program: Command): void {
     .option('--version <id>', 'the version id, from `ferry versions`', positive)
     .option('--at <when>', 'the version that was current then: a date (2026-12-01T09:00) or a duration ago (2h)', (v: string) => parseWhen(v))
     .option('--json', 'print the restored file\'s entry as JSON')
+    .option('-q, --quiet', 'print nothing but errors')
     .addHelpText('after', '\n' + E2E_NOTE.trim() + '\n\nExamples:\n  $ ferry restore /docs/report.odt --version 42\n  $ ferry restore /docs/report.odt --at 2026-12-01T09:00\n  $ ferry restore /docs/report.odt --at 3h\n  $ ferry restore /vault/diary.txt --version 7 --e2e-key-file ~/.ferry.key');
   addE2eOptions(addConnectionOptions(restore)).action(async (path: string, opts: Opts) => {
     if ((opts.version === undefined) === (opts.at === undefined)) throw new UsageError('give one of --version or --at');
@@ -91,7 +93,7 @@ export function registerVersions(program: Command): void {
       const inVault = await storedPathInVault(client, loc.path, opts);
       const entry = await restoreVersion(client, inVault?.stored ?? loc.path, opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
       if (opts.json) return printJson(inVault?.computed ? { ...entry, path: loc.path } : entry);
-      process.stderr.write(`restored ${terminalSafe(inVault?.computed ? loc.path : entry.path)} (${formatSize(entry.size)})\n`);
+      if (!opts.quiet) process.stderr.write(`restored ${terminalSafe(inVault?.computed ? loc.path : entry.path)} (${formatSize(entry.size)})\n`);
     });
   });
 
@@ -132,6 +134,7 @@ Examples:
     .argument('<id>', 'an id from `ferry trash ls`', positive)
     .option('--to <path>', 'put it there instead of where it was (a file path)')
     .option('--json', 'print the restored file\'s entry as JSON')
+    .option('-q, --quiet', 'print nothing but errors')
     .description('put a deleted file back (refused if a file is there now: use --to)')
     .addHelpText(
       'after',
@@ -164,7 +167,7 @@ Examples:
       }
       const entry = await restoreTrash(client, id, inVault?.stored ?? to, { reencrypt: inVault?.computed });
       if (opts.json) return printJson(inVault?.computed ? { ...entry, path: to! } : entry);
-      process.stderr.write(`restored ${terminalSafe(inVault?.computed ? to! : entry.path)}\n`);
+      if (!opts.quiet) process.stderr.write(`restored ${terminalSafe(inVault?.computed ? to! : entry.path)}\n`);
     });
   });
   const empty = trash
@@ -174,6 +177,7 @@ Examples:
     .option('--all-users', 'as the admin: empty other users\' trash too, where PATH holds their homes (the default / holds them all)')
     .option('-y, --yes', 'with --all-users: do not ask (needed when stdin is not a terminal)')
     .option('--json', 'print {removed} (how many files) as JSON')
+    .option('-q, --quiet', 'print nothing but errors')
     .description('delete trashed files for good')
     .addHelpText(
       'after',
@@ -194,7 +198,7 @@ Examples:
       const allUsers = await othersTrashMeant(client, loc, opts);
       const n = await emptyTrash(client, loc.path, opts.olderThan === undefined ? undefined : Date.now() - opts.olderThan, { allUsers });
       if (opts.json) return printJson({ removed: n });
-      process.stderr.write(`removed ${countOf(n, 'file')} from the trash\n`);
+      if (!opts.quiet) process.stderr.write(`removed ${countOf(n, 'file')} from the trash\n`);
     });
   });
 }

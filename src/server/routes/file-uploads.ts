@@ -96,6 +96,7 @@ async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: Auth
     max_bytes: null,
     bytes_received: 0,
     target_type: 'file',
+    made_with: auth.tokenId,
     uses: 0,
     created_at: now,
     revoked_at: null,

@@ -59,12 +59,12 @@ async function listShares(ctx: ServerContext, request: FastifyRequest) {
   if (page) {
     // A token limited to a path prefix sees only the links inside it.
     const { rows, next } = await ctx.shares.listPage(all ? undefined : auth.userId, { ...page, pathPrefix: all ? null : auth.pathPrefix });
-    const entries = rows.map((s) => shareInfo(s, s.user_name));
+    const entries = rows.map((s) => shareInfo(s, s.user_name, s.made_with_name));
     return next === undefined ? { entries } : { entries, next };
   }
   // The whole list as an array, for clients from before pages (bounded per user by maxSharesPerUser).
   const rows = await ctx.shares.list(all ? undefined : auth.userId);
-  return rows.filter((s) => all || withinPrefix(auth, s.path)).map((s) => shareInfo(s, s.user_name));
+  return rows.filter((s) => all || withinPrefix(auth, s.path)).map((s) => shareInfo(s, s.user_name, s.made_with_name));
 }
 
 async function createShare(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
@@ -103,11 +103,25 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     max_bytes: maxBytes,
     bytes_received: 0,
     target_type: entry.type,
+    made_with: auth.tokenId,
   };
   await ctx.shares.insert(row, { max: ctx.config.maxSharesPerUser, now });
   await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, maxBytes, password: password !== undefined } });
-  const res: CreatedShare = { ...shareInfo(row, auth.userName), url: `${publicBase(ctx, request)}/s/${key}` };
+  const res: CreatedShare = { ...shareInfo(row, auth.userName, await tokenNameOf(ctx, auth)), url: `${publicBase(ctx, request)}/s/${key}` };
   return reply.status(201).send(res);
+}
+
+/** The name of the API token a request came with (null: a session, a password). */
+export async function tokenNameOf(ctx: ServerContext, auth: AuthContext): Promise<string | null> {
+  return auth.kind === 'token' ? ((await ctx.users.tokenById(auth.tokenId))?.name ?? null) : null;
+}
+
+/**
+ * After an upload link is revoked: what its visitors left open goes with it (they hold
+ * sessions of the owner's visitors' budget). How many uploads it aborted.
+ */
+export async function endVisitorUploads(ctx: ServerContext, s: ShareRow): Promise<number> {
+  return s.kind === 'upload' ? ctx.meta.abortVisitorUploads(s.user_id, await shareFolder(ctx, s)) : 0;
 }
 
 /** The server path of a link's folder (its path is its owner's user path). */
@@ -124,8 +138,7 @@ async function revokeShare(ctx: ServerContext, request: FastifyRequest, reply: F
   if (!s || (s.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no share link ${params.id}`);
   if (!isAdmin(auth) && !withinPrefix(auth, s.path)) throw new ForbiddenError(`the link's path ${s.path} is outside this token's path prefix ${auth.pathPrefix}`);
   await ctx.shares.revoke(s.id, ctx.now());
-  // What its visitors left open goes with it (they hold sessions of the owner's visitors' budget).
-  const aborted = s.kind === 'upload' ? await ctx.meta.abortVisitorUploads(s.user_id, await shareFolder(ctx, s)) : 0;
+  const aborted = await endVisitorUploads(ctx, s);
   await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path, ...(aborted > 0 ? { uploadsAborted: aborted } : {}) } });
   return reply.status(204).send();
 }

@@ -15,11 +15,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { isWithin, normalizePath } from '../../core/path.js';
 import { parsePermissions, type Permission } from '../../core/permissions.js';
-import { API_PREFIX, type CreatedToken } from '../../core/protocol.js';
+import { API_PREFIX, type CreatedToken, type RevokedToken } from '../../core/protocol.js';
 import type { TokenRow, UserRow } from '../../store/auth-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { isAdmin, userPermissions, type AuthContext } from '../authz.js';
 import { tokenInfo } from '../views.js';
+import { endVisitorUploads } from './shares.js';
 import { bodyObject, keysetPageQuery, onlyFields, optionalInt, optionalString, queryFlag, requiredLabel, requiredString, stringList } from '../validate.js';
 
 /** Ten years: tokens without a chosen expiry do not expire, longer ones are a typo. */
@@ -130,7 +131,17 @@ async function revokeToken(ctx: ServerContext, request: FastifyRequest, reply: F
   // Someone else's token does not exist for a non-admin.
   if (!t || (t.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no token ${params.id}`);
   if (!covers(auth, t)) throw new ForbiddenError('this token may not revoke a token that can do more than it');
-  if (t.revoked_at === null) await users.revokeToken(t.id, ctx.now());
-  await ctx.audit.record(request, { event: 'token.revoke', ok: true, target: t.id, details: { name: t.name } });
-  return reply.status(204).send();
+  const keepShares = queryFlag(request.query, 'keepShares');
+  const now = ctx.now();
+  if (t.revoked_at === null) await users.revokeToken(t.id, now);
+  // A leaked token's links are its exfiltration routes: they go with it unless asked to stay.
+  // Asked again without keepShares, a revoked token's remaining links go then.
+  const links = keepShares ? [] : await ctx.shares.revokeMadeWith(t.id, now);
+  await ctx.audit.record(request, { event: 'token.revoke', ok: true, target: t.id, details: { name: t.name, sharesRevoked: links.length, ...(keepShares ? { keepShares: true } : {}) } });
+  for (const s of links) {
+    const aborted = await endVisitorUploads(ctx, s);
+    await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path, withToken: t.id, ...(aborted > 0 ? { uploadsAborted: aborted } : {}) } });
+  }
+  const res: RevokedToken = { id: t.id, sharesRevoked: links.length };
+  return reply.status(200).send(res);
 }

@@ -319,7 +319,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       )}
 
       {!(vault && !keys) && (
-        <Toolbar chosen={chosen} busy={busy} vault={vault !== undefined} onModal={setModal} onUpload={upload} onDownload={download} onZipFolder={zipFolder} />
+        <Toolbar chosen={chosen} busy={busy} vault={vault !== undefined} zippable={entries !== undefined && entries.length > 0} onModal={setModal} onUpload={upload} onDownload={download} onZipFolder={zipFolder} />
       )}
 
       <div class="filterbar">
@@ -416,7 +416,7 @@ function useDeleteKey(open: () => boolean): void {
 }
 
 /** The actions: new folder, uploads (files, a folder), downloads, and those on the selection. */
-function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; onModal: (m: Modal) => void; onUpload: (files: Array<{ file: File; rel: string }>) => void; onDownload: () => void; onZipFolder: () => void }) {
+function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; zippable: boolean; onModal: (m: Modal) => void; onUpload: (files: Array<{ file: File; rel: string }>) => void; onDownload: () => void; onZipFolder: () => void }) {
   const { chosen } = props;
   const filesInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
@@ -458,7 +458,8 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; onModa
           (e.currentTarget as HTMLInputElement).value = '';
         }}
       />
-      {!props.vault && (
+      {/* Only for a folder listed with something in it: an empty or missing one has nothing to zip. */}
+      {!props.vault && props.zippable && (
         <button type="button" onClick={props.onZipFolder} disabled={props.busy}>
           Download folder (zip)
         </button>
@@ -735,6 +736,8 @@ async function copyName(api: FerryApi, entry: Entry): Promise<string> {
 /** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
 function refuseSlash(name: string): void {
   if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
+  // The server's answer ("path segment not allowed") is jargon: say what the two names mean.
+  if (name === '.' || name === '..') throw new Error('A name cannot be . or .. (they mean this folder and the folder above it): choose another name.');
 }
 
 /**

@@ -165,10 +165,17 @@ function PasswordForm(props: { shareKey: string; onUnlocked: (token: string) => 
   );
 }
 
+/** "1 use left" (a one-time link), "2 of 5 uses left", "used up": never "1 of 1 uses left". */
+function usesLeft(max: number, left: number): string {
+  if (left === 0) return 'used up';
+  if (max === 1) return '1 use left';
+  return `${left} of ${max} uses left`;
+}
+
 function limits(v: LinkFacts): string {
   const parts: string[] = [];
   if (v.expiresAt !== null) parts.push(`expires ${formatDate(v.expiresAt)}`);
-  if (v.maxUses !== null) parts.push(`${Math.max(0, v.maxUses - v.uses)} of ${v.maxUses} uses left`);
+  if (v.maxUses !== null) parts.push(usesLeft(v.maxUses, Math.max(0, v.maxUses - v.uses)));
   if (v.maxBytes !== undefined && v.bytesLeft !== undefined) parts.push(`${formatSize(v.bytesLeft)} left of ${formatSize(v.maxBytes)}`);
   return parts.join(' · ');
 }

@@ -15,6 +15,14 @@ function status(s: ShareInfo): string {
   return 'active';
 }
 
+/** What made the link; revoking that token revokes the link. "-": not recorded (an older link). */
+function madeWith(s: ShareInfo): string {
+  const m = s.madeWith;
+  if (!m) return '-';
+  if (m.kind === 'token') return `token ${m.tokenName === null ? m.tokenId : `${escapeControls(m.tokenName)} (${m.tokenId})`}`;
+  return m.kind === 'session' ? 'web session' : 'password';
+}
+
 export function SharesPage(props: { api: FerryApi }) {
   const [shares, setShares] = useState<ShareInfo[]>();
   const [error, setError] = useState<unknown>();
@@ -28,7 +36,7 @@ export function SharesPage(props: { api: FerryApi }) {
       <h1>Share links</h1>
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
-      <Listing kind="shares" columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} rows={shares} empty="No share links yet." failed={error}>
+      <Listing kind="shares" columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status', 'Made with']} rows={shares} empty="No share links yet." failed={error}>
         {shares?.map((s) => (
           <tr key={s.id}>
             <td class="long">
@@ -55,6 +63,7 @@ export function SharesPage(props: { api: FerryApi }) {
               {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
             </td>
             <td>{status(s)}</td>
+            <td class="long">{madeWith(s)}</td>
             <td class="actions">
               {status(s) !== 'revoked' && (
                 <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${escapeControls(s.name)} (${s.path})`}>

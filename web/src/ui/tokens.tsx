@@ -83,7 +83,7 @@ export function TokensPage(props: { api: FerryApi }) {
       {revoking && (
         <Confirm
           title="Revoke token"
-          text={`Revoke ${described(revoking)}? Whatever uses it stops working at once.`}
+          text={`Revoke ${described(revoking)}? Whatever uses it stops working at once, and so do the share links made with it.`}
           confirm="Revoke"
           danger
           onClose={() => setRevoking(undefined)}
