@@ -197,7 +197,7 @@ describe('when the server cannot be reached', () => {
     expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
     // A folder that is not there: trying again cannot help, so it is not offered.
     await page.goto(t.url + '/files/away/nowhere');
-    await page.getByRole('alert').filter({ hasText: 'There is no folder /away/nowhere: it was moved, renamed or deleted' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'This folder does not exist: /away/nowhere. It was moved, renamed or deleted' }).waitFor();
     expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
     expect(errors).toEqual([]);
     await context.close();

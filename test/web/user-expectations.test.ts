@@ -231,7 +231,8 @@ describe("an address in the Files pages that is not a folder's", () => {
     const alert = page.getByRole('alert');
     await expect
       .poll(() => alert.textContent())
-      .toBe('There is no folder /moved away/deeper: it was moved, renamed or deleted, or the address is mistyped. Open a folder above it in the path, or upload files here to make it.');
+      .toBe('This folder does not exist: /moved away/deeper. It was moved, renamed or deleted, or the address is mistyped; uploading files here makes it.');
+    await page.getByRole('link', { name: 'Open My files, the nearest folder that exists', exact: true }).waitFor();
     writeFileSync(join(dir, 'arrives.txt'), 'it arrives');
     await page.getByTestId('upload-files').setInputFiles(join(dir, 'arrives.txt'));
     await page.getByRole('button', { name: 'Open arrives.txt' }).waitFor();

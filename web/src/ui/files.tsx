@@ -22,6 +22,7 @@ import { UploadPanel } from './upload-panel.js';
 import { E2E_MARKER_NAME, isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
 import { fileInfo, findVault, keysOfVault, listVault, lockVaults, moveFolderOrVault, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
+import { MissingFolder } from './missing-folder.js';
 import { VaultDownload, VaultUnlock } from './vault.js';
 import { VersionsDialog } from './versions.js';
 
@@ -329,9 +330,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       {actionError === undefined && isFerryError(loadError, 'FERRY_ERR_NOT_FOUND') ? (
-        <p class="error" role="alert">
-          There is no folder {e2e ? e2e.plainDir : path}: it was moved, renamed or deleted, or the address is mistyped. Open a folder above it in the path, or upload files here to make it.
-        </p>
+        <MissingFolder api={api} path={path} shown={e2e ? e2e.plainDir : path} />
       ) : (
         <Message error={actionError ?? loadError} />
       )}

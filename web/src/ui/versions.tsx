@@ -13,13 +13,22 @@ import { fileUrl, startDownload } from './files.js';
 
 /** `onChanged`: the folder is listed again after a restore; `onNotice`: told what the restore did, to say once the dialog is gone. */
 export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void; onNotice: (text: string) => void }) {
-  const { api, entry } = props;
+  const { api } = props;
+  // The file as it is now, asked on opening: another client may have replaced it since the
+  // folder was listed (the dialog then said the old size, beside a version of that same content).
+  const [entry, setEntry] = useState<Entry>(props.entry);
   const [versions, setVersions] = useState<VersionEntry[]>();
   const [loadError, setLoadError] = useState<unknown>();
   const [busy, error, run] = useAction();
   useEffect(() => {
-    listVersions(api, entry.path).then(setVersions, setLoadError);
-  }, [entry.path]);
+    const listed = props.entry;
+    listVersions(api, listed.path).then(setVersions, setLoadError);
+    api.statIfExists(listed.path).then((now) => {
+      if (now?.type !== 'file' || (now.size === listed.size && now.mtime === listed.mtime)) return;
+      setEntry({ ...listed, size: now.size, mtime: now.mtime });
+      props.onChanged();
+    }, setLoadError);
+  }, [props.entry.path]);
   return (
     <Dialog title={`Versions of ${entry.name}`} onClose={props.onClose} wide>
       <p class="hint">
