@@ -4,7 +4,7 @@
  * and on a phone; a folder that is not there (a mistyped address, or one deleted while the
  * page showed it) says so and links to the nearest folder above it that exists; the versions
  * dialog opened after another client replaced the file shows the new current content and
- * the one it replaced.
+ * the one it replaced, and after another client deleted it, says so.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,23 @@ describe('web app: long names, folders that are not there, versions after anothe
     // The list behind the dialog follows too.
     const row = page.getByRole('row').filter({ has: select });
     await expect.poll(() => row.innerText()).toContain('28 B');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('the versions dialog, opened after another client deleted the file, says it is no longer here; the list behind it drops it', async () => {
+    await put('/gone.txt', 'soon deleted');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'lena', 'lena-password-1');
+    const select = page.getByRole('checkbox', { name: 'Select gone.txt' });
+    await select.waitFor();
+    const r = await fetch(t.url + filesPath('/gone.txt'), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(204);
+    await select.check();
+    await page.getByRole('button', { name: 'Versions' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Versions of gone.txt' });
+    await expect.poll(() => dialog.locator('p.hint').textContent()).toBe('gone.txt is no longer here: it was moved or deleted since the folder was listed.');
+    await expect.poll(() => select.count()).toBe(0);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -17,6 +17,7 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
   // The file as it is now, asked on opening: another client may have replaced it since the
   // folder was listed (the dialog then said the old size, beside a version of that same content).
   const [entry, setEntry] = useState<Entry>(props.entry);
+  const [gone, setGone] = useState(false);
   const [versions, setVersions] = useState<VersionEntry[]>();
   const [loadError, setLoadError] = useState<unknown>();
   const [busy, error, run] = useAction();
@@ -24,16 +25,21 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
     const listed = props.entry;
     listVersions(api, listed.path).then(setVersions, setLoadError);
     api.statIfExists(listed.path).then((now) => {
-      if (now?.type !== 'file' || (now.size === listed.size && now.mtime === listed.mtime)) return;
-      setEntry({ ...listed, size: now.size, mtime: now.mtime });
+      if (now?.type === 'file' && now.size === listed.size && now.mtime === listed.mtime) return;
+      if (now?.type === 'file') setEntry({ ...listed, size: now.size, mtime: now.mtime });
+      else setGone(true);
       props.onChanged();
     }, setLoadError);
   }, [props.entry.path]);
   return (
     <Dialog title={`Versions of ${entry.name}`} onClose={props.onClose} wide>
-      <p class="hint">
-        Now: {formatSize(entry.size)}, modified {formatDate(entry.mtime)}. Restoring an old version keeps the current content as a version.
-      </p>
+      {gone ? (
+        <p class="hint">{entry.name} is no longer here: it was moved or deleted since the folder was listed.</p>
+      ) : (
+        <p class="hint">
+          Now: {formatSize(entry.size)}, modified {formatDate(entry.mtime)}. Restoring an old version keeps the current content as a version.
+        </p>
+      )}
       <Message error={error ?? loadError} />
       {versions?.length === 0 && <p>No old versions: nothing has replaced this file's content yet, or the server keeps none here.</p>}
       {versions && versions.length > 0 && (
