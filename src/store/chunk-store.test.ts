@@ -410,9 +410,10 @@ describe('ChunkStore.put, deferred on a local store: directories fsynced in grou
         await store.flush();
         return counter.calls;
       });
-    // The stages made the three fan-out directories and `chunks/`: `chunks/` is fsynced for
-    // theirs once, and the store's root for `chunks/`.
-    expect(await fsyncsOf(rounds[0])).toBe(3 + 2);
+    // The first stage made the store's root (its entry fsynced as it is made), then the stages
+    // made `chunks/` and the three fan-out directories: `chunks/` is fsynced for theirs once,
+    // and the store's root for `chunks/`.
+    expect(await fsyncsOf(rounds[0])).toBe(3 + 3);
     // The same directories again: their entries are durable already.
     expect(await fsyncsOf(rounds[1])).toBe(3);
     expect((await meta.chunkLocations(all.map(sha))).size).toBe(18);

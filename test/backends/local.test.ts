@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
+import { LocalBackend, mkdirDurable, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
 import { WRITE_SLICE_BYTES } from '../../src/core/file-writes.js';
 import { fromSystemError } from '../../src/core/errors.js';
 import { describeLeftoverSweeping } from '../conformance/leftovers.js';
@@ -398,6 +398,28 @@ describe('LocalBackend on disk', () => {
       fsyncs.calls = 0;
       expect(await b.publish([await b.stage('chunks/ab/three', Buffer.from('3'))])).toEqual([null]);
       expect(fsyncs.calls).toBe(1);
+    });
+  });
+
+  it('mkdirDurable fsyncs the parent of each directory it makes, and nothing when there is nothing to make', async () => {
+    const target = path.join(dir, 'a', 'b', 'c');
+    await countingDirFsyncs(async (fsyncs) => {
+      expect(await mkdirDurable(target, 0o700)).toBe(path.join(dir, 'a'));
+      // dir for a, a for b, b for c.
+      expect(fsyncs.calls).toBe(3);
+      fsyncs.calls = 0;
+      expect(await mkdirDurable(target)).toBeUndefined();
+      expect(fsyncs.calls).toBe(0);
+    });
+    expect((await fsp.stat(target)).mode & 0o777).toBe(0o700 & ~process.umask());
+  });
+
+  it('a root the backend makes has its entry, and those of the directories made for it, fsynced, whatever the write', async () => {
+    const b = new LocalBackend({ root: path.join(dir, 'x', 'root') });
+    await countingDirFsyncs(async (fsyncs) => {
+      await b.write('f', Buffer.from('f'), { durable: false });
+      // dir for x, x for root.
+      expect(fsyncs.calls).toBe(2);
     });
   });
 

@@ -155,6 +155,25 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p` of `dir` (`mode` for what it makes) with the entry of each directory it made
+ * fsynced into its parent, so that a power cut cannot take the new directory, and all that is
+ * later made durable in it, away: for the directories made once (a server's data directory,
+ * the store's root). Returns the first directory made, or undefined, as `mkdir` does.
+ */
+export async function mkdirDurable(dir: string, mode?: number): Promise<string | undefined> {
+  const first = await fsp.mkdir(dir, { recursive: true, ...(mode !== undefined ? { mode } : {}) });
+  if (first === undefined) return undefined;
+  for (let made = dir; made.length >= first.length; made = path.dirname(made)) {
+    // A parent this user may write in but not read (mode 0311) cannot be opened to fsync: the
+    // directory is made all the same, as before, its entry left to the file system's commit.
+    await syncDir(path.dirname(made)).catch((err: unknown) => {
+      if (errno(err) !== 'EACCES' && errno(err) !== 'EPERM') throw err;
+    });
+  }
+  return first;
+}
+
 /** {@link syncDir} of a directory already open. */
 async function syncHandle(handle: { sync(): Promise<void> }): Promise<void> {
   try {
@@ -436,7 +455,7 @@ export class LocalBackend
       if (errno(err) !== 'ENOENT') throw fromSystemError(err, this.name);
       if (!create) return undefined;
       try {
-        await fsp.mkdir(this.root, { recursive: true });
+        await mkdirDurable(this.root);
         this.#realRoot = await fsp.realpath(this.root);
       } catch (err2) {
         throw fromSystemError(err2, this.name);
