@@ -526,9 +526,9 @@ export class LocalBackend
    * practice). The parent of each one on a staged object's way is fsynced with the object's own
    * directory ({@link #syncDirectoriesOf}), or before a durable write goes below it
    * ({@link #ensureDir}), and the directory forgotten: a chunk store's 256 fan-out directories
-   * cost one fsync of `chunks/` each, in the group of the first chunk put there, once per data
-   * directory; not one per chunk (a fsync of the parent after every mkdir would hold the
-   * stage that made it, and one at every publication would be paid per group forever).
+   * cost one fsync of `chunks/` for each group that made some of them, at most 256 in a data
+   * directory's life, nothing per chunk (an fsync of the parent at each mkdir would hold the
+   * stage that made it; one at every publication would be paid by every group, forever).
    */
   readonly #unsyncedDirs = new Map<string, number>();
   #unsyncedMarks = 0;
