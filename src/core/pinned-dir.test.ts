@@ -70,12 +70,17 @@ describe('pinDir (Linux: what Ferry runs on and is tested on)', () => {
 
   it('with create, makes the missing names one at a time, telling each parent; never in or through a link', async () => {
     const parents: string[] = [];
-    const made = async (parent: { fd: number }) => void parents.push(readdirSync(`/proc/self/fd/${parent.fd}`).sort().join(','));
+    const dirs: string[] = [];
+    const made = async (parent: { fd: number }, dir: string) => {
+      parents.push(readdirSync(`/proc/self/fd/${parent.fd}`).sort().join(','));
+      dirs.push(dir);
+    };
     const pin = (await pinDir(root, ['a', 'new', 'deeper'], { create: true, made }))!;
     pin.close();
     expect(await readdir(join(root, 'a', 'new', 'deeper'))).toEqual([]);
-    // `a` after `new` was made in it, `new` after `deeper` was.
+    // `a` after `new` was made in it, `new` after `deeper` was; each made directory by its path.
     expect(parents).toEqual(['b,new', 'deeper']);
+    expect(dirs).toEqual([join(root, 'a', 'new'), join(root, 'a', 'new', 'deeper')]);
     // A name that exists as a link is not made through: outside stays empty.
     await symlink(outside, join(root, 'a', 'ln'));
     await expect(pinDir(root, ['a', 'ln', 'x'], { create: true })).rejects.toBeInstanceOf(LinkOnTheWayError);
@@ -84,6 +89,7 @@ describe('pinDir (Linux: what Ferry runs on and is tested on)', () => {
     parents.length = 0;
     (await pinDir(root, ['top'], { create: true, made }))!.close();
     expect(parents).toEqual(['a,top']);
+    expect(dirs.at(-1)).toBe(join(root, 'top'));
   });
 
   it('the root itself may be a link (the operator or the user named it)', async () => {

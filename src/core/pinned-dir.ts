@@ -95,8 +95,8 @@ function byName(err: unknown, asOpened: string, at: string): unknown {
 export interface PinOptions {
   /** Make missing directories (each in its parent held open), rather than fail with ENOENT. */
   create?: boolean;
-  /** Called with each parent a directory was made in, before the walk goes on (to fsync it). */
-  made?: (parent: OpenDir) => Promise<void>;
+  /** Called with each parent a directory was made in and the made directory's path, before the walk goes on (to fsync the parent, or note that it is due). */
+  made?: (parent: OpenDir, dir: string) => Promise<void>;
 }
 
 /**
@@ -147,12 +147,12 @@ async function openIn(parent: number | undefined, name: string, at: string, opti
   }
 }
 
-/** Calls `made` with the parent a directory was made in: `parent`, or the root (`at`'s parent by name) opened for it. */
-async function madeIn(parent: number | undefined, at: string, made: (parent: OpenDir) => Promise<void>): Promise<void> {
-  if (parent !== undefined) return made(openDir(parent));
+/** Calls `made` with the parent the directory `at` was made in: `parent`, or the root (`at`'s parent by name) opened for it. */
+async function madeIn(parent: number | undefined, at: string, made: (parent: OpenDir, dir: string) => Promise<void>): Promise<void> {
+  if (parent !== undefined) return made(openDir(parent), at);
   const root = openSync(dirname(at), constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await made(openDir(root));
+    await made(openDir(root), at);
   } finally {
     closeSync(root);
   }

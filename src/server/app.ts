@@ -13,7 +13,7 @@
  * socket's, or behind a trusted proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { replaceFile } from './replace-file.js';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -36,7 +36,7 @@ import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
 import { SshKeyStore } from '../store/ssh-key-store.js';
-import { LocalBackend } from '../backends/local/local-backend.js';
+import { LocalBackend, mkdirDurable } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { EncryptedBackend, migrateToEncrypted, reencryptStore } from '../backends/decorators/encryption.js';
 import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey, saveRing } from '../backends/decorators/key-ring.js';
@@ -883,7 +883,7 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     // one made by hand with mode 0755 (the local backend's directories follow the umask).
     // Nobody else may write in it, so no link can be swapped in: no directory need be held open.
     const root = join(dataDir, 'store');
-    await mkdir(root, { recursive: true, mode: 0o700 });
+    await mkdirDurable(root, 0o700);
     await chmod(root, 0o700);
     return new LocalBackend({ root, pinDirs: false });
   };
@@ -1069,7 +1069,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     }
   }
   const dataDir = resolve(config.dataDir);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+  // Its entry made durable: the metadata and the store live in it.
+  await mkdirDurable(dataDir, 0o700).catch((err: unknown) => {
     throw dataDirCreateError(err, dataDir);
   });
   // Undone in reverse order when the start fails half-way, and by close().

@@ -392,23 +392,32 @@ function localStore(sealAgeMs = 3600_000): { store: ChunkStore; local: LocalBack
 }
 
 describe('ChunkStore.put, deferred on a local store: directories fsynced in groups', () => {
-  it('fsyncs each directory once for the chunks of many publications: nine chunks in three directories, published one by one, cost three directory fsyncs (nine before)', async () => {
+  it('fsyncs each directory once for the chunks of many publications: nine chunks in three directories, published one by one, cost three directory fsyncs (nine before), and the new directories\' entries once', async () => {
     const { store, published } = localStore();
-    const chunks = chunksInDirs(3, 3);
-    const fsyncs = await countingDirFsyncs(async (counter) => {
-      for (const [i, c] of chunks.entries()) {
-        await store.put(sha(c), c.length, c, undefined, { defer: true });
-        await vi.waitFor(() => expect(published).toHaveLength(i + 1));
-        await published[i];
-      }
-      // Each chunk durable and in place, alone in its publication, but its name not yet known durable: not indexed.
-      expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(0);
-      await store.flush();
-      return counter.calls;
-    });
-    expect(fsyncs).toBe(3);
-    expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(9);
-    for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
+    const all = chunksInDirs(3, 6);
+    // Three of each directory's six in each round.
+    const rounds = [all.filter((_, i) => i % 6 < 3), all.filter((_, i) => i % 6 >= 3)];
+    const fsyncsOf = (chunks: Buffer[]) =>
+      countingDirFsyncs(async (counter) => {
+        for (const c of chunks) {
+          const before = published.length;
+          await store.put(sha(c), c.length, c, undefined, { defer: true });
+          await vi.waitFor(() => expect(published).toHaveLength(before + 1));
+          await published[before];
+        }
+        // Each chunk durable and in place, alone in its publication, but its name not yet known durable: not indexed.
+        expect((await meta.chunkLocations(chunks.map(sha))).size).toBe(0);
+        await store.flush();
+        return counter.calls;
+      });
+    // The first stage made the store's root (its entry fsynced as it is made), then the stages
+    // made `chunks/` and the three fan-out directories: `chunks/` is fsynced for theirs once,
+    // and the store's root for `chunks/`.
+    expect(await fsyncsOf(rounds[0])).toBe(3 + 3);
+    // The same directories again: their entries are durable already.
+    expect(await fsyncsOf(rounds[1])).toBe(3);
+    expect((await meta.chunkLocations(all.map(sha))).size).toBe(18);
+    for (const c of all) expect((await store.read(sha(c))).equals(c)).toBe(true);
   });
 
   it('a flush (what a commit waits for) resolves only once the directories are fsynced, and indexes nothing before', async () => {

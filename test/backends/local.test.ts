@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
+import { LocalBackend, mkdirDurable, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
 import { WRITE_SLICE_BYTES } from '../../src/core/file-writes.js';
 import { fromSystemError } from '../../src/core/errors.js';
 import { describeLeftoverSweeping } from '../conformance/leftovers.js';
@@ -69,10 +69,11 @@ function countingFs<T>(name: string, fn: (counter: { calls: number }) => Promise
  * unmount, or undefined. FERRY_TEST_NO_MOUNT=1 takes the no-mount path, to exercise it.
  */
 /**
- * Publishes the three objects `staged` in two directories: no `open` by path, and two
- * `fs.fsync` calls by descriptor, one per directory (files go through their FileHandle).
+ * Publishes the three objects `staged` in two directories: no `open` by path, and `dirs`
+ * `fs.fsync` calls by descriptor, one per directory and one per parent of new directories
+ * (files go through their FileHandle).
  */
-async function expectPublishOpensNothing(b: LocalBackend, staged: Awaited<ReturnType<LocalBackend['stage']>>[]): Promise<void> {
+async function expectPublishOpensNothing(b: LocalBackend, staged: Awaited<ReturnType<LocalBackend['stage']>>[], dirs = 2): Promise<void> {
   const fsCjs = require('node:fs') as Record<string, unknown>;
   const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
   let dirFsyncs = 0;
@@ -87,7 +88,7 @@ async function expectPublishOpensNothing(b: LocalBackend, staged: Awaited<Return
       return counter.calls;
     });
     expect(opens).toBe(0);
-    expect(dirFsyncs).toBe(2);
+    expect(dirFsyncs).toBe(dirs);
   } finally {
     fsCjs.fsync = realFsync;
     syncBuiltinESMExports();
@@ -274,7 +275,8 @@ describe('LocalBackend on disk', () => {
   it('without pinned directories (the server\'s store), publish fsyncs each directory once, opened without the thread pool', async () => {
     const b = new LocalBackend({ root: dir, pinDirs: false });
     const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
-    await expectPublishOpensNothing(b, staged);
+    // aa and bb, and the root once for their entries (the stages made them).
+    await expectPublishOpensNothing(b, staged, 3);
     expect(await fsp.readFile(path.join(dir, 'aa', 'one'), 'utf8')).toBe('1');
     // A directory removed before the publication fails the objects staged in it, as before.
     const lost = await b.stage('cc/four', Buffer.from('4'));
@@ -307,6 +309,118 @@ describe('LocalBackend on disk', () => {
     expect(await b.publish([lost], { directoriesLater: true })).toEqual([null]);
     await fsp.rm(path.join(dir, 'cc'), { recursive: true });
     expect((await b.syncDirectories([lost]))[0]).toBeInstanceOf(Error);
+  });
+
+  for (const pinDirs of [true, false]) {
+    it(`a directory a stage made has its entry fsynced once, by the first group that publishes into it (pinDirs: ${pinDirs})`, async () => {
+      const b = new LocalBackend({ root: dir, pinDirs });
+      await b.write('chunks/seed', Buffer.from('s'));
+      await b.write('chunks/cd/seed', Buffer.from('s'));
+      const stage = (key: string) => b.stage(key, Buffer.from(key));
+      await countingDirFsyncs(async (fsyncs) => {
+        // Two objects in a new fan-out directory: the directory, and `chunks/` for its entry.
+        expect(await b.publish([await stage('chunks/ab/one'), await stage('chunks/ab/two')])).toEqual([null, null]);
+        expect(fsyncs.calls).toBe(2);
+        fsyncs.calls = 0;
+        // Into the same directory again: its entry is durable already.
+        expect(await b.publish([await stage('chunks/ab/three')])).toEqual([null]);
+        expect(fsyncs.calls).toBe(1);
+        fsyncs.calls = 0;
+        // A directory that was there (made by a durable write): nothing more.
+        expect(await b.publish([await stage('chunks/cd/one')])).toEqual([null]);
+        expect(fsyncs.calls).toBe(1);
+        fsyncs.calls = 0;
+        // Two new directories in one group: `chunks/` once for both.
+        expect(await b.publish([await stage('chunks/ef/one'), await stage('chunks/gh/one')])).toEqual([null, null]);
+        expect(fsyncs.calls).toBe(3);
+        fsyncs.calls = 0;
+        // With directoriesLater, the entry goes with the directories, in syncDirectories.
+        const later = [await stage('chunks/ij/one')];
+        expect(await b.publish(later, { directoriesLater: true })).toEqual([null]);
+        expect(fsyncs.calls).toBe(0);
+        expect(await b.syncDirectories(later)).toEqual([null]);
+        expect(fsyncs.calls).toBe(2);
+        fsyncs.calls = 0;
+        const again = [await stage('chunks/ij/two')];
+        expect(await b.publish(again, { directoriesLater: true })).toEqual([null]);
+        expect(await b.syncDirectories(again)).toEqual([null]);
+        expect(fsyncs.calls).toBe(1);
+      });
+      expect(await fsp.readFile(path.join(dir, 'chunks', 'ij', 'two'), 'utf8')).toBe('chunks/ij/two');
+    });
+  }
+
+  it('directories a stage made, nested: each entry fsynced once, by the group or by a durable write that goes below them first', async () => {
+    const b = new LocalBackend({ root: dir });
+    const first = await b.stage('chunks/ab/one', Buffer.from('1'));
+    expect(await b.publish([first], { directoriesLater: true })).toEqual([null]);
+    await countingDirFsyncs(async (fsyncs) => {
+      // The write's own directory, `chunks/` for `ab`, the root for `chunks`.
+      await b.write('chunks/ab/two', Buffer.from('2'));
+      expect(fsyncs.calls).toBe(3);
+      fsyncs.calls = 0;
+      await b.write('chunks/ab/three', Buffer.from('3'));
+      expect(fsyncs.calls).toBe(1);
+      fsyncs.calls = 0;
+      expect(await b.syncDirectories([first])).toEqual([null]);
+      expect(fsyncs.calls).toBe(1);
+      fsyncs.calls = 0;
+      // Both new, in one group: `cd`, `cd/ef`, and the entries of `cd` (in `chunks/`) and `ef` (in `cd`): `cd` once.
+      expect(await b.publish([await b.stage('chunks/cd/ef/one', Buffer.from('1')), await b.stage('chunks/cd/two', Buffer.from('2'))])).toEqual([null, null]);
+      expect(fsyncs.calls).toBe(3);
+    });
+  });
+
+  it('a failed fsync of a new directory\'s parent fails the objects below it, and the entry stays due for the next group', async () => {
+    const b = new LocalBackend({ root: dir, pinDirs: false });
+    await b.write('chunks/seed', Buffer.from('s'));
+    const staged = await b.stage('chunks/ab/one', Buffer.from('1'));
+    const parent = path.join(await fsp.realpath(dir), 'chunks');
+    const fsCjs = require('node:fs') as Record<string, unknown>;
+    const realOpenSync = fsCjs.openSync as (...args: unknown[]) => unknown;
+    fsCjs.openSync = (...args: unknown[]) => {
+      if (args[0] === parent) throw systemError('EIO');
+      return realOpenSync(...args);
+    };
+    syncBuiltinESMExports();
+    let results: (Error | null)[];
+    try {
+      results = await b.publish([staged]);
+    } finally {
+      fsCjs.openSync = realOpenSync;
+      syncBuiltinESMExports();
+    }
+    expect(results[0]).toBeInstanceOf(Error);
+    expect(results[0]?.message).toContain('chunks/ab/one');
+    await countingDirFsyncs(async (fsyncs) => {
+      expect(await b.publish([await b.stage('chunks/ab/two', Buffer.from('2'))])).toEqual([null]);
+      expect(fsyncs.calls).toBe(2);
+      fsyncs.calls = 0;
+      expect(await b.publish([await b.stage('chunks/ab/three', Buffer.from('3'))])).toEqual([null]);
+      expect(fsyncs.calls).toBe(1);
+    });
+  });
+
+  it('mkdirDurable fsyncs the parent of each directory it makes, and nothing when there is nothing to make', async () => {
+    const target = path.join(dir, 'a', 'b', 'c');
+    await countingDirFsyncs(async (fsyncs) => {
+      expect(await mkdirDurable(target, 0o700)).toBe(path.join(dir, 'a'));
+      // dir for a, a for b, b for c.
+      expect(fsyncs.calls).toBe(3);
+      fsyncs.calls = 0;
+      expect(await mkdirDurable(target)).toBeUndefined();
+      expect(fsyncs.calls).toBe(0);
+    });
+    expect((await fsp.stat(target)).mode & 0o777).toBe(0o700 & ~process.umask());
+  });
+
+  it('a root the backend makes has its entry, and those of the directories made for it, fsynced, whatever the write', async () => {
+    const b = new LocalBackend({ root: path.join(dir, 'x', 'root') });
+    await countingDirFsyncs(async (fsyncs) => {
+      await b.write('f', Buffer.from('f'), { durable: false });
+      // dir for x, x for root.
+      expect(fsyncs.calls).toBe(2);
+    });
   });
 
   it('writes a chunk object (a header, then its bytes in one buffer) in writes of at most WRITE_SLICE_BYTES, the header with the first', async () => {

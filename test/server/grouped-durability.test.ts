@@ -8,7 +8,9 @@
  * stage time).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, readdir, realpath } from 'node:fs/promises';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateMasterKeyText } from '../../src/backends/decorators/key-ring.js';
@@ -225,5 +227,33 @@ describe('an encrypted local store stages its chunks', () => {
       write.mockRestore();
       await t.close();
     }
+  });
+});
+
+describe('the directories a server makes at start', () => {
+  it('a new data directory and its store have their entries fsynced into their parents', async () => {
+    const tmp = await tempDir();
+    const base = await realpath(tmp.path);
+    const dataDir = join(base, 'new', 'data');
+    // The directories opened to be fsynced (syncDir opens each by path, O_DIRECTORY).
+    const fsCjs = createRequire(import.meta.url)('node:fs') as Record<string, unknown>;
+    const openSync = fsCjs.openSync as (...args: unknown[]) => unknown;
+    const opened: string[] = [];
+    fsCjs.openSync = (...args: unknown[]) => {
+      if (typeof args[1] === 'number' && (args[1] & constants.O_DIRECTORY) !== 0) opened.push(String(args[0]));
+      return openSync(...args);
+    };
+    syncBuiltinESMExports();
+    let t: Awaited<ReturnType<typeof startTestServer>> | undefined;
+    try {
+      t = await startTestServer({ dataDir });
+    } finally {
+      fsCjs.openSync = openSync;
+      syncBuiltinESMExports();
+      await t?.close();
+    }
+    // `new` in the temporary directory, `data` in `new`, `store` in `data`.
+    expect(opened).toEqual(expect.arrayContaining([base, join(base, 'new'), dataDir]));
+    await tmp.cleanup();
   });
 });

@@ -6,7 +6,7 @@ import type { BackendDefinition } from '../definition.js';
 import { LocalBackend } from './local-backend.js';
 import { trimTrailingSlashes } from '../../core/path.js';
 
-export { dropSpareStaging, LocalBackend, syncDir, TEMP_PREFIX, type LocalBackendOptions } from './local-backend.js';
+export { dropSpareStaging, LocalBackend, mkdirDurable, syncDir, TEMP_PREFIX, type LocalBackendOptions } from './local-backend.js';
 
 /** `~` and `~/x` name the home directory, as a shell would (remote strings often skip the shell: config files, URLs). */
 function expandHome(path: string): string {

@@ -155,6 +155,25 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p` of `dir` (`mode` for what it makes) with the entry of each directory it made
+ * fsynced into its parent, so that a power cut cannot take the new directory, and all that is
+ * later made durable in it, away: for the directories made once (a server's data directory,
+ * the store's root). Returns the first directory made, or undefined, as `mkdir` does.
+ */
+export async function mkdirDurable(dir: string, mode?: number): Promise<string | undefined> {
+  const first = await fsp.mkdir(dir, { recursive: true, ...(mode !== undefined ? { mode } : {}) });
+  if (first === undefined) return undefined;
+  for (let made = dir; made.length >= first.length; made = path.dirname(made)) {
+    // A parent this user may write in but not read (mode 0311) cannot be opened to fsync: the
+    // directory is made all the same, as before, its entry left to the file system's commit.
+    await syncDir(path.dirname(made)).catch((err: unknown) => {
+      if (errno(err) !== 'EACCES' && errno(err) !== 'EPERM') throw err;
+    });
+  }
+  return first;
+}
+
 /** {@link syncDir} of a directory already open. */
 async function syncHandle(handle: { sync(): Promise<void> }): Promise<void> {
   try {
@@ -167,6 +186,13 @@ async function syncHandle(handle: { sync(): Promise<void> }): Promise<void> {
 
 /** The directory key of an object key (`` for the root). */
 const parentKey = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf('/')));
+
+/**
+ * When the entries of the directories a write makes are fsynced into their parents: at once
+ * (true: a durable write), with the staged objects' directories (`later`: a stage, see
+ * `LocalBackend.#unsyncedDirs`), or never (false: a write with `durable: false`).
+ */
+type DirDurability = boolean | 'later';
 
 /** Directories remembered by {@link LocalBackend} at most (a chunk store has 256 + 256). */
 const KNOWN_DIRS = 4096;
@@ -429,7 +455,7 @@ export class LocalBackend
       if (errno(err) !== 'ENOENT') throw fromSystemError(err, this.name);
       if (!create) return undefined;
       try {
-        await fsp.mkdir(this.root, { recursive: true });
+        await mkdirDurable(this.root);
         this.#realRoot = await fsp.realpath(this.root);
       } catch (err2) {
         throw fromSystemError(err2, this.name);
@@ -493,12 +519,66 @@ export class LocalBackend
   }
 
   /**
-   * Creates the directory `dirKey` and its parents as needed (confined: each made in its
-   * parent held open when {@link #pinning}, else the deepest existing ancestor is checked
-   * before anything is created below it) and returns its real path. When `durable`, the new
-   * directories' entries are fsynced.
+   * Directories this process made on the way of a `stage` ({@link DirDurability} `later`)
+   * whose entry in their parent is not fsynced yet, by real path, each with a mark of that
+   * making. Until the parent is fsynced, a power cut may lose the directory with all it holds,
+   * however durable its files (POSIX does not promise the entry; ext4 and XFS keep it in
+   * practice). The parent of each one on a staged object's way is fsynced with the object's own
+   * directory ({@link #syncDirectoriesOf}), or before a durable write goes below it
+   * ({@link #ensureDir}), and the directory forgotten: a chunk store's 256 fan-out directories
+   * cost one fsync of `chunks/` for each group that made some of them, at most 256 in a data
+   * directory's life, nothing per chunk (an fsync of the parent at each mkdir would hold the
+   * stage that made it; one at every publication would be paid by every group, forever).
    */
-  async #ensureDir(dirKey: string, durable: boolean): Promise<string> {
+  readonly #unsyncedDirs = new Map<string, number>();
+  #unsyncedMarks = 0;
+
+  /** Notes that `dir` was made and its parent not fsynced since. */
+  #madeUnsynced(dir: string): void {
+    this.#unsyncedDirs.set(dir, ++this.#unsyncedMarks);
+  }
+
+  /** The directories of {@link #unsyncedDirs} among `dir` and its ancestors below the root, with their marks. */
+  #unsyncedOnTheWay(dir: string): [string, number][] {
+    const found: [string, number][] = [];
+    if (this.#unsyncedDirs.size === 0) return found;
+    for (let d = dir; path.dirname(d) !== d; d = path.dirname(d)) {
+      const mark = this.#unsyncedDirs.get(d);
+      if (mark !== undefined) found.push([d, mark]);
+    }
+    return found;
+  }
+
+  /** Forgets that `made`'s directories' entries are due, once their parents are fsynced (a directory made again meanwhile has a new mark: still due). */
+  #syncedUnsynced(made: Iterable<[string, number]>): void {
+    for (const [dir, mark] of made) if (this.#unsyncedDirs.get(dir) === mark) this.#unsyncedDirs.delete(dir);
+  }
+
+  /**
+   * Creates the directory `dirKey` and its parents as needed (see {@link #makeDir}) and
+   * returns its real path. When `durable` is true, the entries of the new directories, and of
+   * those on the way made earlier by a stage (see {@link #unsyncedDirs}), are fsynced.
+   */
+  async #ensureDir(dirKey: string, durable: DirDurability): Promise<string> {
+    const dir = await this.#makeDir(dirKey, durable);
+    if (durable !== true || this.#unsyncedDirs.size === 0) return dir;
+    const made = this.#unsyncedOnTheWay(dir);
+    try {
+      for (const parent of new Set(made.map(([d]) => path.dirname(d)))) await syncDir(parent);
+    } catch (err) {
+      throw fromSystemError(err, dirKey);
+    }
+    this.#syncedUnsynced(made);
+    return dir;
+  }
+
+  /**
+   * `#ensureDir`'s making (confined: each directory made in its parent held open when
+   * {@link #pinning}, else the deepest existing ancestor is checked before anything is created
+   * below it). The new directories' entries are fsynced when `durable` is true, noted in
+   * {@link #unsyncedDirs} when it is `later`.
+   */
+  async #makeDir(dirKey: string, durable: DirDurability): Promise<string> {
     const known = this.#knownDirs.get(dirKey);
     if (known !== undefined) return known;
     const made = this.#pinning ? undefined : await this.#makeUnderKnown(dirKey, durable);
@@ -549,20 +629,22 @@ export class LocalBackend
     // Re-check what we created through: a link swapped in meanwhile must not be used.
     const real = await check(target);
     if (real === undefined) throw new NotFoundError(`${dirKey}: the directory vanished while being created`);
-    if (durable && first !== undefined) {
+    if (durable === true && first !== undefined) {
       try {
         await syncDir(path.dirname(first));
         for (let dir = path.dirname(target); dir.length >= first.length; dir = path.dirname(dir)) await syncDir(dir);
       } catch (err) {
         throw fromSystemError(err, dirKey);
       }
+    } else if (durable === 'later' && first !== undefined) {
+      for (let dir = target; dir.length >= first.length; dir = path.dirname(dir)) this.#madeUnsynced(dir);
     }
     this.#rememberDir(dirKey, real);
     return real;
   }
 
   /** `#ensureDir`'s making when {@link #pinning}: each missing directory made in its parent held open, so a link swapped in on the way is neither made in nor made through. */
-  async #makePinned(dirKey: string, durable: boolean, abs: string): Promise<string> {
+  async #makePinned(dirKey: string, durable: DirDurability, abs: string): Promise<string> {
     let pin: PinnedDir | undefined;
     try {
       pin = await this.#pinDir(dirKey, { durable });
@@ -585,7 +667,7 @@ export class LocalBackend
    * anything else (the name exists: maybe a link, or a file; an error) is left to the
    * checks of the general path, and undefined returned.
    */
-  async #makeUnderKnown(dirKey: string, durable: boolean): Promise<string | undefined> {
+  async #makeUnderKnown(dirKey: string, durable: DirDurability): Promise<string | undefined> {
     const slash = dirKey.lastIndexOf('/');
     if (slash < 0 || this.followSymlinks) return undefined;
     const parent = this.#knownDirs.get(dirKey.slice(0, slash));
@@ -596,13 +678,13 @@ export class LocalBackend
     } catch {
       return undefined;
     }
-    if (durable) {
+    if (durable === true) {
       try {
         await syncDir(parent);
       } catch (err) {
         throw fromSystemError(err, dirKey);
       }
-    }
+    } else if (durable === 'later') this.#madeUnsynced(dir);
     this.#rememberDir(dirKey, dir);
     return dir;
   }
@@ -616,14 +698,16 @@ export class LocalBackend
    * The directory `dirKey` held open (../../core/pinned-dir.ts), so that a link swapped in
    * after a check is not used: opened one name at a time from the root, a link on the way is
    * FERRY_ERR_PATH_INVALID; with `create`, missing directories are made on the way (each
-   * fsynced into its parent when `durable`). Undefined when not {@link #pinning}, and for the
+   * fsynced into its parent when `durable` is true, noted in {@link #unsyncedDirs} when
+   * `later`). Undefined when not {@link #pinning}, and for the
    * root (its path is trusted, as it is the operator's: one open and close fewer for each
    * object at the top).
    */
-  async #pinDir(dirKey: string, create?: { durable: boolean }): Promise<PinnedDir | undefined> {
+  async #pinDir(dirKey: string, create?: { durable: DirDurability }): Promise<PinnedDir | undefined> {
     if (!this.#pinning || dirKey === '') return undefined;
     const realRoot = (await this.#rootDir(create !== undefined)) as string;
-    const made = create?.durable === true ? (parent: OpenDir) => syncHandle(parent) : undefined;
+    const noteMade = async (_: OpenDir, dir: string) => this.#madeUnsynced(dir);
+    const made = create?.durable === true ? (parent: OpenDir) => syncHandle(parent) : create?.durable === 'later' ? noteMade : undefined;
     try {
       return await pinDir(realRoot, dirKey.split('/'), { create: create !== undefined, made });
     } catch (err) {
@@ -818,7 +902,7 @@ export class LocalBackend
    * is left open, unflushed and invisible until {@link publish}.
    */
   async stage(key: string, body: WriteBody, options: Omit<WriteOptions, 'durable'> = {}): Promise<StagedObject> {
-    return this.#writeTemp(key, body, options, false);
+    return this.#writeTemp(key, body, options, 'later');
   }
 
   /**
@@ -868,20 +952,37 @@ export class LocalBackend
     });
   }
 
-  /** fsync of each directory that received one of `own` whose result is still null, once; its failure fails its objects' results. */
+  /**
+   * fsync of each directory that received one of `own` whose result is still null, once, and
+   * of the parent of each directory on their way made without its entry fsynced
+   * ({@link #unsyncedDirs}), once; a failure fails the results of the objects below.
+   */
   async #syncDirectoriesOf(own: readonly LocalStaged[], results: (Error | null)[]): Promise<(Error | null)[]> {
-    const dirs = new Map<string, number[]>();
+    const dirs = new Map<string, { members: Set<number>; via?: LocalStaged; made: Map<string, number> }>();
+    const dirOf = (dir: string) => {
+      let entry = dirs.get(dir);
+      if (entry === undefined) dirs.set(dir, (entry = { members: new Set(), made: new Map() }));
+      return entry;
+    };
     own.forEach((o, i) => {
       if (results[i] !== null) return;
-      const list = dirs.get(o.dir);
-      if (list) list.push(i);
-      else dirs.set(o.dir, [i]);
+      const entry = dirOf(o.dir);
+      entry.members.add(i);
+      entry.via ??= o;
     });
-    // Each directory once, through the first of its objects' pinned directories (or by path).
+    for (const [dir, { members }] of [...dirs]) {
+      for (const [made, mark] of this.#unsyncedOnTheWay(dir)) {
+        const parent = dirOf(path.dirname(made));
+        for (const i of members) parent.members.add(i);
+        parent.made.set(made, mark);
+      }
+    }
+    // Each directory once: through the first of its objects' pinned directories, or by path.
     await Promise.all(
-      [...dirs.values()].map(async (members) => {
+      [...dirs].map(async ([dir, { members, via, made }]) => {
         try {
-          await own[members[0]].syncDirectory();
+          await (via === undefined ? syncDir(dir) : via.syncDirectory());
+          this.#syncedUnsynced(made);
         } catch (err) {
           for (const i of members) results[i] = fromSystemError(err, own[i].key) as Error;
         }
@@ -897,11 +998,11 @@ export class LocalBackend
   }
 
   /**
-   * The first half of every write: the key checked, its directory made (fsynced when
-   * `durable`), the body streamed into an open temporary file in it (mtime set). The caller
+   * The first half of every write: the key checked, its directory made (see
+   * {@link DirDurability}), the body streamed into an open temporary file in it (mtime set). The caller
    * flushes, renames or discards; on failure here the temporary file is already gone.
    */
-  async #writeTemp(key: string, body: WriteBody, options: Omit<WriteOptions, 'durable'>, durable: boolean): Promise<LocalStaged> {
+  async #writeTemp(key: string, body: WriteBody, options: Omit<WriteOptions, 'durable'>, durable: DirDurability): Promise<LocalStaged> {
     const { signal, mtime } = options;
     let k: string;
     let dir: string;
