@@ -73,6 +73,11 @@ function countingFs<T>(name: string, fn: (counter: { calls: number }) => Promise
  * `fs.fsync` calls by descriptor, one per directory and one per parent of new directories
  * (files go through their FileHandle).
  */
+/** How many descriptors this process holds open. */
+async function openFds(): Promise<number> {
+  return (await fsp.readdir('/proc/self/fd')).length;
+}
+
 async function expectPublishOpensNothing(b: LocalBackend, staged: Awaited<ReturnType<LocalBackend['stage']>>[], dirs = 2): Promise<void> {
   const fsCjs = require('node:fs') as Record<string, unknown>;
   const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
@@ -252,15 +257,20 @@ describe('LocalBackend on disk', () => {
     expect(await fsp.readFile(path.join(dir, 'new', 'third', 'fast'), 'utf8')).toBe('x');
   });
 
-  it('publish fsyncs each directory once, through the directory held open since the write (no open by path), then lets go of it', async () => {
+  /** A pinning backend with aa/ and bb/ already there, three objects staged in them, and the count of open descriptors before. */
+  async function stagedBesideSeeds() {
     const b = new LocalBackend({ root: dir });
     await b.write('aa/seed', Buffer.from('s'));
     await b.write('bb/seed', Buffer.from('s'));
-    const fds = async () => (await fsp.readdir('/proc/self/fd')).length;
-    const before = await fds();
+    const before = await openFds();
     const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
+    return { b, before, staged };
+  }
+
+  it('publish fsyncs each directory once, through the directory held open since the write (no open by path), then lets go of it', async () => {
+    const { b, before, staged } = await stagedBesideSeeds();
     await expectPublishOpensNothing(b, staged);
-    expect(await fds()).toBe(before);
+    expect(await openFds()).toBe(before);
     expect(await fsp.readFile(path.join(dir, 'aa', 'two'), 'utf8')).toBe('2');
     expect(await fsp.readFile(path.join(dir, 'bb', 'three'), 'utf8')).toBe('3');
     // A durable write opens only its temporary file; its directory is fsynced through the pin too.
@@ -269,7 +279,7 @@ describe('LocalBackend on disk', () => {
       return counter.calls;
     });
     expect(writeOpens).toBe(1);
-    expect(await fds()).toBe(before);
+    expect(await openFds()).toBe(before);
   });
 
   it('without pinned directories (the server\'s store), publish fsyncs each directory once, opened without the thread pool', async () => {
@@ -286,24 +296,19 @@ describe('LocalBackend on disk', () => {
   });
 
   it('publish with directoriesLater renames without the thread pool, fsyncs no directory and lets go of the pins; syncDirectories then fsyncs each directory once', async () => {
-    const b = new LocalBackend({ root: dir });
-    await b.write('aa/seed', Buffer.from('s'));
-    await b.write('bb/seed', Buffer.from('s'));
-    const fds = async () => (await fsp.readdir('/proc/self/fd')).length;
-    const before = await fds();
-    const staged = [await b.stage('aa/one', Buffer.from('1')), await b.stage('aa/two', Buffer.from('2')), await b.stage('bb/three', Buffer.from('3'))];
+    const { b, before, staged } = await stagedBesideSeeds();
     await countingDirFsyncs(async (fsyncs) => {
       const renames = await countingFs('rename', async (counter) => {
         expect(await b.publish(staged, { directoriesLater: true })).toEqual([null, null, null]);
         return counter.calls;
       });
       expect([renames, fsyncs.calls]).toEqual([0, 0]);
-      expect(await fds()).toBe(before);
+      expect(await openFds()).toBe(before);
       expect(await fsp.readFile(path.join(dir, 'bb', 'three'), 'utf8')).toBe('3');
       expect(await b.syncDirectories(staged)).toEqual([null, null, null]);
       expect(fsyncs.calls).toBe(2);
     });
-    expect(await fds()).toBe(before);
+    expect(await openFds()).toBe(before);
     // A directory gone before its fsync fails its objects.
     const lost = await b.stage('cc/four', Buffer.from('4'));
     expect(await b.publish([lost], { directoriesLater: true })).toEqual([null]);
