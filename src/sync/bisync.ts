@@ -24,15 +24,21 @@ import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
 import { listRemote, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
-import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
+import { CONFLICT_STRATEGIES, planBisync, planResync, RESYNC_MODES, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy, type ResyncMode } from './plan-bisync.js';
 import { makeMissingFolder, modifyWindow, refuseMissingFolder, refuseOverlap, type Remote } from './remote.js';
 import { checkRunOptions } from './run-options.js';
 
-export { CONFLICT_STRATEGIES, conflictName, type ConflictStrategy } from './plan-bisync.js';
+export { CONFLICT_STRATEGIES, conflictName, RESYNC_MODES, type ConflictStrategy, type ResyncMode } from './plan-bisync.js';
 
 export interface BisyncOptions {
-  /** First run (or after trouble): make both sides the union, path1 winning, and record it. */
+  /**
+   * First run (or after trouble): make both sides the union and record it. Deletes nothing and
+   * loses no version: where the two differ, `resyncMode` picks the version that keeps the name
+   * and the other is kept beside it as a conflict copy (`name.conflict2.ext`).
+   */
   resync?: boolean;
+  /** Which version keeps the name at a resync: newer (default), older, larger, smaller, path1, path2. */
+  resyncMode?: ResyncMode;
   conflict?: ConflictStrategy;
   /** Suffix base for keep-both: `name.<suffix>1.ext` (default `conflict`). */
   conflictSuffix?: string;
@@ -134,6 +140,7 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   await refuseOverlapAcross(rawPath1, rawPath2, o.signal);
   const strategy = o.conflict ?? 'keep-both';
   if (!CONFLICT_STRATEGIES.includes(strategy)) throw new UsageError(`unknown conflict strategy ${strategy}; one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  if (o.resyncMode !== undefined && !RESYNC_MODES.includes(o.resyncMode)) throw new UsageError(`unknown resync mode ${String(o.resyncMode)}; one of ${RESYNC_MODES.join(', ')}`);
   // Nested paths would each hold the other's copies (and their state would never settle).
   refuseOverlap(rawPath1, rawPath2);
   const store = new StateStore(o.stateRoot ?? defaultStateRoot(), pairId(await sideId(rawPath1, o.signal), await sideId(rawPath2, o.signal)));
@@ -236,6 +243,7 @@ async function makePlan(path1: Remote, path2: Remote, l1: Awaited<ReturnType<typ
   };
   const options: BisyncPlanOptions = {
     strategy,
+    resyncMode: o.resyncMode,
     suffix: o.conflictSuffix ?? 'conflict',
     maxDelete: o.maxDelete ?? 50,
     force: o.force === true,
