@@ -28,7 +28,7 @@ describe('bisync', () => {
   it('refuses to run without state, until resync (named as the option, not as the CLI flag)', async () => {
     const p1 = await memRemote({ a: 'A' });
     const p2 = await memRemote();
-    await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/run once with `resync: true`$/);
+    await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/\. Run once with `resync: true`: it deletes nothing and overwrites nothing/);
   });
 
   it('refuses nested paths of one store (one inside the other, or the same folder), before anything is copied', async () => {

@@ -95,7 +95,8 @@ interface Side {
 const SIDE = { 1: 'path1', 2: 'path2' } as const;
 const other = (n: N): N => (n === 1 ? 2 : 1);
 
-function changeOf(base: FileEntry | undefined, now: FileEntry | undefined, windowMs: number): Change {
+/** What became of a file on one side since its last listing (`windowMs`: that side's mtime precision). */
+export function changeOf(base: FileEntry | undefined, now: FileEntry | undefined, windowMs: number): Change {
   if (base === undefined) return now === undefined ? undefined : 'new';
   if (now === undefined) return 'deleted';
   if (base.size !== now.size) return 'changed';

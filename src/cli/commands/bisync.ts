@@ -36,7 +36,7 @@ function line(e: StepEvent): string {
 /** Errors, conflicts and recoveries always; with -v every action (a dry run's were printed as the plan). */
 function printEvent(verbose: number) {
   return (e: BisyncEvent) => {
-    if (e.action === 'error') return void process.stderr.write(`ferry: ${terminalSafe(`${e.path ? e.path + ': ' : ''}${inCliTerms(e.reason ?? '')}`)}\n`);
+    if (e.action === 'error' || e.action === 'note') return void process.stderr.write(`ferry: ${terminalSafe(`${e.path ? e.path + ': ' : ''}${inCliTerms(e.reason ?? '')}`)}\n`);
     const always = e.action === 'conflict' || e.action === 'recover';
     if (!always && (e.dryRun || verbose < 1)) return;
     process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${line(e)}\n`);
