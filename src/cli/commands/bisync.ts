@@ -82,6 +82,8 @@ modification time, unless told: older, larger, smaller, path1, path2) keeps the 
 sides and the other is kept beside it on both sides as a conflict copy, name.conflict1.ext
 (path1's) or name.conflict2.ext (path2's): nothing tells an edit made since the last run from
 a stale copy, so neither is overwritten. Delete the copies you do not want.
+A pair made by ferry 0.1.0 needs no --resync where its state can be shown to be this pair's:
+the first run says "carried over the state saved by an older ferry" (docs/sync.md says when).
 
 Examples:
   ferry bisync ./notes ferry:/notes --resync      # the first time
