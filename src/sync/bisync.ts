@@ -191,7 +191,7 @@ async function carryOver(old: OldState, input: CarryInput, store: StateStore, dr
     await old.store.discard();
   }
   result.carriedOver = true;
-  emit({ action: 'note', path: '', reason: `carried over the state saved by an older ferry (${old.store.dir})` });
+  emit({ action: 'note', path: '', reason: `${dryRun ? 'would carry' : 'carried'} over the state saved by an older ferry (${old.store.dir})` });
 }
 
 const precisionOf = (path1: Remote, path2: Remote) => ({ 1: Math.max(1, path1.backend.features().mtimePrecisionMs), 2: Math.max(1, path2.backend.features().mtimePrecisionMs) });

@@ -86,8 +86,13 @@ describe('a pair made by ferry 0.1.0', () => {
     const here = join(work, 'rel-here');
     for (const name of ['a.txt', 'b.txt', 'c.txt']) putFile(join(here, 'docs'), name, name, BASE_MTIME);
     const states = join(work, 'states-rel');
-    await stateOf010(states, here, './docs', 'ferry:/carry-rel');
+    const old = await stateOf010(states, here, './docs', 'ferry:/carry-rel');
     putFile(join(here, 'docs'), 'a.txt', 'a, edited', BASE_MTIME + 60_000);
+    // A dry run says it would, and leaves the old state where it is.
+    const dry = await inDir(here, ['bisync', './docs', 'ferry:/carry-rel', '--state-dir', states, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toContain(`ferry: would carry over the state saved by an older ferry (${old})`);
+    expect(existsSync(join(old, 'state.json'))).toBe(true);
     const r = await inDir(here, ['bisync', './docs', 'ferry:/carry-rel', '--state-dir', states, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('carried over the state saved by an older ferry');
