@@ -11,11 +11,13 @@
  * - At least one file it recorded on the side is there now unchanged (same size, time and
  *   recorded hashes): a folder that holds none of them (another disk mounted at the same
  *   place, a folder emptied and refilled) is not what the state saw.
- * - A path that names its place by itself (an absolute local path, `~/…`, `local:/…`, a
- *   `scheme://host/…` address) is that place: a file the state recorded that is gone from it
- *   was deleted there, and the deletion is carried to the other side as any run would.
+ * - A path that names its place by itself (an absolute local path, `~/…`, `local:/…`) is
+ *   that place: a file the state recorded that is gone from it was deleted there, and the
+ *   deletion is carried to the other side as any run would.
  * - A path that does not (`./docs`, `docs`, depending on the folder it was typed in;
- *   `ferry:/docs`, `NAME:…`, depending on the login or the remotes' settings at the time)
+ *   `ferry:/docs`, depending on the server logged in to; `ferry://host/docs`, whose files are
+ *   those of the user logged in to that host, whose home may be another's now; `NAME:…`,
+ *   depending on the remotes' settings at the time)
  *   must still hold every file the state recorded on it (or the file is gone from both sides,
  *   which asks nothing of either). That a file gone from it was deleted cannot be shown: a
  *   folder elsewhere that holds some of the files, copied with their times (`cp -a`, a sync),
@@ -33,9 +35,9 @@ import { changeOf } from './plan-bisync.js';
 
 type N = 1 | 2;
 
-/** Whether a path as typed names one place whatever the folder, login or settings it was typed with. */
+/** Whether a path as typed names one place whatever the folder, login or settings it was typed with: a local absolute path. */
 export function namesOnePlace(label: string): boolean {
-  return /^(\/|~(\/|$)|[A-Za-z]:\\|local:\/)/.test(label) || /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]/.test(label);
+  return /^(\/|~(\/|$)|[A-Za-z]:\\|local:\/)/.test(label);
 }
 
 /** An old state found for the paths as typed, and the store it is in. */

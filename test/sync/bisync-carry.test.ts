@@ -57,7 +57,7 @@ async function stateOf010(states: string, cwd: string, label1: string, label2: s
 const serverNames = async (dir: string) => (await runFerry(['ls', dir], env)).stdout.split('\n').filter(Boolean).sort();
 
 describe('a pair made by ferry 0.1.0', () => {
-  it('with paths that name their places (an absolute path, a server address): carried over once, deletions and edits on both sides propagate', async () => {
+  it('with an absolute local path: carried over once, its deletions and both sides\' edits propagate', async () => {
     const local = join(work, 'abs');
     for (const name of ['a.txt', 'b.txt', 'c.txt', 'd.txt']) putFile(local, name, name, BASE_MTIME);
     const remote = `ferry://${new URL(server.url).host}/carry-abs`;
@@ -65,15 +65,17 @@ describe('a pair made by ferry 0.1.0', () => {
     const old = await stateOf010(states, work, local, remote);
     rmSync(join(local, 'a.txt')); // deleted here since the last run
     putFile(local, 'b.txt', 'b, edited', BASE_MTIME + 60_000);
-    expect((await runFerry(['rm', '/carry-abs/c.txt'], env)).code).toBe(0); // deleted on the server
+    putFile(join(work, 'abs-staged'), 'c.txt', 'c, edited on the server', BASE_MTIME + 60_000);
+    expect((await runFerry(['put', join(work, 'abs-staged', 'c.txt'), '/carry-abs/c.txt'], env)).code).toBe(0);
 
     const r = await runFerry(['bisync', local, remote, '--state-dir', states, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`ferry: carried over the state saved by an older ferry (${old})`);
-    expect(JSON.parse(r.stdout)).toMatchObject({ carriedOver: true, deleted1: 1, deleted2: 1, copied1to2: 1, copied2to1: 0, conflicts: [], errors: [] });
-    expect(readdirSync(local).sort()).toEqual(['b.txt', 'd.txt']);
-    expect(await serverNames('/carry-abs')).toEqual(['b.txt', 'd.txt']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ carriedOver: true, deleted1: 0, deleted2: 1, copied1to2: 1, copied2to1: 1, conflicts: [], errors: [] });
+    expect(readdirSync(local).sort()).toEqual(['b.txt', 'c.txt', 'd.txt']);
+    expect(await serverNames('/carry-abs')).toEqual(['b.txt', 'c.txt', 'd.txt']);
     expect((await runFerry(['cat', '/carry-abs/b.txt'], env)).stdout).toBe('b, edited');
+    expect(readFileSync(join(local, 'c.txt'), 'utf8')).toBe('c, edited on the server');
     // Moved, not copied: the old folder is gone, and the next run says nothing of it.
     expect(existsSync(old)).toBe(false);
     const again = await runFerry(['bisync', local, remote, '--state-dir', states, '--json'], env);
@@ -131,6 +133,18 @@ describe('a pair made by ferry 0.1.0', () => {
     expect(replaced.code).toBe(2);
     expect(replaced.stderr).toContain(`was not used: none of the 1 files it recorded on path1 (${disk}) is there unchanged`);
     expect((await runFerry(['cat', '/carry-disk/x.txt'], env)).stdout).toBe('x');
+
+    // A file gone from the server side: ferry://host/… is the files of whoever is logged in to that host.
+    const kept = join(work, 'kept');
+    for (const name of ['k.txt', 'l.txt']) putFile(kept, name, name, BASE_MTIME);
+    const address = `ferry://${new URL(server.url).host}/carry-kept`;
+    const keptStates = join(work, 'states-kept');
+    await stateOf010(keptStates, work, kept, address);
+    expect((await runFerry(['rm', '/carry-kept/l.txt'], env)).code).toBe(0);
+    const serverGone = await runFerry(['bisync', kept, address, '--state-dir', keptStates], env);
+    expect(serverGone.code).toBe(2);
+    expect(serverGone.stderr).toContain(`was not used: path2 (${address}) lacks 1 of the files it recorded (l.txt)`);
+    expect(readdirSync(kept).sort()).toEqual(['k.txt', 'l.txt']);
 
     // Without an old state the refusal says what a resync does too.
     const none = await runFerry(['bisync', join(work, 'abs-none'), 'ferry:/carry-none', '--state-dir', join(work, 'states-none')], env);
