@@ -24,6 +24,7 @@ describe('inCliTerms: the library names options, the CLI prints flags', () => {
       'bisync: 1 conflict (changed on both sides): f; nothing was changed (settle by hand, or run with another --conflict strategy: keep-both, newer, path1, path2, ...)',
     );
     expect(inCliTerms('no bisync state for a and b (looked in /s): run once with `resync: true`')).toBe('no bisync state for a and b (looked in /s): run once with --resync');
+    expect(inCliTerms('the newer keeps the name (`resyncMode` chooses another rule)')).toBe('the newer keeps the name (--resync-mode chooses another rule)');
     expect(inCliTerms('/d is a directory (use `putTree` to upload a tree)')).toBe('/d is a directory (use -r to upload a tree)');
     expect(inCliTerms("`compare: 'ignore-times'`")).toBe('--ignore-times');
     expect(inCliTerms("pass `ca` or `fingerprint: 'SHA256:…'`")).toBe('pass --ca FILE or --fingerprint SHA256:…');

@@ -9,6 +9,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   'noOverwrite: true': '--no-clobber',
   'force: true': '--force',
   'resync: true': '--resync',
+  'resyncMode': '--resync-mode',
   'maxDelete': '--max-delete',
   'conflict': '--conflict',
   'backupDir': '--backup-dir',

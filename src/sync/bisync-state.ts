@@ -80,6 +80,12 @@ export class StateStore {
     await rm(this.stateFile, { force: true });
   }
 
+  /** Removes the state and, when nothing else is in it, the pair's folder (a state carried over to another key). */
+  async discard(): Promise<void> {
+    await this.clear();
+    await rmdir(this.dir).catch(() => {}); // not empty (a lock, something of the user's), or already gone
+  }
+
   /**
    * Takes the lock. Returns whether a stale lock (an interrupted run) was taken over.
    * FERRY_ERR_PRECONDITION_FAILED when another live run holds it.

@@ -28,7 +28,7 @@ describe('bisync', () => {
   it('refuses to run without state, until resync (named as the option, not as the CLI flag)', async () => {
     const p1 = await memRemote({ a: 'A' });
     const p2 = await memRemote();
-    await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/run once with `resync: true`$/);
+    await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/\. Run once with `resync: true`: it deletes nothing and overwrites nothing/);
   });
 
   it('refuses nested paths of one store (one inside the other, or the same folder), before anything is copied', async () => {
@@ -49,13 +49,17 @@ describe('bisync', () => {
     expect(keys).toEqual(['top/a']);
   });
 
-  it('--resync makes the union, path1 winning', async () => {
-    const p1 = await memRemote({ a: 'A1', both: ['one', T0 + 5] });
-    const p2 = await memRemote({ b: 'B2', both: ['two!', T0 + 9] });
+  it('--resync makes the union; the newer version keeps the name, the older is kept as a conflict copy', async () => {
+    const p1 = await memRemote({ a: 'A1', both: ['one', T0 + 5000] });
+    const p2 = await memRemote({ b: 'B2', both: ['two!', T0 + 9000] });
     const r = await bisync(p1, p2, { stateRoot: join(root, 'resync'), resync: true });
-    expect(await contents(p1)).toEqual({ a: 'A1', b: 'B2', both: 'one' });
-    expect(await contents(p2)).toEqual({ a: 'A1', b: 'B2', both: 'one' });
-    expect(r).toMatchObject({ copied1to2: 2, copied2to1: 1 });
+    const want = { a: 'A1', b: 'B2', both: 'two!', 'both.conflict1': 'one' };
+    expect(await contents(p1)).toEqual(want);
+    expect(await contents(p2)).toEqual(want);
+    expect(r).toMatchObject({ copied1to2: 2, copied2to1: 2, conflicts: [{ path: 'both', resolution: "path2 wins, path1's kept as both.conflict1" }] });
+    // The state records the result: the next run has nothing to do.
+    expect(await bisync(p1, p2, { stateRoot: join(root, 'resync') })).toMatchObject({ copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, conflicts: [] });
+    await expect(bisync(p1, p2, { stateRoot: join(root, 'resync'), resync: true, resyncMode: 'bigger' as never })).rejects.toMatchObject({ code: 'FERRY_ERR_USAGE', message: expect.stringMatching(/unknown resync mode bigger; one of newer, older, larger, smaller, path1, path2/) });
   });
 
   it('propagates new and changed files both ways', async () => {

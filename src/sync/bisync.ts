@@ -8,14 +8,17 @@
  * The new state is saved only after a run without errors; because each step leaves files
  * either as before or as the next run wants them (writes are atomic, equal files are
  * recognised), an interrupted or failed run is recovered simply by running again. The first
- * run needs `resync`.
+ * run needs `resync`, unless a state ferry 0.1.0 saved under the paths as typed can be
+ * shown to be this pair's (bisync-carry.ts).
  */
+import path from 'node:path';
 import { AbortedError, isFerryError, UsageError } from '../core/errors.js';
 import { refuseOverlapAcross } from './same-store.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import { canIdentify, canSetMtime } from '../core/storage.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
 import { defaultStateRoot, pairId, StateStore, STATE_VERSION, type BisyncState } from './bisync-state.js';
+import { findOldState, noStateError, whyNotThisPair, type CarryInput, type OldState } from './bisync-carry.js';
 import type { CompareMode, CompareOptions } from './compare.js';
 import { decorateRemotes, retryPolicy } from './decorated.js';
 import { errorInfo } from './engine.js';
@@ -24,15 +27,21 @@ import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
 import { listRemote, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
-import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
+import { CONFLICT_STRATEGIES, planBisync, planResync, RESYNC_MODES, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy, type ResyncMode } from './plan-bisync.js';
 import { makeMissingFolder, modifyWindow, refuseMissingFolder, refuseOverlap, type Remote } from './remote.js';
 import { checkRunOptions } from './run-options.js';
 
-export { CONFLICT_STRATEGIES, conflictName, type ConflictStrategy } from './plan-bisync.js';
+export { CONFLICT_STRATEGIES, conflictName, RESYNC_MODES, type ConflictStrategy, type ResyncMode } from './plan-bisync.js';
 
 export interface BisyncOptions {
-  /** First run (or after trouble): make both sides the union, path1 winning, and record it. */
+  /**
+   * First run (or after trouble): make both sides the union and record it. Deletes nothing and
+   * loses no version: where the two differ, `resyncMode` picks the version that keeps the name
+   * and the other is kept beside it as a conflict copy (`name.conflict2.ext`).
+   */
   resync?: boolean;
+  /** Which version keeps the name at a resync: newer (default), older, larger, smaller, path1, path2. */
+  resyncMode?: ResyncMode;
   conflict?: ConflictStrategy;
   /** Suffix base for keep-both: `name.<suffix>1.ext` (default `conflict`). */
   conflictSuffix?: string;
@@ -62,7 +71,7 @@ export interface BisyncOptions {
 }
 
 export interface BisyncEvent extends StepEvent {
-  action: 'copy' | 'delete' | 'rename' | 'set-mtime' | 'conflict' | 'error' | 'retry' | 'recover';
+  action: 'copy' | 'delete' | 'rename' | 'set-mtime' | 'conflict' | 'error' | 'retry' | 'recover' | 'note';
   dryRun?: boolean;
 }
 
@@ -71,6 +80,8 @@ export interface BisyncResult {
   dryRun: boolean;
   /** The previous run had been interrupted (a stale lock was found). */
   recovered: boolean;
+  /** The state an older ferry saved under the paths as typed was used, and is now kept under this pair's key (bisync-carry.ts). */
+  carriedOver: boolean;
   copied1to2: number;
   copied2to1: number;
   deleted1: number;
@@ -112,7 +123,7 @@ async function nextState(path1: Remote, path2: Remote, filter: Filter, plan: Bis
 }
 
 function newResult(o: BisyncOptions, recovered: boolean, stateDir: string): BisyncResult {
-  return { resync: o.resync === true, dryRun: o.dryRun === true, recovered, copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, renamed: 0, conflicts: [], errors: [], skipped: [], stateDir, elapsedMs: 0 };
+  return { resync: o.resync === true, dryRun: o.dryRun === true, recovered, carriedOver: false, copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, renamed: 0, conflicts: [], errors: [], skipped: [], stateDir, elapsedMs: 0 };
 }
 
 /**
@@ -134,9 +145,11 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   await refuseOverlapAcross(rawPath1, rawPath2, o.signal);
   const strategy = o.conflict ?? 'keep-both';
   if (!CONFLICT_STRATEGIES.includes(strategy)) throw new UsageError(`unknown conflict strategy ${strategy}; one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  if (o.resyncMode !== undefined && !RESYNC_MODES.includes(o.resyncMode)) throw new UsageError(`unknown resync mode ${String(o.resyncMode)}; one of ${RESYNC_MODES.join(', ')}`);
   // Nested paths would each hold the other's copies (and their state would never settle).
   refuseOverlap(rawPath1, rawPath2);
-  const store = new StateStore(o.stateRoot ?? defaultStateRoot(), pairId(await sideId(rawPath1, o.signal), await sideId(rawPath2, o.signal)));
+  const root = o.stateRoot ?? defaultStateRoot();
+  const store = new StateStore(root, pairId(await sideId(rawPath1, o.signal), await sideId(rawPath2, o.signal)));
   const lock = await store.lock();
   const result = newResult(o, lock.recovered, store.dir);
   const dryRun = o.dryRun === true;
@@ -144,14 +157,13 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   if (lock.recovered) emit({ action: 'recover', path: '', reason: 'the previous run was interrupted; reconciling against the last saved state' });
   try {
     const state = o.resync ? undefined : await store.load();
-    if (!o.resync && state === undefined) {
-      throw new UsageError(`no bisync state for ${rawPath1.label} and ${rawPath2.label} (looked in ${store.dir}): run once with \`resync: true\``);
-    }
+    const old = o.resync || state !== undefined ? undefined : await oldStateOf(root, store, rawPath1, rawPath2);
+    if (!o.resync && state === undefined && old === undefined) throw noStateError({ 1: rawPath1.label, 2: rawPath2.label }, store.dir);
     // path1 is the truth of a resync, and a missing side of a later run would read as every
     // file deleted: both refused. A resync makes a missing path2 (the first run's copy).
     await refuseMissingFolder(rawPath1, 'path1', o.signal);
     if (!o.resync) await refuseMissingFolder(rawPath2, 'path2', o.signal);
-    await runPair(rawPath1, rawPath2, o, strategy, state, result, emit, store);
+    await runPair(rawPath1, rawPath2, o, strategy, { state: state ?? old?.state, old }, result, emit, store);
     if (o.resync && o.dryRun !== true && result.errors.length === 0) await makeMissingFolder(rawPath2, o.signal);
     result.elapsedMs = Math.round(performance.now() - started);
     return result;
@@ -160,13 +172,37 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   }
 }
 
+/** The state ferry 0.1.0 kept under the paths as typed, when that is another folder than this pair's. */
+async function oldStateOf(root: string, store: StateStore, raw1: Remote, raw2: Remote): Promise<OldState | undefined> {
+  const old = new StateStore(root, pairId(raw1.label, raw2.label));
+  return path.resolve(old.dir) === path.resolve(store.dir) ? undefined : findOldState(old);
+}
+
+/**
+ * Uses an old state (bisync-carry.ts) when it can be shown to be this pair's: saves it under
+ * this pair's key and removes it from the old one (not in a dry run, which changes no state),
+ * and says so once. Else refuses, changing nothing, as a run without a state.
+ */
+async function carryOver(old: OldState, input: CarryInput, store: StateStore, dryRun: boolean, result: BisyncResult, emit: (e: BisyncEvent) => void): Promise<void> {
+  const why = whyNotThisPair(old.state, input);
+  if (why !== undefined) throw noStateError(input.labels, store.dir, { dir: old.store.dir, why });
+  if (!dryRun) {
+    await store.save(old.state);
+    await old.store.discard();
+  }
+  result.carriedOver = true;
+  emit({ action: 'note', path: '', reason: `${dryRun ? 'would carry' : 'carried'} over the state saved by an older ferry (${old.store.dir})` });
+}
+
+const precisionOf = (path1: Remote, path2: Remote) => ({ 1: Math.max(1, path1.backend.features().mtimePrecisionMs), 2: Math.max(1, path2.backend.features().mtimePrecisionMs) });
+
 /** Lists, plans, runs the plan and, after a run without errors (not a dry one), saves the state. */
 async function runPair(
   raw1: Remote,
   raw2: Remote,
   o: BisyncOptions,
   strategy: ConflictStrategy,
-  state: BisyncState | undefined,
+  { state, old }: { state: BisyncState | undefined; old: OldState | undefined },
   result: BisyncResult,
   emit: (e: BisyncEvent) => void,
   store: StateStore,
@@ -188,6 +224,9 @@ async function runPair(
   const filter = o.filter ?? NO_FILTER;
   const [l1, l2] = await Promise.all([listRemote(path1, filter, signal), listRemote(path2, filter, signal)]);
   result.skipped = [...l1.skipped.map((s) => ({ ...s, side: 1 as const })), ...l2.skipped.map((s) => ({ ...s, side: 2 as const }))];
+  if (old !== undefined) {
+    await carryOver(old, { labels: { 1: raw1.label, 2: raw2.label }, now: { 1: l1, 2: l2 }, precisionMs: precisionOf(path1, path2), filter }, store, o.dryRun === true, result, emit);
+  }
   progress.phase('comparing');
   const { plan, hashes, hashKind, windowMs } = await makePlan(path1, path2, l1, l2, o, strategy, state);
   for (const e of plan.errors) fail(e.path, e.error);
@@ -236,11 +275,12 @@ async function makePlan(path1: Remote, path2: Remote, l1: Awaited<ReturnType<typ
   };
   const options: BisyncPlanOptions = {
     strategy,
+    resyncMode: o.resyncMode,
     suffix: o.conflictSuffix ?? 'conflict',
     maxDelete: o.maxDelete ?? 50,
     force: o.force === true,
     windowMs,
-    precisionMs: { 1: Math.max(1, path1.backend.features().mtimePrecisionMs), 2: Math.max(1, path2.backend.features().mtimePrecisionMs) },
+    precisionMs: precisionOf(path1, path2),
     compare,
     filter: o.filter ?? NO_FILTER,
     labels: { 1: path1.label, 2: path2.label },

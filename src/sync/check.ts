@@ -44,8 +44,8 @@ export interface CheckResult {
   differ: number;
   /** Only in the source. */
   missingOnDst: number;
-  /** Only in the destination. */
-  missingOnSrc: number;
+  /** Only in the destination; null with `oneWay` (such files are not looked for, so not counted). */
+  missingOnSrc: number | null;
   errors: number;
   /** Files whose sizes matched but that could not be hashed (no common hash). */
   unhashed: number;
@@ -143,7 +143,7 @@ export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}
     same: count('='),
     differ: count('*'),
     missingOnDst: count('+'),
-    missingOnSrc: count('-'),
+    missingOnSrc: o.oneWay ? null : count('-'),
     errors: count('!'),
     unhashed,
     hashKind,
@@ -151,7 +151,7 @@ export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}
     ok: false,
     elapsedMs: 0,
   };
-  result.ok = result.differ + result.missingOnDst + result.missingOnSrc + result.errors === 0;
+  result.ok = result.differ + result.missingOnDst + (result.missingOnSrc ?? 0) + result.errors === 0;
   progress.finish();
   result.elapsedMs = Math.round(performance.now() - started);
   return result;

@@ -21,7 +21,7 @@ export { planLines, eventLine, type Plan, type Phase, type Task, type Step, type
 export { execute, type Execution } from './execute.js';
 export { decorateRemotes, retryPolicy, SYNC_RETRY_POLICY, type Decoration } from './decorated.js';
 export { check, combinedLines, planCheck, type CheckOptions, type CheckResult, type CheckMark } from './check.js';
-export { bisync, conflictName, CONFLICT_STRATEGIES, type BisyncOptions, type BisyncResult, type BisyncEvent, type ConflictStrategy } from './bisync.js';
+export { bisync, conflictName, CONFLICT_STRATEGIES, type BisyncOptions, type BisyncResult, type BisyncEvent, type ConflictStrategy, RESYNC_MODES, type ResyncMode } from './bisync.js';
 export { defaultStateRoot, pairId, StateStore, type BisyncState } from './bisync-state.js';
 export { Filter, NO_FILTER, parseRuleLine, type FilterOptions, type FilterRule } from './filter.js';
 export type { SkippedEntry } from './listing.js';

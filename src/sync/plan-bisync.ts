@@ -26,8 +26,15 @@
  * the files under a root marker cannot be opened.
  *
  * Safety: when more than `maxDelete` percent of a side's files would be deleted the plan is
- * refused before anything is done (unless `force`). `resync` (first run): both sides get the
- * union of their files, path1's version winning where both have one.
+ * refused before anything is done (unless `force`).
+ *
+ * `resync` (first run, or a pair whose state is lost) is the same plan against an empty last
+ * state: every file is new on the side that has it, so both sides get the union and nothing
+ * is deleted; a file both sides hold in different versions is settled by the resync mode
+ * (`newer` unless told), whose winner keeps the name while the other version is kept beside it
+ * as a conflict copy (`name.conflict2.ext`, on both sides). A resync loses no version: it
+ * runs when the last state is missing, so nothing can tell an edit since the last run from a
+ * stale copy, and overwriting either (rclone's `--resync`, path1 winning) loses an edit.
  */
 import path from 'node:path/posix';
 import { forEachConcurrent } from '../client/concurrency.js';
@@ -42,12 +49,17 @@ import type { Phase, Plan, Step, Task } from './plan.js';
 
 export type ConflictStrategy = 'newer' | 'older' | 'larger' | 'path1' | 'path2' | 'keep-both' | 'skip' | 'error';
 export const CONFLICT_STRATEGIES: readonly ConflictStrategy[] = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
+/** Which version of a file that differs on the two sides keeps its name at a resync (rclone's `--resync-mode`); the other is kept as a conflict copy. */
+export type ResyncMode = 'newer' | 'older' | 'larger' | 'smaller' | 'path1' | 'path2';
+export const RESYNC_MODES: readonly ResyncMode[] = ['newer', 'older', 'larger', 'smaller', 'path1', 'path2'];
 
 type N = 1 | 2;
 type Change = 'new' | 'changed' | 'deleted' | undefined;
 
 export interface BisyncPlanOptions {
   strategy: ConflictStrategy;
+  /** For a resync: which version keeps the name (default newer). */
+  resyncMode?: ResyncMode;
   /** Suffix base for keep-both: `name.<suffix>1.ext`. */
   suffix: string;
   /** Percentage of a side's files that may be deleted in one run. */
@@ -83,7 +95,8 @@ interface Side {
 const SIDE = { 1: 'path1', 2: 'path2' } as const;
 const other = (n: N): N => (n === 1 ? 2 : 1);
 
-function changeOf(base: FileEntry | undefined, now: FileEntry | undefined, windowMs: number): Change {
+/** What became of a file on one side since its last listing (`windowMs`: that side's mtime precision). */
+export function changeOf(base: FileEntry | undefined, now: FileEntry | undefined, windowMs: number): Change {
   if (base === undefined) return now === undefined ? undefined : 'new';
   if (now === undefined) return 'deleted';
   if (base.size !== now.size) return 'changed';
@@ -125,30 +138,9 @@ function failed(errors: Plan['errors'], rel: string, err: unknown, signal?: Abor
   errors.push({ path: rel, error: err });
 }
 
-/** First run: both sides get the union; where both have a file, path1's wins unless they are equal. */
+/** First run: both sides get the union; a file that differs is settled by the resync mode, the other version kept (module comment). */
 export async function planResync(l1: Listing, l2: Listing, o: BisyncPlanOptions): Promise<BisyncPlan> {
-  const errors: Plan['errors'] = [];
-  const to1 = [...l2.files].filter(([rel]) => !l1.files.has(rel)).map(([rel, e]) => task(rel, copyStep(1, rel, e)));
-  const decided = new Array<Task | undefined>(l1.files.size);
-  await forEachConcurrent(
-    [...l1.files],
-    o.checkers ?? 8,
-    async ([rel, e], i) => {
-      try {
-        const twin = l2.files.get(rel);
-        if (twin === undefined || (await decide(rel, e, twin, o.compare)).action !== 'skip') decided[i] = task(rel, copyStep(2, rel, e));
-      } catch (err) {
-        failed(errors, rel, err, o.compare.signal);
-      }
-    },
-    o.compare.signal,
-  );
-  const lanes = o.transfers ?? 4;
-  const phases: Phase[] = [
-    { name: 'resync', progress: 'transferring', lanes, tasks: to1 },
-    { name: 'resync', progress: 'transferring', lanes, tasks: decided.filter((t): t is Task => t !== undefined) },
-  ];
-  return { phases, errors, conflicts: [], keepOld: new Set(), notes: [] };
+  return planBisync(l1, l2, { 1: new Map(), 2: new Map() }, { ...o, resyncMode: o.resyncMode ?? 'newer' });
 }
 
 /** Each side's changes since its last listing (base entries the filter now excludes do not take part). */
@@ -237,7 +229,7 @@ function pathTask(rel: string, s1: Side, s2: Side, conflicts: string[], kept: Re
 }
 
 /** Which side wins a conflict under the strategy; undefined for a tie (or keep-both). */
-function winnerOf(strategy: ConflictStrategy, e1: FileEntry, e2: FileEntry, windowMs: number): N | undefined {
+function winnerOf(strategy: ConflictStrategy | ResyncMode, e1: FileEntry, e2: FileEntry, windowMs: number): N | undefined {
   switch (strategy) {
     case 'path1':
       return 1;
@@ -249,7 +241,8 @@ function winnerOf(strategy: ConflictStrategy, e1: FileEntry, e2: FileEntry, wind
       return Math.abs(t1 - t2) >= windowMs ? ((t1 > t2) === (strategy === 'newer') ? 1 : 2) : undefined;
     }
     case 'larger':
-      return e1.size !== e2.size ? (e1.size > e2.size ? 1 : 2) : undefined;
+    case 'smaller':
+      return e1.size !== e2.size ? ((e1.size > e2.size) === (strategy === 'larger') ? 1 : 2) : undefined;
     default:
       return undefined;
   }
@@ -278,7 +271,7 @@ async function settleConflicts(candidates: string[], s1: Side, s2: Side, all: Se
     o.compare.signal,
   );
   real.sort();
-  if (real.length > 0 && o.strategy === 'error') {
+  if (real.length > 0 && o.resyncMode === undefined && o.strategy === 'error') {
     const count = real.length === 1 ? '1 conflict' : `${real.length} conflicts`;
     const listed = `${real.slice(0, 5).join(', ')}${real.length > 5 ? ', ...' : ''}`;
     throw new PreconditionFailedError(`bisync: ${count} (changed on both sides): ${listed}; nothing was changed (settle by hand, or run with another \`conflict\` strategy: keep-both, newer, path1, path2, ...)`, {
@@ -294,15 +287,20 @@ async function settleConflicts(candidates: string[], s1: Side, s2: Side, all: Se
       }
     }
   };
+  const strategy = o.resyncMode ?? o.strategy;
   for (const rel of real) {
     const [e1, e2] = [s1.now.get(rel)!, s2.now.get(rel)!];
-    if (o.strategy === 'skip' || isE2eMarkerPath(rel)) {
-      const why = o.strategy === 'skip' ? 'skipped (changed on both sides)' : `an end-to-end marker changed on both sides is never replaced or renamed by bisync: keep the one whose key the files use (ferry cat ${E2E_MARKER_NAME} on each side)`;
+    if (strategy === 'skip' || isE2eMarkerPath(rel)) {
+      const why = strategy === 'skip' ? 'skipped (changed on both sides)' : `an end-to-end marker changed on both sides is never replaced or renamed by bisync: keep the one whose key the files use (ferry cat ${E2E_MARKER_NAME} on each side)`;
       plan.conflicts.push({ path: rel, resolution: 'skipped', reason: why });
       plan.keepOld.add(rel);
       continue;
     }
-    const winner = winnerOf(o.strategy, e1, e2, o.windowMs);
+    const winner = winnerOf(strategy, e1, e2, o.windowMs);
+    if (winner !== undefined && o.resyncMode !== undefined) {
+      tasks.push(keepLoserTask(rel, winner, winner === 1 ? e1 : e2, winner === 1 ? e2 : e1, freeName(rel, other(winner)), plan, strategy));
+      continue;
+    }
     if (winner !== undefined) {
       plan.conflicts.push({ path: rel, resolution: `path${winner} wins`, reason: `${o.strategy}: path${winner} wins` });
       tasks.push(task(rel, copyStep(other(winner), rel, winner === 1 ? e1 : e2)));
@@ -322,6 +320,21 @@ async function settleConflicts(candidates: string[], s1: Side, s2: Side, all: Se
     );
   }
   return tasks;
+}
+
+/**
+ * A resync's settlement: the winner's version keeps the name on both sides, the loser's is
+ * renamed to `copyName` on its side and copied to the other side under that name.
+ */
+function keepLoserTask(rel: string, winner: N, ew: FileEntry, el: FileEntry, copyName: string, plan: BisyncPlan, mode: string): Task {
+  const loser = other(winner);
+  plan.conflicts.push({ path: rel, resolution: `path${winner} wins, path${loser}'s kept as ${copyName}`, reason: `resync ${mode}: path${winner}'s version kept, path${loser}'s kept as ${copyName}` });
+  return task(
+    rel,
+    { op: 'rename', on: SIDE[loser], path: rel, to: copyName, event: { action: 'rename', side: loser, path: rel, to: copyName } },
+    copyStep(loser, rel, ew),
+    copyStep(winner, copyName, el),
+  );
 }
 
 /** The plan of a run after the first (see the module comment); throws, changing nothing, when the safety checks refuse. */

@@ -198,9 +198,38 @@ describe('planBisync (no storage)', () => {
     expect(shape(await planBisync(gutted, listing(last), { 1: base(last), 2: base(last) }, o({ force: true })))).toHaveLength(5);
   });
 
-  it('resync: the union, path1 winning where the two differ', async () => {
-    const plan = await planResync(listing({ a: [1, T, 'a'], both: [1, T, 'x'], same: [1, T, 's'] }), listing({ b: [1, T, 'b'], both: [2, T, 'y'], same: [1, T, 's'] }), o());
-    expect(shape(plan)).toEqual(['resync: copy path2>path1 b', 'resync: copy path1>path2 a', 'resync: copy path1>path2 both']);
+  it('resync: the union; where the two differ the newer keeps the name and the other is kept as a conflict copy', async () => {
+    const l1 = listing({ a: [1, T, 'a'], both: [1, T, 'x'], 'old.txt': [1, T, 'o1'], same: [1, T, 's'] });
+    const l2 = listing({ b: [1, T, 'b'], both: [2, T + 5000, 'y'], 'old.txt': [2, T - 5000, 'o2'], same: [1, T, 's'] });
+    const plan = await planResync(l1, l2, o());
+    expect(shape(plan)).toEqual([
+      'transfers: copy path1>path2 a',
+      'transfers: copy path2>path1 b',
+      'transfers: rename @path1 both -> both.conflict1',
+      'transfers: copy path2>path1 both',
+      'transfers: copy path1>path2 both.conflict1',
+      'transfers: rename @path2 old.txt -> old.conflict2.txt',
+      'transfers: copy path1>path2 old.txt',
+      'transfers: copy path2>path1 old.conflict2.txt',
+    ]);
+    expect(plan.conflicts.map((c) => c.resolution)).toEqual(["path2 wins, path1's kept as both.conflict1", "path1 wins, path2's kept as old.conflict2.txt"]);
+  });
+
+  it('resync modes pick the version that keeps the name; a tie keeps both under conflict names', async () => {
+    const l1 = listing({ f: [1, T + 5000, 'x'] });
+    const l2 = listing({ f: [9, T, 'y'] });
+    const winner = async (resyncMode: BisyncPlanOptions['resyncMode']) => (await planResync(l1, l2, o({ resyncMode }))).conflicts[0].resolution;
+    expect(await winner('newer')).toBe("path1 wins, path2's kept as f.conflict2");
+    expect(await winner('older')).toBe("path2 wins, path1's kept as f.conflict1");
+    expect(await winner('larger')).toBe("path2 wins, path1's kept as f.conflict1");
+    expect(await winner('smaller')).toBe("path1 wins, path2's kept as f.conflict2");
+    expect(await winner('path1')).toBe("path1 wins, path2's kept as f.conflict2");
+    expect(await winner('path2')).toBe("path2 wins, path1's kept as f.conflict1");
+    const tie = await planResync(listing({ f: [1, T, 'x'] }), listing({ f: [2, T, 'y'] }), o());
+    expect(tie.conflicts[0].resolution).toBe('kept both: f.conflict1, f.conflict2');
+    // A resync deletes nothing, whatever the conflict strategy says (error is for later runs).
+    const strict = await planResync(l1, l2, o({ strategy: 'error' }));
+    expect(shape(strict).filter((l) => l.includes('delete'))).toEqual([]);
   });
 });
 

@@ -58,7 +58,7 @@ export interface Task {
 }
 
 export interface Phase {
-  name: 'renames' | 'times' | 'transfers' | 'sources' | 'deletes' | 'dirs' | 'resync';
+  name: 'renames' | 'times' | 'transfers' | 'sources' | 'deletes' | 'dirs';
   /** The progress phase reported while it runs. */
   progress: 'transferring' | 'deleting';
   tasks: Task[];

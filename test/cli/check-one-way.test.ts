@@ -1,7 +1,7 @@
 /**
  * `ferry check --one-way` looks only for SRC's files on DST: its summary said "0 missing on
  * SRC" beside files DST alone has, a count it never made. It now leaves that count out and
- * says the comparison went one way.
+ * says the comparison went one way, and its `--json` has `missingOnSrc: null` (it had 0).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,5 +29,12 @@ describe('check --one-way', () => {
     expect(oneWay.code).toBe(1);
     expect(oneWay.stdout).toBe('+ mine.txt\n');
     expect(oneWay.stderr).toBe(`ferry check: 1 matching, 0 differing, 1 missing on ${dst}, 0 errors (one way: files only on ${dst} not looked for)\n`);
+
+    // --json: the count it did not make is null, not 0; the other counts as both ways.
+    const json = await runFerry(['check', src, dst, '--one-way', '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ same: 1, differ: 0, missingOnDst: 1, missingOnSrc: null, errors: 0, ok: false });
+    const bothJson = await runFerry(['check', src, dst, '--json']);
+    expect(JSON.parse(bothJson.stdout)).toMatchObject({ missingOnDst: 1, missingOnSrc: 1, ok: false });
   });
 });

@@ -1,6 +1,6 @@
 /** `ferry bisync PATH1 PATH2`: two-way sync with persisted state; deletions and renames propagate. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
+import type { BisyncEvent, BisyncResult, ConflictStrategy, ResyncMode } from '../../sync/bisync.js';
 import { ExitError, exitCodeOfSyncErrors } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
@@ -12,9 +12,12 @@ import { terminalSafe } from '../terminal-text.js';
 
 /** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
 const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
+/** As sync/bisync.ts's RESYNC_MODES (not imported, for the same reason). */
+const RESYNC_MODES = ['newer', 'older', 'larger', 'smaller', 'path1', 'path2'];
 
 interface BisyncFlags extends CommonFlags {
   resync?: boolean;
+  resyncMode: ResyncMode;
   conflict: ConflictStrategy;
   conflictSuffix?: string;
   maxDelete: number;
@@ -33,7 +36,7 @@ function line(e: StepEvent): string {
 /** Errors, conflicts and recoveries always; with -v every action (a dry run's were printed as the plan). */
 function printEvent(verbose: number) {
   return (e: BisyncEvent) => {
-    if (e.action === 'error') return void process.stderr.write(`ferry: ${terminalSafe(`${e.path ? e.path + ': ' : ''}${inCliTerms(e.reason ?? '')}`)}\n`);
+    if (e.action === 'error' || e.action === 'note') return void process.stderr.write(`ferry: ${terminalSafe(`${e.path ? e.path + ': ' : ''}${inCliTerms(e.reason ?? '')}`)}\n`);
     const always = e.action === 'conflict' || e.action === 'recover';
     if (!always && (e.dryRun || verbose < 1)) return;
     process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${line(e)}\n`);
@@ -52,7 +55,8 @@ export function registerBisync(program: Command): void {
   const cmd = program
     .command('bisync <path1> <path2>')
     .description('two-way sync: changes, deletions and renames on either side reach the other (state kept between runs)')
-    .addOption(new Option('--resync', 'first run (or recovery): make both sides the union, path1 winning, and record the state'))
+    .addOption(new Option('--resync', 'first run (or recovery): make both sides the union and record the state; deletes nothing, loses no version'))
+    .addOption(new Option('--resync-mode <mode>', 'at --resync, which version of a file that differs keeps its name (the other is kept as a conflict copy)').choices(RESYNC_MODES).default('newer'))
     .addOption(new Option('--conflict <strategy>', 'when a file changed on both sides').choices(CONFLICT_STRATEGIES).default('keep-both'))
     .addOption(new Option('--conflict-suffix <text>', 'keep-both renames to name.<text>1.ext / name.<text>2.ext').default('conflict'))
     .addOption(
@@ -72,6 +76,15 @@ overwrites the other), keep-both (both versions kept under suffixed names on bot
 skip (left alone, reported again next run), error (stop before changing anything).
 An interrupted run is recovered by running again: the state is only saved after success.
 
+--resync deletes nothing and loses no version: a file on one side only is copied to the
+other; where both sides hold a file and the two differ, the --resync-mode version (newer by
+modification time, unless told: older, larger, smaller, path1, path2) keeps the name on both
+sides and the other is kept beside it on both sides as a conflict copy, name.conflict1.ext
+(path1's) or name.conflict2.ext (path2's): nothing tells an edit made since the last run from
+a stale copy, so neither is overwritten. Delete the copies you do not want.
+A pair made by ferry 0.1.0 needs no --resync where its state can be shown to be this pair's:
+the first run says "carried over the state saved by an older ferry" (docs/sync.md says when).
+
 Examples:
   ferry bisync ./notes ferry:/notes --resync      # the first time
   ferry bisync ./notes ferry:/notes               # then, as often as you like
@@ -90,6 +103,7 @@ Examples:
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {
         resync: flags.resync,
+        resyncMode: flags.resyncMode,
         conflict: flags.conflict,
         conflictSuffix: flags.conflictSuffix,
         maxDelete: flags.maxDelete,

@@ -61,7 +61,7 @@ Examples:
         if (lines.length) process.stdout.write(lines.map(terminalSafe).join('\n') + '\n');
         const unhashed = r.unhashed ? `, ${r.unhashed} compared by size only (no common hash)` : '';
         // One way, files only on DST are not looked for: no count of them to give.
-        const onSrc = flags.oneWay ? '' : `${r.missingOnSrc} missing on ${remotes[0].label}, `;
+        const onSrc = r.missingOnSrc === null ? '' : `${r.missingOnSrc} missing on ${remotes[0].label}, `;
         const oneWay = flags.oneWay ? ` (one way: files only on ${remotes[1].label} not looked for)` : '';
         if (!flags.quiet) process.stderr.write(
           `ferry check: ${r.same} matching, ${r.differ} differing, ${r.missingOnDst} missing on ${remotes[1].label}, ` +
