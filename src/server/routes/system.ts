@@ -78,8 +78,13 @@ export function isMetricsToken(expected: string | undefined, header: string | un
   return timingSafeEqual(digest(header.slice(7).trim()), digest(expected));
 }
 
-/** The metadata store's counts with the dedup and compression ratios (1 for an empty store). */
+/**
+ * The metadata store's counts with the dedup and compression ratios (1 for an empty store).
+ * Chunks this node stored are indexed in groups (ChunkStore.seal); the counts wait for the
+ * open group, so a chunk answered before this call is counted.
+ */
 export async function storageStats(ctx: ServerContext): Promise<Awaited<ReturnType<ServerContext['meta']['stats']>> & { dedupRatio: number; compressionRatio: number }> {
+  await ctx.chunks.flush();
   const s = await ctx.meta.stats();
   const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 1);
   return { ...s, dedupRatio: ratio(s.logicalBytes, s.storedBytes), compressionRatio: ratio(s.storedBytes, s.encodedBytes) };
