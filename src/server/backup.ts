@@ -9,13 +9,17 @@
  * the files back into a data directory.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { userInfo } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AlreadyExistsError, ConfigError, HashMismatchError, NoSpaceError, ValidationError, fromSystemError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import type { MetaStore } from '../store/meta-store.js';
+import { mkdirDurable, syncDir } from '../backends/local/local-backend.js';
 import { lockDataDir } from './data-lock.js';
+import { replaceFile } from './replace-file.js';
 
 export const BACKUP_MANIFEST = 'ferry-backup.json';
 
@@ -47,8 +51,27 @@ export const LEFT_OUT_FOR_EXPIRING: NonNullable<BackupManifest['leftOut']> = [
   { path: 'session-key', reason: 'made with a credential that expires: the key signs every web session, and would outlive it (a restored server makes a new one; web sessions then end)' },
 ];
 
+/** Streamed: a metadata database of many gigabytes is hashed in 64 KiB pieces, not read whole. */
 async function sha256File(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** fsync of a file written by other means (SQLite's backup, copyFile): its bytes on the disk. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `dir` and every directory below it fsynced: the entries of the files written in them durable. */
+async function syncTree(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) if (e.isDirectory()) await syncTree(join(dir, e.name));
+  await syncDir(dir);
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -87,7 +110,7 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
   const dir = resolve(target);
   const data = resolve(dataDir);
   if (dir === data || dir.startsWith(data + '/')) throw new ValidationError('the backup directory must be outside the data directory');
-  const made = await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => refusedTarget(err, dir));
+  const made = await mkdirDurable(dir, 0o700).catch((err: unknown) => refusedTarget(err, dir));
   if ((await readdir(dir)).length > 0) throw new AlreadyExistsError(`${dir} is not empty: back up into a new directory`);
   try {
     return await writeBackup(meta, data, dir, chunkStores, options.leftOut ?? [], options.now ?? new Date());
@@ -123,11 +146,17 @@ async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStor
   const files: BackupManifest['files'] = [];
   for (const f of await walk(dir)) {
     await chmod(f, 0o600);
+    await syncFile(f);
     files.push({ path: relative(dir, f), size: (await stat(f)).size, sha256: await sha256File(f) });
   }
+  // Everything the manifest names is durable before the manifest is written, and the manifest
+  // itself (and the backup directory's entry in its parent) before the command answers: a
+  // crash or power cut right after `ferry admin backup` said it was done does not take the
+  // backup away (a backup directory it made is made durably too), nor leave a manifest naming files that came back empty.
+  await syncTree(dir);
   const manifest: BackupManifest = { format: 1, ferry: VERSION, createdAt: now.toISOString(), files: files.sort((a, b) => (a.path < b.path ? -1 : 1)), chunkStores };
   if (leftOut.length > 0) manifest.leftOut = leftOut;
-  await writeFile(join(dir, BACKUP_MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+  await replaceFile(join(dir, BACKUP_MANIFEST), JSON.stringify(manifest, null, 2) + '\n', 0o600);
   return manifest;
 }
 
@@ -159,17 +188,25 @@ export async function restoreServer(backupDir: string, dataDir: string, options:
   const lock = await lockDataDir(data);
   try {
     if ((await exists(join(data, 'meta.db'))) && !options.force) throw new AlreadyExistsError(`${data} already holds a metadata database: stop the server and pass --force to replace it`);
+    // A write-ahead log of the replaced database must never be replayed into the restored one
+    // (SQLite would apply its frames to whatever meta.db it finds): gone, durably, before the
+    // restored database is put in place, so a crash in between cannot pair the two.
+    await rm(join(data, 'meta.db-wal'), { force: true });
+    await rm(join(data, 'meta.db-shm'), { force: true });
+    await syncDir(data);
+    const written = new Set<string>([data]);
     for (const f of manifest.files) {
       const to = join(data, f.path);
+      written.add(dirname(to));
       await mkdir(dirname(to), { recursive: true, mode: 0o700 });
       const tmp = `${to}.restore-${process.pid}`;
       await copyFile(join(dir, f.path), tmp);
       await chmod(tmp, 0o600);
+      await syncFile(tmp);
       await rename(tmp, to);
     }
-    // A write-ahead log of the replaced database must not be replayed into the restored one.
-    await rm(join(data, 'meta.db-wal'), { force: true });
-    await rm(join(data, 'meta.db-shm'), { force: true });
+    // Each restored file's new name durable before `ferry admin restore` answers.
+    for (const d of written) await syncDir(d);
   } finally {
     await lock.release();
   }

@@ -10,10 +10,12 @@
  * them on first contact, so an admin can compare what a client prints with what the
  * server printed at start.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
+import { mkdirDurable } from '../../backends/local/local-backend.js';
 import { ConfigError } from '../../core/errors.js';
+import { replaceFile } from '../replace-file.js';
 import { fingerprintOf } from './authorized-keys.js';
 
 export interface HostKey {
@@ -48,7 +50,7 @@ function usablePair(gen: () => { private: string; public: string }): { private: 
 /** Loads the host keys from `DATA/ssh/`, making the missing ones. */
 export async function loadHostKeys(dataDir: string): Promise<HostKey[]> {
   const dir = join(dataDir, 'ssh');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirDurable(dir, 0o700);
   const out: HostKey[] = [];
   for (const kind of KINDS) {
     const file = join(dir, kind.file);
@@ -58,11 +60,10 @@ export async function loadHostKeys(dataDir: string): Promise<HostKey[]> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       const pair = usablePair(kind.gen);
-      // Written under a temporary name, then renamed: a crash never leaves half a key.
-      await writeFile(file + '.tmp', pair.private, { mode: 0o600 });
-      await chmod(file + '.tmp', 0o600);
-      await rename(file + '.tmp', file);
-      await writeFile(file + '.pub', pair.public.trim() + ' ferry\n', { mode: 0o644 });
+      // Flushed under a temporary name, renamed, the rename made durable: a crash never
+      // leaves half a key, nor an empty one that every later start would refuse.
+      await replaceFile(file, pair.private, 0o600);
+      await replaceFile(file + '.pub', pair.public.trim() + ' ferry\n', 0o644);
       privateKey = Buffer.from(pair.private);
     }
     const parsed = ssh2.utils.parseKey(privateKey);
