@@ -55,6 +55,7 @@ import { SharedBans } from './shared-bans.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { plainPageHeaders } from './html.js';
 import { continueOnFirstRead } from './expect-continue.js';
+import { canonicalizeForwardedFor } from './forwarded-for.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
@@ -256,6 +257,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     app.addHook('preClose', async () => tracker.closeAll());
   }
   continueOnFirstRead(app.server as unknown as Http2SecureServer);
+  if (config.trustProxy.length > 0) canonicalizeForwardedFor(app.server as unknown as Http2SecureServer);
   const guard = new SlowClientGuard(app.server as unknown as Http2SecureServer, config.connections, {
     refused: (address) => {
       metrics.connectionsRefused.inc();

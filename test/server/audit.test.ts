@@ -161,4 +161,16 @@ describe('audit log', () => {
     const page2 = (await (await t.api(`/api/v1/admin/audit?limit=2&since=${t0}&before=${page1.next}`)).json()) as AuditPage;
     expect(page2.entries[0].id).toBeLessThan(page1.entries[1].id);
   });
+
+  it('refuses an event filter no event can match, instead of an empty page', async () => {
+    for (const event of ['login', 'share', 'quota', 'nonsense']) {
+      const res = await t.api(`/api/v1/admin/audit?event=${event}`);
+      expect(res.status, event).toBe(400);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('FERRY_ERR_VALIDATION');
+      expect(body.error.message).toContain('auth.login');
+    }
+    expect((await t.api('/api/v1/admin/audit?event=upload')).status).toBe(200);
+    expect((await t.api('/api/v1/admin/audit?event=auth.login')).status).toBe(200);
+  });
 });

@@ -78,6 +78,30 @@ describe('--trust-proxy', () => {
     expect(await proxy('/healthz')).toBe(200);
     expect(t.server.ctx.defender.bans().map((b) => b.ip)).toEqual(['203.0.113.9']);
   });
+
+  it('a forwarded address with a port (Azure Application Gateway) is that address: listed, limited and banned as one', async () => {
+    const proxy = from(t, '127.0.0.1');
+    expect(await proxy('/healthz', { 'x-forwarded-for': '203.0.113.66:51234' })).toBe(403);
+    expect(await proxy('/api/v1/me', { ...BAD, 'x-forwarded-for': '[2001:db8::5]:443' })).toBe(401);
+    expect(await lastFailureIp(t)).toBe('2001:db8::5');
+    // A new source port per connection was a new client before: never banned.
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push(await proxy('/api/v1/me', { ...BAD, 'x-forwarded-for': `203.0.113.20:${40001 + i}` }));
+    expect(statuses).toEqual([401, 401, 403]);
+    expect(await proxy('/healthz', { 'x-forwarded-for': '203.0.113.20:40999' })).toBe(403);
+    expect(t.server.ctx.defender.bans().map((b) => b.ip)).toContain('203.0.113.20');
+  });
+
+  it('an entry that is not an address ends the walk: the client is the hop that forwarded it', async () => {
+    const proxy = from(t, '127.0.0.1');
+    const lastAccessIp = () => log.map((l) => JSON.parse(l) as { msg?: string; ip?: string; route?: string }).reverse().find((l) => l.msg === 'request' && l.route === '/healthz')?.ip;
+    for (const forwarded of ['unknown', '203.0.113.40, not-an-address', 'a'.repeat(300)]) {
+      expect(await proxy('/healthz', { 'x-forwarded-for': forwarded })).toBe(200);
+      expect(lastAccessIp()).toBe('127.0.0.1');
+    }
+    expect(await proxy('/healthz', { 'x-forwarded-for': 'unknown, 203.0.113.41' })).toBe(200);
+    expect(lastAccessIp()).toBe('203.0.113.41');
+  });
 });
 
 describe('without --trust-proxy', () => {

@@ -55,8 +55,18 @@ async function abortUpload(ctx: ServerContext, request: FastifyRequest, reply: F
 
 /** Bare file operations (`download`) name their audit events (`file.download`). */
 const FILE_OPS = new Set(['upload', 'download', 'delete', 'move', 'copy', 'mkdir', 'restore', 'expire', 'quarantine']);
+/**
+ * The audit event (or `area.` prefix) a filter names. Every audit event is `area.what`, so
+ * any other bare word would match nothing: it is refused (`login`, the hooks' name for
+ * sign-ins, found nothing and looked like a quiet log), not answered with an empty page.
+ */
 export function auditEventName(event: string): string {
-  return FILE_OPS.has(event) ? `file.${event}` : event;
+  if (FILE_OPS.has(event)) return `file.${event}`;
+  if (event.includes('.')) return event;
+  throw new ValidationError(
+    `no audit event is named "${event}": give a full name (auth.login, share.use), a prefix ending in "." (auth.), or a file operation (${[...FILE_OPS].join(', ')})`,
+    { details: { event } },
+  );
 }
 
 async function auditLog(ctx: ServerContext, request: FastifyRequest): Promise<AuditPage> {
