@@ -16,8 +16,9 @@
 //   (they map the files of Node's loaders, not a vm.Script);
 // - the cache does not fit this process: V8 takes a cache only from the same V8 version and
 //   the same V8 flags (its header says which; compared with a cache of an empty script made
-//   here, after bin/interrupt-budget.js set the client's flag, as the build did), or the
-//   files are not the ones the build wrote together (CRC-32 of each, in ferry-client.json).
+//   here: the version before bin/interrupt-budget.js sets the client's flag, so that the ES
+//   module bundle then starts as it always did, the flags after, as the build made it), or
+//   the files are not the ones the build wrote together (CRC-32 of each, ferry-client.json).
 //   V8 checks no checksum of the cache's body itself: a damaged cache must never reach it.
 // `ferry serve` never uses it (bin/serve-start.js has its own start).
 
@@ -37,18 +38,18 @@ const META = 'ferry-client.json';
 const CODE_CACHE_KEY = Symbol.for('ferry.client.codeCache');
 
 /**
- * Words of V8's code cache header (uint32, little-endian, V8 11.3): 0 a magic number, 4 the V8
- * version, 12 the V8 flags; 8 is the source's length (V8 checks it), 16 the payload's, 20 a
- * checksum V8 leaves at 0.
+ * V8's code cache header (uint32 words, little-endian, V8 11.3): at 0 a magic number and at 4
+ * the V8 version, which a process's V8 flags do not change; at 12 the V8 flags; at 8 the
+ * source's length (V8 checks it), 16 the payload's, 20 a checksum V8 leaves at 0.
  */
-const HEADER_WORDS_OF_THIS_NODE = [0, 4, 12];
 const HEADER_BYTES = 24;
+const SAME_NODE_WORDS = [0, 4];
+const SAME_FLAGS_WORDS = [12];
 
-/** Whether a cache was made by this V8 with these flags (V8 would otherwise reject it, after a full parse). */
-function fitsThisProcess(cache) {
-  if (cache.length < HEADER_BYTES) return false;
+/** Whether `cache`'s header has this process's values at `words` (V8 would otherwise reject it, after a full parse). */
+function headerFits(cache, words) {
   const probe = new vm.Script('0').createCachedData();
-  return probe.length >= HEADER_BYTES && HEADER_WORDS_OF_THIS_NODE.every((at) => cache.readUInt32LE(at) === probe.readUInt32LE(at));
+  return cache.length >= HEADER_BYTES && probe.length >= HEADER_BYTES && words.every((at) => cache.readUInt32LE(at) === probe.readUInt32LE(at));
 }
 
 /** The client's script as Node's CommonJS loader would wrap it; `cachedData` undefined to make one. */
@@ -65,26 +66,44 @@ function runAsModule(script, file) {
 /** Whether node was started with options of its own (its command line; NODE_OPTIONS is checked through the cache's flags). */
 const nodeOptionsGiven = () => process.execArgv.length > 0 || process.sourceMapsEnabled === true;
 
+const says = (state) => {
+  globalThis[CODE_CACHE_KEY] = state;
+};
+
 /**
- * The CLI's exports (`main`) from the cached CommonJS client in `dir`, or undefined when the
- * ES module bundle should run (see above; the reason is recorded under CODE_CACHE_KEY). Call
- * after the client's V8 flags are set, and only when nodeOptionsGiven() is false.
+ * The build's cache in `dir` when it was made by this node's V8 and is whole, else undefined
+ * (the ES module bundle runs; the reason is recorded under CODE_CACHE_KEY). Called before the
+ * client's V8 flags are set: when it says no, bin/ferry.js starts the ES module bundle's
+ * import() first, as it always did (./interrupt-budget.js says why). Only when
+ * nodeOptionsGiven() is false.
  */
-function loadCachedClient(dir) {
-  const says = (state) => {
-    globalThis[CODE_CACHE_KEY] = state;
-  };
-  let meta, cache, bytes;
+function readClientCache(dir) {
   try {
-    meta = JSON.parse(readFileSync(join(dir, META), 'utf8'));
-    cache = readFileSync(join(dir, CACHE));
-    if (!fitsThisProcess(cache)) return says('another node'), undefined;
-    bytes = readFileSync(join(dir, SCRIPT));
+    const meta = JSON.parse(readFileSync(join(dir, META), 'utf8'));
+    const cache = readFileSync(join(dir, CACHE));
+    if (!headerFits(cache, SAME_NODE_WORDS)) return says('another node'), undefined;
+    if (crc32(cache) !== meta.cacheCrc32) return says('damaged'), undefined;
+    return { meta, cache };
   } catch {
     return says('absent'), undefined;
   }
-  if (crc32(cache) !== meta.cacheCrc32 || crc32(bytes) !== meta.scriptCrc32) return says('damaged'), undefined;
+}
+
+/**
+ * The CLI's exports (`main`) from the cached CommonJS client in `dir`, or undefined when the
+ * cache was made with other V8 flags or the script is not the one it was made from. Called
+ * after the client's V8 flags are set, with what readClientCache returned.
+ */
+function runCachedClient(dir, { meta, cache }) {
+  if (!headerFits(cache, SAME_FLAGS_WORDS)) return says('other flags'), undefined;
   const file = join(dir, SCRIPT);
+  let bytes;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return says('absent'), undefined;
+  }
+  if (crc32(bytes) !== meta.scriptCrc32) return says('damaged'), undefined;
   // The build wrote the script in ASCII (scripts/bundle.mjs escapes the rest): latin1 is the same text, decoded faster.
   const script = compile(file, bytes.toString('latin1'), cache);
   // Rejected all the same (a V8 check the header does not show): it runs, compiled from source.
@@ -112,4 +131,4 @@ if (require.main === module) {
   console.log(`client code cache: ${(bytes / 1024).toFixed(0)} KiB for Node ${process.version}`);
 }
 
-module.exports = { SCRIPT, CACHE, META, CODE_CACHE_KEY, nodeOptionsGiven, loadCachedClient, writeClientCache };
+module.exports = { SCRIPT, CACHE, META, CODE_CACHE_KEY, nodeOptionsGiven, readClientCache, runCachedClient, writeClientCache };

@@ -44,16 +44,16 @@ process.once('beforeExit', () => {
 // (synchronously), from Node's code cache; the bundle is read and compiled later, after the
 // flag (./interrupt-budget.js says why).
 const codeCache = serve ? undefined : require('./client-code-cache.js');
-const cacheUsable = codeCache !== undefined && existsSync(bundled) && !codeCache.nodeOptionsGiven();
-if (cacheUsable) require('./interrupt-budget.js').laterOptimization();
+const clientCache = codeCache !== undefined && existsSync(bundled) && !codeCache.nodeOptionsGiven() ? codeCache.readClientCache(dirname(bundled)) : undefined;
+if (clientCache !== undefined) require('./interrupt-budget.js').laterOptimization();
 let loading;
 try {
-  const cached = cacheUsable ? codeCache.loadCachedClient(dirname(bundled)) : undefined;
+  const cached = clientCache !== undefined ? codeCache.runCachedClient(dirname(bundled), clientCache) : undefined;
   loading = cached !== undefined ? Promise.resolve(cached) : import(pathToFileURL(entry).href);
 } catch (err) {
   loading = Promise.reject(err); // the client's top level threw: reported below, as an import's error is
 }
-if (!serve && !cacheUsable) require('./interrupt-budget.js').laterOptimization();
+if (!serve && clientCache === undefined) require('./interrupt-budget.js').laterOptimization();
 loading
   .then(({ main }) => main(process.argv))
   .then(
