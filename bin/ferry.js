@@ -21,7 +21,7 @@ const serve = process.argv.slice(2).find((a) => a !== '--debug') === 'serve';
 if (serve) require('./serve-start.js').compilersOffForStart();
 
 const { existsSync } = require('node:fs');
-const { join } = require('node:path');
+const { dirname, join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 
 // dist/bundle is the compiled CLI bundled by scripts/bundle.mjs (faster start, less memory);
@@ -38,10 +38,22 @@ process.once('beforeExit', () => {
   process.exitCode = 70;
 });
 
-const loading = import(pathToFileURL(entry).href);
-// Node's ES module loader is loaded now (synchronously, by import()), from Node's code cache;
-// the bundle is read and compiled later, after the flag (./interrupt-budget.js says why).
-if (!serve) require('./interrupt-budget.js').laterOptimization();
+// A client command runs the CLI compiled from the code cache the build wrote when that cache fits
+// this process (./client-code-cache.js says why and when), after the flag it was made with.
+// Otherwise the ES module bundle's import() starts first: it loads Node's ES module loader now
+// (synchronously), from Node's code cache; the bundle is read and compiled later, after the
+// flag (./interrupt-budget.js says why).
+const codeCache = serve ? undefined : require('./client-code-cache.js');
+const clientCache = codeCache !== undefined && existsSync(bundled) && !codeCache.nodeOptionsGiven() ? codeCache.readClientCache(dirname(bundled)) : undefined;
+if (clientCache !== undefined) require('./interrupt-budget.js').laterOptimization();
+let loading;
+try {
+  const cached = clientCache !== undefined ? codeCache.runCachedClient(dirname(bundled), clientCache) : undefined;
+  loading = cached !== undefined ? Promise.resolve(cached) : import(pathToFileURL(entry).href);
+} catch (err) {
+  loading = Promise.reject(err); // the client's top level threw: reported below, as an import's error is
+}
+if (!serve && clientCache === undefined) require('./interrupt-budget.js').laterOptimization();
 loading
   .then(({ main }) => main(process.argv))
   .then(

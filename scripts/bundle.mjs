@@ -4,6 +4,7 @@
 // memory. Code splitting keeps every command's engine in its own lazily loaded chunk, so
 // `ferry ls` never loads the server. Native and large optional packages stay external.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 // Two dependencies require Node's TLS stack at their top though a plain-HTTP server never
@@ -101,6 +102,11 @@ const lazyRequires = {
   },
 };
 
+// Fastify's default schema compilers (ajv, fast-json-stringify) stay out too: the server
+// passes its own (src/server/openapi.ts), so they are never required, and V8 would otherwise
+// parse and hold their ~0.6 MB of source in the server's chunk at every start.
+const EXTERNAL = ['better-sqlite3', 'zstd-napi', 'ferry-gcm', 'ssh2', 'cpu-features', '@aws-sdk/*', '@smithy/*', 's3rver', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'];
+
 rmSync('dist/bundle', { recursive: true, force: true });
 const result = await build({
   entryPoints: {
@@ -126,10 +132,7 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   plugins: [lazyRequires],
-  // Fastify's default schema compilers (ajv, fast-json-stringify) stay out too: the server
-  // passes its own (src/server/openapi.ts), so they are never required, and V8 would otherwise
-  // parse and hold their ~0.6 MB of source in the server's chunk at every start.
-  external: ['better-sqlite3', 'zstd-napi', 'ferry-gcm', 'ssh2', 'cpu-features', '@aws-sdk/*', '@smithy/*', 's3rver', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'],
+  external: EXTERNAL,
   // CommonJS dependencies inside an ES module bundle still call require() at run time.
   banner: { js: "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);" },
 });
@@ -140,12 +143,44 @@ const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWi
 // text as UTF-16: twice its size, for as long as the process runs (the server's chunk cost
 // 5.2 MB of heap instead of 2.6). Every such character left is escaped; they are in comments
 // (an escape would also be valid in a string, template, identifier or regular expression).
-for (const [file] of outputs) {
+function escapeNonAscii(file) {
   const text = readFileSync(file, 'utf8');
   // Per UTF-16 unit (\uXXXX, surrogate pairs as two): valid with or without a regex's u flag.
   const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (ascii !== text) writeFileSync(file, ascii);
 }
+for (const [file] of outputs) escapeNonAscii(file);
+
+// The same CLI as one CommonJS file, which every command but `serve` runs with a V8 code cache
+// made here (bin/client-code-cache.js says why, what it saves and when the ES module bundle
+// runs instead). CommonJS because vm.Script takes a code cache and ES modules have none on
+// Node 20; one file because esbuild splits only ES modules. Its import()s become require()s
+// (a vm.Script's import() needs --experimental-vm-modules), import.meta.url the file's URL
+// (chunk-file.ts finds chunk-worker.js beside it). No source map: a node started with
+// --enable-source-maps runs the ES module bundle.
+await build({
+  entryPoints: { 'ferry-client': 'dist/src/cli/main.js' },
+  outdir: 'dist/bundle',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  supported: { 'dynamic-import': false },
+  define: { 'import.meta.url': '__ferryImportMetaUrl' },
+  banner: { js: "const __ferryImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  legalComments: 'none',
+  minifyWhitespace: true,
+  logLevel: 'warning',
+  plugins: [lazyRequires],
+  external: EXTERNAL,
+});
+escapeNonAscii('dist/bundle/ferry-client.cjs');
+if (/(?<![\w$.])import\.meta\b/.test(readFileSync('dist/bundle/ferry-client.cjs', 'utf8'))) throw new Error('dist/bundle/ferry-client.cjs still uses import.meta; define it in scripts/bundle.mjs');
+// Written by a fresh node, with no options of its own and the client's V8 flags, as bin/ferry.js runs it.
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+execFileSync(process.execPath, ['bin/client-code-cache.js', 'dist/bundle'], { env, stdio: 'inherit' });
 
 // The route schemas as JSON (scripts/route-schemas.mjs), beside the chunk that reads them.
 copyFileSync('dist/src/server/route-schemas.json', 'dist/bundle/route-schemas.json');
