@@ -1,0 +1,71 @@
+/**
+ * PostgreSQL going away under a running `ferry serve` (a restart, a stop of some seconds):
+ * requests meanwhile fail with 503 FERRY_ERR_UNAVAILABLE, never a 500 or a hang; `/readyz`
+ * says so, `/healthz` stays 200; the server does not exit, and once the database is back the
+ * next requests work (the pool reconnects), an upload cut by the outage resumes.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/cli.js';
+import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import { startServer, type RunningServer } from '../helpers/server.js';
+
+let pg: PostgresHandle;
+let node: RunningServer;
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ferry-pg-outage-'));
+  pg = await startPostgres();
+  const db = await pg.createDatabase();
+  node = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--db', db], env: { FERRY_SESSION_KEY: randomBytes(32).toString('base64') } });
+  env = { FERRY_CONFIG: join(dir, 'config.json'), HOME: dir, XDG_CONFIG_HOME: join(dir, 'xdg'), FERRY_SERVER: node.url, FERRY_TOKEN: node.adminToken };
+});
+afterAll(async () => {
+  await node?.stop();
+  await pg?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const ferry = (args: string[]) => runFerry(args, { env, timeoutMs: 90_000 });
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${node.url}${path}`, { ...init, headers: { authorization: `Bearer ${node.adminToken}`, ...init.headers }, signal: AbortSignal.timeout(60_000) });
+
+describe('PostgreSQL restarts under ferry serve', () => {
+  it('a fast restart while idle: the next requests work, no restart of Ferry', async () => {
+    await writeFile(join(dir, 'a.txt'), 'before the restart');
+    expect((await ferry(['put', '-q', join(dir, 'a.txt'), '/a.txt'])).code).toBe(0);
+    await pg.restart();
+    const after = await ferry(['cat', '/a.txt']);
+    expect([after.code, after.stdout, after.stderr]).toEqual([0, 'before the restart', '']);
+    expect((await ferry(['put', '-q', join(dir, 'a.txt'), '/b.txt'])).code).toBe(0);
+    expect(node.process.exitCode).toBeNull();
+  });
+
+  it('stopped: 503 FERRY_ERR_UNAVAILABLE naming the database, /readyz 503, /healthz 200; back: everything works', async () => {
+    await pg.shutdown();
+    try {
+      const r = await api('/api/v1/files/a.txt');
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect([r.status, body.error.code]).toEqual([503, 'FERRY_ERR_UNAVAILABLE']);
+      expect(body.error.message).toMatch(/database/);
+      expect(r.headers.get('retry-after')).not.toBeNull();
+      const ready = await api('/readyz');
+      expect(ready.status).toBe(503);
+      expect((await api('/healthz')).status).toBe(200);
+      const cli = await ferry(['ls', '/']);
+      expect(cli.code).not.toBe(0);
+      expect(cli.stderr).toMatch(/database/);
+    } finally {
+      await pg.start();
+    }
+    const after = await ferry(['cat', '/a.txt']);
+    expect([after.code, after.stdout]).toEqual([0, 'before the restart']);
+    expect((await api('/readyz')).status).toBe(200);
+    expect(node.process.exitCode).toBeNull();
+  });
+});
