@@ -9,7 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFerry } from '../helpers/cli.js';
+import { runFerry, spawnFerry } from '../helpers/cli.js';
+import { seededBytes, sha256File } from '../helpers/files.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
@@ -57,7 +58,7 @@ describe('PostgreSQL restarts under ferry serve', () => {
       const ready = await api('/readyz');
       expect(ready.status).toBe(503);
       expect((await api('/healthz')).status).toBe(200);
-      const cli = await ferry(['ls', '/']);
+      const cli = await ferry(['ls', '--retries', '0', '/']);
       expect(cli.code).not.toBe(0);
       expect(cli.stderr).toMatch(/database/);
     } finally {
@@ -65,7 +66,40 @@ describe('PostgreSQL restarts under ferry serve', () => {
     }
     const after = await ferry(['cat', '/a.txt']);
     expect([after.code, after.stdout]).toEqual([0, 'before the restart']);
-    expect((await api('/readyz')).status).toBe(200);
+    // A /readyz answer stands for a second (README, "Limits"): the next probe after that says ready.
+    await expect.poll(async () => (await api('/readyz')).status, { timeout: 30_000, interval: 250 }).toBe(200);
+    expect(node.process.exitCode).toBeNull();
+  });
+
+  it('a restart while an upload and a download run: both finish, the file whole (the cut requests are retried on the 503)', async () => {
+    const big = join(dir, 'big.bin');
+    await writeFile(big, seededBytes('pg-outage', 48 * 1024 * 1024));
+    expect((await ferry(['put', '-q', big, '/before.bin'])).code).toBe(0);
+    const exit = (child: ReturnType<typeof spawnFerry>) => new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const errors: string[] = [];
+    const put = spawnFerry(['put', '-q', big, '/during.bin'], { env });
+    const get = spawnFerry(['get', '-q', '/before.bin', join(dir, 'back.bin')], { env });
+    for (const c of [put, get]) c.stderr!.on('data', (d: Buffer) => errors.push(d.toString()));
+    const [putCode, getCode] = await Promise.all([exit(put), exit(get), pg.restart()]);
+    expect([putCode, getCode, errors.join('')]).toEqual([0, 0, '']);
+    expect(await sha256File(join(dir, 'back.bin'))).toBe(await sha256File(big));
+    expect((await ferry(['get', '-q', '/during.bin', join(dir, 'during.bin')])).code).toBe(0);
+    expect(await sha256File(join(dir, 'during.bin'))).toBe(await sha256File(big));
+    expect(node.process.exitCode).toBeNull();
+  });
+
+  it('stopped for 10 s while an upload runs: the upload waits it out (retries on the 503) and the file is whole', async () => {
+    const big = join(dir, 'big.bin');
+    const errors: string[] = [];
+    const put = spawnFerry(['put', '-q', big, '/outage.bin'], { env });
+    put.stderr!.on('data', (d: Buffer) => errors.push(d.toString()));
+    const exited = new Promise<number | null>((resolve) => put.once('close', (code) => resolve(code)));
+    await pg.shutdown();
+    await new Promise((r) => setTimeout(r, 10_000));
+    await pg.start();
+    expect([await exited, errors.join('')]).toEqual([0, '']);
+    expect((await ferry(['get', '-q', '/outage.bin', join(dir, 'outage.bin')])).code).toBe(0);
+    expect(await sha256File(join(dir, 'outage.bin'))).toBe(await sha256File(big));
     expect(node.process.exitCode).toBeNull();
   });
 });
