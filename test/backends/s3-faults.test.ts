@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runFerry } from '../helpers/cli.js';
+import { startServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/files.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -195,3 +196,52 @@ describe('ferry copy and sync to an s3: remote whose S3 answers errors', () => {
     expect(await keys('dead/')).toEqual([]);
   });
 });
+
+describe('ferry serve --store s3: whose S3 answers errors', () => {
+  async function withServer(prefix: string, fn: (put: (src: string, dst: string, ...flags: string[]) => ReturnType<typeof runFerry>, env: Record<string, string>) => Promise<void>): Promise<void> {
+    const dataDir = join(tmp.path, `data-${prefix}`);
+    await mkdir(dataDir);
+    const o = s3.options;
+    const store = `s3:${BUCKET}/${prefix}?endpoint=${encodeURIComponent(proxy.endpoint)}&forcePathStyle=true&accessKeyId=${o.accessKeyId}&secretAccessKey=${o.secretAccessKey}&region=${o.region}`;
+    const node = await startServer({ dataDir, extraArgs: ['--store', store] });
+    const env = { HOME: tmp.path, FERRY_CONFIG: join(tmp.path, 'config.json'), FERRY_SERVER: node.url, FERRY_TOKEN: node.adminToken };
+    try {
+      await fn((src, dst, ...flags) => runFerry(['put', '-q', ...flags, src, dst], { env, timeoutMs: 90_000 }), env);
+      expect(node.process.exitCode).toBeNull();
+    } finally {
+      await node.stop();
+    }
+  }
+
+  it('transient S3 errors on the chunk writes are retried: the upload succeeds, whole', async () => {
+    await withServer('srv-transient', async (put, env) => {
+      const file = join(tmp.path, 'srv-a.bin');
+      await writeFile(file, Buffer.alloc(3 * 1024 * 1024, 7));
+      proxy.rules = [
+        { method: 'PUT', path: new RegExp(`^/${BUCKET}/srv-transient/`), fault: 'slowdown', times: 1 },
+        { method: 'PUT', path: new RegExp(`^/${BUCKET}/srv-transient/`), fault: 'reset', times: 1 },
+      ];
+      expect((await put(file, '/a.bin')).code).toBe(0);
+      expect(proxy.rules.map((r) => r.times)).toEqual([0, 0]);
+      const back = await runFerry(['cat', '/a.bin'], { env });
+      expect(back.stdoutBytes.equals(Buffer.alloc(3 * 1024 * 1024, 7))).toBe(true);
+    });
+  });
+
+  it('S3 refusing every chunk write: the upload fails with a clear error, and no file appears', async () => {
+    await withServer('srv-down', async (put, env) => {
+      const file = join(tmp.path, 'srv-b.bin');
+      await writeFile(file, Buffer.alloc(1024 * 1024, 9));
+      proxy.rules = [{ method: 'PUT', path: new RegExp(`^/${BUCKET}/srv-down/`), fault: 'internal', times: Infinity }];
+      const r = await put(file, '/b.bin', '--retries', '0');
+      expect(r.code).not.toBe(0);
+      expect(r.code).not.toBe(70);
+      expect(r.stderr).toMatch(/a storage service behind the server failed or did not answer \(request [0-9a-f]+; the details are in the server's log\)/);
+      proxy.rules = [];
+      const ls = await runFerry(['ls', '/'], { env });
+      expect([ls.code, ls.stdout]).toEqual([0, '']);
+      expect((await runFerry(['stat', '/b.bin'], { env })).code).toBe(3);
+    });
+  });
+});
+
