@@ -198,7 +198,10 @@ describe('ferry copy and sync to an s3: remote whose S3 answers errors', () => {
 });
 
 describe('ferry serve --store s3: whose S3 answers errors', () => {
-  async function withServer(prefix: string, fn: (put: (src: string, dst: string, ...flags: string[]) => ReturnType<typeof runFerry>, env: Record<string, string>) => Promise<void>): Promise<void> {
+  async function withServer(
+    prefix: string,
+    fn: (put: (src: string, dst: string, ...flags: string[]) => ReturnType<typeof runFerry>, env: Record<string, string>, log: () => string) => Promise<void>,
+  ): Promise<void> {
     const dataDir = join(tmp.path, `data-${prefix}`);
     await mkdir(dataDir);
     const o = s3.options;
@@ -206,7 +209,7 @@ describe('ferry serve --store s3: whose S3 answers errors', () => {
     const node = await startServer({ dataDir, extraArgs: ['--store', store] });
     const env = { HOME: tmp.path, FERRY_CONFIG: join(tmp.path, 'config.json'), FERRY_SERVER: node.url, FERRY_TOKEN: node.adminToken };
     try {
-      await fn((src, dst, ...flags) => runFerry(['put', '-q', ...flags, src, dst], { env, timeoutMs: 90_000 }), env);
+      await fn((src, dst, ...flags) => runFerry(['put', '-q', ...flags, src, dst], { env, timeoutMs: 90_000 }), env, node.output);
       expect(node.process.exitCode).toBeNull();
     } finally {
       await node.stop();
@@ -229,7 +232,7 @@ describe('ferry serve --store s3: whose S3 answers errors', () => {
   });
 
   it('S3 refusing every chunk write: the upload fails with a clear error, and no file appears', async () => {
-    await withServer('srv-down', async (put, env) => {
+    await withServer('srv-down', async (put, env, log) => {
       const file = join(tmp.path, 'srv-b.bin');
       await writeFile(file, Buffer.alloc(1024 * 1024, 9));
       proxy.rules = [{ method: 'PUT', path: new RegExp(`^/${BUCKET}/srv-down/`), fault: 'internal', times: Infinity }];
@@ -237,6 +240,8 @@ describe('ferry serve --store s3: whose S3 answers errors', () => {
       expect(r.code).not.toBe(0);
       expect(r.code).not.toBe(70);
       expect(r.stderr).toMatch(/a storage service behind the server failed or did not answer \(request [0-9a-f]+; the details are in the server's log\)/);
+      // The server's log names the store and the key.
+      expect(log()).toContain(`s3:${BUCKET}/srv-down/`);
       proxy.rules = [];
       const ls = await runFerry(['ls', '/'], { env });
       expect([ls.code, ls.stdout]).toEqual([0, '']);
