@@ -164,9 +164,15 @@ export function isServerFault(code: FerryErrorCode, status = STATUS[code]): bool
   return status >= 500 && !PUBLIC_5XX.has(code);
 }
 
+/**
+ * A dependency's failure, as the backends translate it (an S3 answering 5xx, a connection to it
+ * refused or cut, a request to it timed out): said as such, not as a bug of the server's.
+ */
+const STORE_FAILURES = new Set<FerryErrorCode>(['FERRY_ERR_SERVER', 'FERRY_ERR_NETWORK', 'FERRY_ERR_TIMEOUT']);
+
 /** The generic words of a server failure, with the id its log lines carry (`reqId`). */
 export function internalMessage(code: FerryErrorCode, requestId: string): string {
-  const what = code === 'FERRY_ERR_NO_SPACE' ? 'the server is out of storage space' : 'internal error';
+  const what = code === 'FERRY_ERR_NO_SPACE' ? 'the server is out of storage space' : STORE_FAILURES.has(code) ? 'a storage service behind the server failed or did not answer' : 'internal error';
   return `${what} (request ${requestId}; the details are in the server's log)`;
 }
 

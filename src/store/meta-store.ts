@@ -26,6 +26,7 @@ import type { ChunkReader } from './vault-guard.js';
 import { Namespace, type MoveOptions, type Placed, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type AppendCheck, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
+import { unavailableAware } from './pg-pool.js';
 import { SharedClock } from './shared-clock.js';
 import { StatementCache } from './statement-cache.js';
 import { SqliteDialectKeepingErrors } from './sqlite-dialect.js';
@@ -191,7 +192,7 @@ export class MetaStore {
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_POOL_SIZE, types, connectionTimeoutMillis: 10_000 });
     // An idle connection the server dropped (a restart, a failover) must not crash the process.
     pool.on('error', () => undefined);
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: unavailableAware(pool) }) });
     // Every time this store writes or compares (expiry of upload sessions, tokens, web
     // sessions, share links, files' TTL; `created_at`s) is the database's clock, as
     // sharedNow() is: another node compares it with its own now. With each node's clock, a

@@ -32,6 +32,12 @@ export interface PostgresHandle {
    */
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /** `pg_ctl restart -m fast`: every connection is closed, the cluster is back when this resolves. */
+  restart(): Promise<void>;
+  /** `pg_ctl stop -m fast`, the data kept: connections are refused until `start`. */
+  shutdown(): Promise<void>;
+  /** Starts the cluster `shutdown` stopped, on the same port. */
+  start(): Promise<void>;
 }
 
 const ROOT = '/usr/lib/postgresql';
@@ -95,10 +101,11 @@ export async function startPostgres(): Promise<PostgresHandle> {
   // The port was free when asked for, but another process (suites start servers in parallel)
   // may bind it before PostgreSQL does: the start then fails saying so, and another port is tried.
   let port = 0;
+  let options = '';
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     // A throwaway cluster needs no durability; a few hundred connections for the cluster test's nodes.
-    const options = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=300'].join(' ');
+    options = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=300'].join(' ');
     const logged = (await readFile(log, 'utf8').catch(() => '')).length;
     try {
       await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
@@ -130,6 +137,15 @@ export async function startPostgres(): Promise<PostgresHandle> {
     },
     async resume() {
       for (const pid of paused.splice(0)) process.kill(pid, 'SIGCONT');
+    },
+    async restart() {
+      await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-m', 'fast', '-w', '-t', '60', 'restart']);
+    },
+    async shutdown() {
+      await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+    },
+    async start() {
+      await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
     },
     async stop() {
       for (const pid of paused.splice(0)) process.kill(pid, 'SIGCONT');

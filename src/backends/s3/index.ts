@@ -34,6 +34,7 @@ export const s3BackendDefinition: BackendDefinition = {
     { name: 'copyPartSize', type: 'number', description: 'part size of such copies (default 1 GiB)' },
     { name: 'md5FromEtag', type: 'boolean', description: 'report plain-MD5 ETags as MD5 hashes (default true; turn off for SSE-KMS buckets)' },
     { name: 'maxAttempts', type: 'number', description: 'attempts per request, SDK retries included (default 3)' },
+    { name: 'idleTimeoutMs', type: 'number', description: 'a request with no byte sent or received for this long fails and is retried (default 60000)' },
   ],
   parseSpec(rest) {
     const slash = rest.indexOf('/');
@@ -75,6 +76,7 @@ export const s3BackendDefinition: BackendDefinition = {
       copyPartSize: options.copyPartSize as number | undefined,
       md5FromEtag: options.md5FromEtag as boolean | undefined,
       maxAttempts: options.maxAttempts as number | undefined,
+      idleTimeoutMs: options.idleTimeoutMs as number | undefined,
     });
   },
 };

@@ -59,6 +59,10 @@ import { fromS3Error } from './s3-errors.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+/** How long an S3 request may go without a byte sent or received (the `idleTimeoutMs` option's default). */
+export const S3_IDLE_TIMEOUT_MS = 60_000;
+/** How long connecting to the S3 endpoint may take. */
+export const S3_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface S3BackendOptions {
   bucket: string;
@@ -88,6 +92,11 @@ export interface S3BackendOptions {
   md5FromEtag?: boolean;
   /** Attempts per request, the SDK's own retries included (default 3). */
   maxAttempts?: number;
+  /**
+   * A request that sends or receives no byte for this long fails (and is retried as the SDK
+   * retries: `maxAttempts`); default {@link S3_IDLE_TIMEOUT_MS}.
+   */
+  idleTimeoutMs?: number;
   /** A ready client (tests, custom middleware); the connection options above are then ignored. */
   client?: S3Client;
 }
@@ -160,6 +169,11 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
         region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
         forcePathStyle: options.forcePathStyle ?? false,
         maxAttempts: options.maxAttempts ?? 3,
+        // The SDK sets no timeout of its own: a server that accepted a request and then went
+        // silent held a transfer (and the upload session behind it) forever. No byte either
+        // way for this long ends the request, then the SDK retries it; a connection not made
+        // within S3_CONNECT_TIMEOUT_MS the same.
+        requestHandler: { socketTimeout: options.idleTimeoutMs ?? S3_IDLE_TIMEOUT_MS, connectionTimeout: S3_CONNECT_TIMEOUT_MS },
         // Checksums only where S3 requires them: S3-compatible servers often reject the
         // newer default trailers, and Ferry verifies content by its own hashes.
         requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -233,6 +247,11 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     }
   }
 
+  /** An object's place in error messages: the store and the key (`s3:bucket/prefix/key`), so a failure says which store failed. */
+  #where(k: string): string {
+    return k === '' ? this.name : `${this.name}/${k}`;
+  }
+
   #hashes(etag: string | undefined, head?: HeadObjectCommandOutput): Partial<Record<HashName, string>> | undefined {
     if (!this.#md5FromEtag) return undefined;
     if (head && (head.ServerSideEncryption === 'aws:kms' || head.ServerSideEncryption === 'aws:kms:dsse' || head.SSECustomerAlgorithm)) return undefined;
@@ -244,7 +263,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     try {
       return await this.client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#s3Key(k) }), { abortSignal: signal });
     } catch (err) {
-      throw fromS3Error(err, k);
+      throw fromS3Error(err, this.#where(k));
     }
   }
 
@@ -289,7 +308,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#s3Key(k), Range: range }), { abortSignal: signal });
       body = out.Body as Readable;
     } catch (err) {
-      const translated = fromS3Error(err, k);
+      const translated = fromS3Error(err, this.#where(k));
       if (translated instanceof RangeNotSatisfiableError) {
         await this.#checkOffsetAgainstSize(k, offset, signal);
         return Readable.from([]);
@@ -346,8 +365,8 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       etag = result.ETag;
     } catch (err) {
       source.destroy();
-      if (signal?.aborted) throw err instanceof FerryError && err.code === 'FERRY_ERR_ABORTED' ? err : fromS3Error({ name: 'AbortError', cause: err }, k);
-      throw fromS3Error(err, k);
+      if (signal?.aborted) throw err instanceof FerryError && err.code === 'FERRY_ERR_ABORTED' ? err : fromS3Error({ name: 'AbortError', cause: err }, this.#where(k));
+      throw fromS3Error(err, this.#where(k));
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -365,7 +384,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#s3Key(k) }), { abortSignal: options.signal });
     } catch (err) {
-      const translated = fromS3Error(err, k);
+      const translated = fromS3Error(err, this.#where(k));
       if (translated.code !== 'FERRY_ERR_NOT_FOUND') throw translated;
     }
   }
@@ -395,7 +414,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
           { abortSignal: signal },
         );
       } catch (err) {
-        throw fromS3Error(err, `list ${start || '/'}`);
+        throw fromS3Error(err, `${this.name}: list ${start || '/'}`);
       }
       for (const common of page.CommonPrefixes ?? []) {
         const key = common.Prefix === undefined ? undefined : this.#ferryKey(common.Prefix.replace(/\/$/, ''));
@@ -444,7 +463,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
         );
         etag = out.CopyObjectResult?.ETag;
       } catch (err) {
-        throw fromS3Error(err, `copy ${src} to ${dst}`);
+        throw fromS3Error(err, `${this.name}: copy ${src} to ${dst}`);
       }
     }
     const info: ObjectInfo = { key: dst, size, mtime: parseMtime(head.Metadata?.mtime) ?? head.LastModified?.getTime() };
@@ -501,7 +520,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       if (uploadId !== undefined) {
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#s3Key(dst), UploadId: uploadId })).catch(() => {});
       }
-      throw fromS3Error(err, what);
+      throw fromS3Error(err, `${this.name}: ${what}`);
     }
   }
 
@@ -528,7 +547,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
         { abortSignal: options.signal },
       );
     } catch (err) {
-      throw fromS3Error(err, k);
+      throw fromS3Error(err, this.#where(k));
     }
   }
 
