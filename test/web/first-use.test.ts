@@ -1,0 +1,108 @@
+/**
+ * What a demanding first-time user meets on the Files page, in a desktop window and a phone's:
+ * the quota line of an account with a quota stays in the window, and rows are selected as in a
+ * desktop file manager (Shift+click, or Shift+Space from the keyboard, selects the range).
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser } from '../helpers/users.js';
+import { freshContext, launch, signIn } from './browser.js';
+
+let t: TestServer;
+let browser: Browser;
+let token: string;
+
+async function put(path: string, body: string): Promise<void> {
+  const r = await fetch(t.url + '/api/v1/files' + path, { method: 'PUT', body, headers: { authorization: `Bearer ${token}` } });
+  expect(r.status, path).toBe(201);
+}
+
+/** The names of the rows whose checkbox is ticked, top to bottom. */
+async function ticked(page: Page): Promise<string[]> {
+  return page.locator('table.folder tbody input[type=checkbox]:checked').evaluateAll((boxes) => boxes.map((b) => (b.getAttribute('aria-label') ?? '').replace(/^Select /, '')));
+}
+
+beforeAll(async () => {
+  // Each test signs in (the auth routes' per-address limit of 30 a minute has its own tests).
+  t = await startTestServer({ rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 } });
+  await addUser(t, 'noor', { password: 'noor-password-1', quotaBytes: 3_000_000, quotaFiles: 1000 });
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'noor', password: 'noor-password-1' }) });
+  token = ((await login.json()) as { token: string }).token;
+  for (const name of ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'f.txt']) await put(`/${name}`, `content of ${name}`);
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe('the quota line of an account with a quota', () => {
+  for (const [width, height] of [
+    [1280, 800],
+    [900, 700],
+    [390, 844],
+  ]) {
+    it(`stays in a ${width}-pixel window: the page does not scroll sideways, bars and figures inside it`, async () => {
+      const { context, page, errors } = await freshContext(browser, { width, height });
+      await signIn(page, t.url, 'noor', 'noor-password-1');
+      const quota = page.locator('p.quota');
+      await quota.getByText(/of 2\.9 MiB used/).waitFor();
+      expect(await page.evaluate('document.documentElement.scrollWidth'), 'the page width').toBeLessThanOrEqual(width);
+      for (const part of [quota, ...(await quota.locator('progress').all())]) {
+        const box = (await part.boundingBox())!;
+        expect(box.x, 'left edge').toBeGreaterThanOrEqual(0);
+        expect(box.x + box.width, 'right edge').toBeLessThanOrEqual(width);
+      }
+      // The figures are read whole, after their bars.
+      expect(await quota.textContent()).toMatch(/of 2\.9 MiB used.*6 files of 1,000/);
+      expect(errors).toEqual([]);
+      await context.close();
+    });
+  }
+});
+
+describe('selecting rows', () => {
+  it('Shift+click selects every row from the last one clicked; Shift+click again unselects a range; a plain click still toggles one', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await page.getByRole('checkbox', { name: 'Select b.txt' }).click();
+    await page.getByRole('checkbox', { name: 'Select e.txt' }).click({ modifiers: ['Shift'] });
+    expect(await ticked(page)).toEqual(['b.txt', 'c.txt', 'd.txt', 'e.txt']);
+    await expect.poll(() => page.getByRole('status').first().textContent()).toContain('4 selected');
+    // From e.txt (the last clicked), up to c.txt: unselected, as the row clicked becomes.
+    await page.getByRole('checkbox', { name: 'Select c.txt' }).click({ modifiers: ['Shift'] });
+    expect(await ticked(page)).toEqual(['b.txt']);
+    await page.getByRole('checkbox', { name: 'Select f.txt' }).click();
+    expect(await ticked(page)).toEqual(['b.txt', 'f.txt']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('from the keyboard: Space ticks a row, Shift+Space on another ticks the rows between; the toolbar then acts on all of them', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await page.getByRole('checkbox', { name: 'Select a.txt' }).focus();
+    await page.keyboard.press('Space');
+    await page.getByRole('checkbox', { name: 'Select c.txt' }).focus();
+    await page.keyboard.press('Shift+Space');
+    expect(await ticked(page)).toEqual(['a.txt', 'b.txt', 'c.txt']);
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Select c.txt');
+    await expect.poll(() => page.getByRole('button', { name: 'Download as zip' }).isEnabled()).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a range is of the rows in the order shown: sorted Z to A, from f.txt to d.txt is f, e and d', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await page.getByRole('checkbox', { name: 'Select f.txt' }).click();
+    await page.getByRole('button', { name: 'Name', exact: true }).click();
+    // Sorted Z to A: f, e, d, c, b, a.
+    await page.getByRole('checkbox', { name: 'Select d.txt' }).click({ modifiers: ['Shift'] });
+    expect(await ticked(page)).toEqual(['f.txt', 'e.txt', 'd.txt']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
