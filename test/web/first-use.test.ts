@@ -1,7 +1,8 @@
 /**
  * What a demanding first-time user meets on the Files page, in a desktop window and a phone's:
  * the quota line of an account with a quota stays in the window, and rows are selected as in a
- * desktop file manager (Shift+click, or Shift+Space from the keyboard, selects the range).
+ * desktop file manager (Shift+click, or Shift+Space from the keyboard, selects the range), and a
+ * row renamed stays selected, its checkbox focused.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +103,39 @@ describe('selecting rows', () => {
     // Sorted Z to A: f, e, d, c, b, a.
     await page.getByRole('checkbox', { name: 'Select d.txt' }).click({ modifiers: ['Shift'] });
     expect(await ticked(page)).toEqual(['f.txt', 'e.txt', 'd.txt']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('after a rename', () => {
+  it('from the keyboard: the renamed row stays selected under its new name and its checkbox has the focus, not the page', async () => {
+    await put('/draft.txt', 'a draft');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await page.getByRole('checkbox', { name: 'Select draft.txt' }).focus();
+    await page.keyboard.press('Space');
+    await page.getByRole('button', { name: 'Rename' }).focus();
+    await page.keyboard.press('Enter');
+    // The stem is selected: typing keeps ".txt".
+    await page.getByLabel('New name').waitFor();
+    await page.keyboard.type('final');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Open final.txt' }).waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Select final.txt');
+    expect(await ticked(page)).toEqual(['final.txt']);
+    expect(await page.getByRole('button', { name: 'Rename' }).isEnabled()).toBe(true);
+    await expect.poll(() => page.getByRole('status').first().textContent()).toContain('1 selected');
+    // Escape after a refused rename leaves the row as it was, the focus on Rename.
+    await page.getByRole('button', { name: 'Rename' }).focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('a.txt');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/a\.txt already exists here/);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe('Rename');
+    expect(await ticked(page)).toEqual(['final.txt']);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -111,6 +111,20 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // again is a request for a marker in each folder above (121 files uploaded were 242 of them).
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
+  // A row renamed from its dialog: its checkbox takes the focus once the listing shows it
+  // (the dialog gave it back to Rename, disabled while the folder is listed again).
+  const focusRow = useRef<string>();
+  useEffect(() => {
+    const name = focusRow.current;
+    if (name === undefined || entries === undefined) return;
+    focusRow.current = undefined;
+    // After the dialog's own giving back of the focus (queued as it closed), and only if the person has not moved it.
+    setTimeout(() => {
+      const box = Array.from(document.querySelectorAll<HTMLInputElement>('table.folder tbody input[type=checkbox]')).find((b) => b.getAttribute('aria-label') === `Select ${name}`);
+      const here = document.activeElement;
+      if (box && !document.querySelector('dialog[open]') && (here === document.body || here?.id === 'main')) box.focus();
+    });
+  }, [entries]);
   // The file whose own address was opened, to be selected in its folder (opened instead).
   const fileAddressed = useRef<{ dir: string; name: string }>();
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
@@ -383,6 +397,9 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} onUndoable={(u) => {
         setNotice(u.text);
         setUndo(u);
+      }} onRenamed={(from, to) => {
+        setSelected((s) => (s.has(from) ? new Set([...s].map((n) => (n === from ? to : n))) : s));
+        focusRow.current = to;
       }} />}
     </div>
   );
@@ -629,6 +646,8 @@ interface DialogProps {
   onNotice: (text: string) => void;
   /** A delete whose files went to the trash: the page says so and offers it back. */
   onUndoable: (undo: Undoable) => void;
+  /** An entry of this folder renamed: it stays selected, under its new name. */
+  onRenamed: (from: string, to: string) => void;
 }
 
 /** How long a delete's Undo is offered (longer while it has the focus). */
@@ -834,6 +853,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
             const taken = whenTaken(to, path, 'choose another name, or rename or delete that one first.');
             if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to).catch(taken);
             else await api.move(modal.entry.path, to, { overwrite: false }).catch(taken);
+            props.onRenamed(modal.entry.name, name);
             props.onChanged();
           }}
         />
@@ -937,6 +957,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           onSubmit={async (name) => {
             refuseSlash(name);
             await ops.rename(modal.entry as VaultEntry, path, name);
+            props.onRenamed(modal.entry.name, name);
             props.onChanged();
           }}
         />
