@@ -2,7 +2,8 @@
  * What a demanding first-time user meets on the Files page, in a desktop window and a phone's:
  * the quota line of an account with a quota stays in the window, and rows are selected as in a
  * desktop file manager (Shift+click, or Shift+Space from the keyboard, selects the range), and a
- * row renamed stays selected, its checkbox focused.
+ * row renamed stays selected, its checkbox focused; an upload the server finished just before a
+ * reload is shown done after it.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +137,55 @@ describe('after a rename', () => {
     await page.keyboard.press('Escape');
     await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe('Rename');
     expect(await ticked(page)).toEqual(['final.txt']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('a reload during an upload', () => {
+  /** Saves uploads as the app does while they run (web/src/idb.ts), as a reload would find them. */
+  async function savePending(page: Page, records: Array<Record<string, unknown>>): Promise<void> {
+    const save = new Function(
+      'records',
+      `return new Promise((resolve, reject) => {
+        const req = indexedDB.open('ferry', 1);
+        req.onupgradeneeded = () => req.result.createObjectStore('uploads', { keyPath: 'id' }).createIndex('scope', 'scope');
+        req.onsuccess = () => {
+          const t = req.result.transaction('uploads', 'readwrite');
+          for (const r of records) t.objectStore('uploads').put(r);
+          t.oncomplete = () => { req.result.close(); resolve(undefined); };
+          t.onerror = () => reject(t.error);
+        };
+        req.onerror = () => reject(req.error);
+      });`,
+    ) as (records: unknown) => Promise<void>;
+    await page.evaluate(save, records);
+  }
+
+  it('that came after the server took the file says it is done, not "pick the file again" (which then asked to replace it); an unfinished one still asks for its file', async () => {
+    const mtime = 1_700_000_000_123;
+    const r = await fetch(`${t.url}/api/v1/files/finished.bin?mtime=${mtime}`, { method: 'PUT', body: Buffer.alloc(5000, 7), headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(201);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await savePending(page, [
+      { id: 'u-finished', scope: 'user:noor', path: '/finished.bin', name: 'finished.bin', size: 5000, lastModified: mtime, bytesDone: 4000 },
+      { id: 'u-half', scope: 'user:noor', path: '/half.bin', name: 'half.bin', size: 9000, lastModified: mtime, bytesDone: 3000 },
+      // Another file of that name is there (other size and time): this upload is not it.
+      { id: 'u-other', scope: 'user:noor', path: '/a.txt', name: 'a.txt', size: 5000, lastModified: mtime, bytesDone: 1000 },
+    ]);
+    await page.reload();
+    const row = (path: string) => page.locator(`li.upload[aria-label^="${path}:"]`);
+    await expect.poll(() => row('/finished.bin').getAttribute('data-state')).toBe('done');
+    expect(await row('/finished.bin').innerText()).toMatch(/4\.9 KiB of 4\.9 KiB · finished before the page was reloaded/);
+    expect(await row('/half.bin').getAttribute('data-state')).toBe('needs-file');
+    expect(await row('/half.bin').innerText()).toContain('interrupted: pick the file again to resume');
+    expect(await row('/a.txt').getAttribute('data-state')).toBe('needs-file');
+    await expect.poll(() => page.getByRole('status').first().textContent()).toContain('Uploads: 1 done, 2 interrupted: pick the file again to resume.');
+    // Its saved state is gone: the next reload does not bring it back.
+    await page.reload();
+    await row('/half.bin').waitFor();
+    expect(await row('/finished.bin').count()).toBe(0);
     expect(errors).toEqual([]);
     await context.close();
   });
