@@ -190,3 +190,49 @@ describe('a reload during an upload', () => {
     await context.close();
   });
 });
+
+describe('on a phone, without the Modified column', () => {
+  it('each row says when it was modified, under its name, and "Sort by" puts the newest first; a desktop window has the column and no such menu', async () => {
+    for (const [name, mtime] of [
+      ['old.txt', Date.UTC(2024, 0, 2, 9, 30)],
+      ['new.txt', Date.UTC(2026, 5, 1, 12, 0)],
+      ['mid.txt', Date.UTC(2025, 2, 3, 8, 0)],
+    ] as const) {
+      const r = await fetch(`${t.url}/api/v1/files/dated/${name}?mtime=${mtime}`, { method: 'PUT', body: name, headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(201);
+    }
+    const names = (page: Page) => page.locator('table.folder tbody button.link').evaluateAll((b) => b.map((x) => x.getAttribute('aria-label')));
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await page.goto(t.url + '/files/dated');
+    await page.getByRole('button', { name: 'Open old.txt' }).waitFor();
+    expect(await page.getByRole('columnheader', { name: 'Modified' }).isVisible()).toBe(false);
+    const row = page.locator('tr', { has: page.getByRole('button', { name: 'Open new.txt' }) });
+    const when = row.locator('td.name .phone-only');
+    expect(await when.isVisible()).toBe(true);
+    expect(await when.textContent()).toMatch(/^2026-06-01 \d\d:\d\d$/);
+    // Under the name, inside the window.
+    const nameBox = (await row.getByRole('button', { name: 'Open new.txt' }).boundingBox())!;
+    const whenBox = (await when.boundingBox())!;
+    expect(whenBox.y).toBeGreaterThanOrEqual(nameBox.y + nameBox.height - 1);
+    expect(whenBox.x + whenBox.width).toBeLessThanOrEqual(390);
+    const sortBy = page.getByLabel('Sort by');
+    expect(await sortBy.isVisible()).toBe(true);
+    await sortBy.selectOption({ label: 'Newest first' });
+    expect(await names(page)).toEqual(['Open new.txt', 'Open mid.txt', 'Open old.txt']);
+    await sortBy.selectOption({ label: 'Oldest first' });
+    expect(await names(page)).toEqual(['Open old.txt', 'Open mid.txt', 'Open new.txt']);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    // The column's header and the menu say the same order.
+    await sortBy.selectOption({ label: 'Name, A to Z' });
+    expect(await names(page)).toEqual(['Open mid.txt', 'Open new.txt', 'Open old.txt']);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await sortBy.isVisible()).toBe(false);
+    expect(await when.isVisible()).toBe(false);
+    await page.getByRole('button', { name: 'Modified', exact: true }).click();
+    expect(await names(page)).toEqual(['Open old.txt', 'Open mid.txt', 'Open new.txt']);
+    expect(await sortBy.inputValue()).toBe('mtime asc');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

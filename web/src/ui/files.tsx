@@ -27,6 +27,15 @@ import { VaultDownload, VaultUnlock } from './vault.js';
 import { VersionsDialog } from './versions.js';
 
 type SortKey = 'name' | 'size' | 'mtime';
+/** The orders a phone's "Sort by" offers (its listing has no Modified header to press). */
+const SORTS: Array<[string, string]> = [
+  ['name asc', 'Name, A to Z'],
+  ['name desc', 'Name, Z to A'],
+  ['mtime desc', 'Newest first'],
+  ['mtime asc', 'Oldest first'],
+  ['size desc', 'Largest first'],
+  ['size asc', 'Smallest first'],
+];
 type Modal =
   | { kind: 'mkdir' }
   | { kind: 'rename'; entry: Entry }
@@ -340,6 +349,20 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       <div class="filterbar">
         <label for={filterId}>Filter by name</label>
         <input id={filterId} type="search" value={filter} onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)} />
+        {/* A phone's listing has no Modified column, whose header sorts by date: this does. */}
+        <label class="phone-only sort-by">
+          Sort by{' '}
+          <select value={`${sort.key} ${sort.asc ? 'asc' : 'desc'}`} onChange={(e) => {
+            const [key, dir] = (e.currentTarget as HTMLSelectElement).value.split(' ');
+            setSort({ key: key as SortKey, asc: dir === 'asc' });
+          }}>
+            {SORTS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
         {account && <Quota account={account} />}
       </div>
 
@@ -610,6 +633,8 @@ function Listing(props: {
                   {e.name}
                 </button>
               )}
+              {/* The Modified column is not shown on a phone: the time goes under the name. */}
+              <span class="phone-only hint">{formatDate(e.mtime)}</span>
             </td>
             <td class="num">{e.type === 'dir' ? '—' : props.vault && !(e as VaultEntry).exact ? <span title="the stored (encrypted) size: a little larger than the file">{formatSize(e.size)} stored</span> : formatSize(e.size)}</td>
             <td class="num">{props.vault && e.type === 'file' && !(e as VaultEntry).exact ? <span title="when it was uploaded">{formatDate(e.mtime)} uploaded</span> : formatDate(e.mtime)}</td>
