@@ -3,7 +3,8 @@
  * the quota line of an account with a quota stays in the window, and rows are selected as in a
  * desktop file manager (Shift+click, or Shift+Space from the keyboard, selects the range), and a
  * row renamed stays selected, its checkbox focused; an upload the server finished just before a
- * reload is shown done after it.
+ * reload is shown done after it; a phone shows when each file changed and sorts by it; an empty
+ * folder says what to do.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -234,5 +235,25 @@ describe('on a phone, without the Modified column', () => {
     expect(await sortBy.inputValue()).toBe('mtime asc');
     expect(errors).toEqual([]);
     await context.close();
+  });
+});
+
+describe('a new user\'s empty Files page', () => {
+  it('says what to do: upload with the buttons; on a touch phone it does not say to drop files (there is nothing to drag), with a mouse it does', async () => {
+    await addUser(t, 'fresh', { password: 'fresh-password-1' });
+    for (const touch of [true, false]) {
+      const context = await browser.newContext(touch ? { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true } : { viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await signIn(page, t.url, 'fresh', 'fresh-password-1');
+      const empty = page.getByRole('cell', { name: /^This folder is empty\./ });
+      await empty.waitFor();
+      expect(await empty.textContent()).toBe('This folder is empty. Upload files or a whole folder into it with the buttons above.');
+      expect(await page.getByRole('button', { name: 'Upload files' }).isVisible()).toBe(true);
+      expect(await page.getByText('Drop files or folders anywhere on this page').isVisible(), touch ? 'touch' : 'mouse').toBe(!touch);
+      expect(errors).toEqual([]);
+      await context.close();
+    }
   });
 });

@@ -393,7 +393,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
           </button>
         </p>
       )}
-      {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
+      {!(vault && !keys) && <p class="hint drop-hint">Drop files or folders anywhere on this page to upload them here.</p>}
       {listing && <p class="hint listing-more">Listing the rest of this folder…</p>}
 
       {!(vault && !keys) && <Listing
@@ -613,7 +613,8 @@ function Listing(props: {
         )}
         {props.empty && (
           <tr>
-            <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty.'}</td>
+            {/* What to do, for a first-time user (a phone has no files to drop). */}
+            <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty. Upload files or a whole folder into it with the buttons above.'}</td>
           </tr>
         )}
         {drawn.map((e) => (
