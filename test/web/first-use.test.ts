@@ -257,3 +257,38 @@ describe('a new user\'s empty Files page', () => {
     }
   });
 });
+
+describe('changing the password', () => {
+  it('says the rule before it is broken, and holds back a short or mistyped new password in words a person reads (not "newPassword must have…"); a good one goes through', async () => {
+    await addUser(t, 'pavel', { password: 'pavel-password-1' });
+    const { context, page, errors } = await freshContext(browser);
+    const sent: string[] = [];
+    page.on('request', (r) => r.url().includes('/me/password') && sent.push(r.method()));
+    await signIn(page, t.url, 'pavel', 'pavel-password-1');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account' }).click();
+    const field = page.getByLabel('New password', { exact: true });
+    await field.waitFor();
+    // The rule is read with the field, and shown under it.
+    expect(await page.locator('#pw-rule').textContent()).toBe('8 characters or more.');
+    expect(await field.getAttribute('aria-describedby')).toBe('pw-rule');
+    await page.getByLabel('Current password').fill('pavel-password-1');
+    await field.fill('short');
+    await page.getByLabel('New password again').fill('short');
+    await page.keyboard.press('Enter');
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.textContent()).toBe('The new password is too short: use 8 characters or more.');
+    expect(await field.getAttribute('aria-describedby')).toBe('pw-rule pw-error');
+    await field.fill('pavel-password-2');
+    await page.getByLabel('New password again').fill('pavel-password-3');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => alert.textContent()).toBe('The two new passwords differ: type the same one in both fields.');
+    expect(sent).toEqual([]);
+    await page.getByLabel('New password again').fill('pavel-password-2');
+    await page.keyboard.press('Enter');
+    // Changed: the page signs out, saying why.
+    await page.getByText('Password changed: sign in with the new one.').waitFor();
+    expect(sent).toEqual(['POST']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
