@@ -9,7 +9,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
-import { addUser } from '../helpers/users.js';
+import { addUser, share } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 let t: TestServer;
@@ -73,6 +73,8 @@ describe('selecting rows', () => {
     await page.getByRole('checkbox', { name: 'Select b.txt' }).click();
     await page.getByRole('checkbox', { name: 'Select e.txt' }).click({ modifiers: ['Shift'] });
     expect(await ticked(page)).toEqual(['b.txt', 'c.txt', 'd.txt', 'e.txt']);
+    // Shift+click in a page selects its text between the clicks: here, nothing is highlighted.
+    expect(await page.evaluate(() => getSelection()?.toString())).toBe('');
     await expect.poll(() => page.getByRole('status').first().textContent()).toContain('4 selected');
     // From e.txt (the last clicked), up to c.txt: unselected, as the row clicked becomes.
     await page.getByRole('checkbox', { name: 'Select c.txt' }).click({ modifiers: ['Shift'] });
@@ -120,7 +122,7 @@ describe('after a rename', () => {
     await page.getByRole('button', { name: 'Rename' }).focus();
     await page.keyboard.press('Enter');
     // The stem is selected: typing keeps ".txt".
-    await page.getByLabel('New name').waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
     await page.keyboard.type('final');
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Open final.txt' }).waitFor();
@@ -131,6 +133,7 @@ describe('after a rename', () => {
     // Escape after a refused rename leaves the row as it was, the focus on Rename.
     await page.getByRole('button', { name: 'Rename' }).focus();
     await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
     await page.keyboard.press('Control+A');
     await page.keyboard.type('a.txt');
     await page.keyboard.press('Enter');
@@ -290,5 +293,19 @@ describe('changing the password', () => {
     expect(sent).toEqual(['POST']);
     expect(errors).toEqual([]);
     await context.close();
+  });
+});
+
+describe("a drop box's page on a touch phone", () => {
+  it('offers Choose files, not to drop files (a phone has none to drag); with a mouse it says both', async () => {
+    const drop = await share(t, token, { path: '/', kind: 'upload' });
+    for (const touch of [true, false]) {
+      const context = await browser.newContext(touch ? { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true } : { viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      await page.goto(drop.url);
+      await page.getByText('Choose files').waitFor();
+      expect(await page.getByText('Drop files here, or').isVisible(), touch ? 'touch' : 'mouse').toBe(!touch);
+      await context.close();
+    }
   });
 });

@@ -385,7 +385,7 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
         </p>
       )}
       <div class={`dropzone ${dragging ? 'dragging' : ''}`}>
-        <p>Drop files here, or</p>
+        <p class="drop-hint">Drop files here, or</p>
         <label class="button primary">
           Choose files
           <input
