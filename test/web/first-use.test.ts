@@ -74,7 +74,7 @@ describe('selecting rows', () => {
     await page.getByRole('checkbox', { name: 'Select e.txt' }).click({ modifiers: ['Shift'] });
     expect(await ticked(page)).toEqual(['b.txt', 'c.txt', 'd.txt', 'e.txt']);
     // Shift+click in a page selects its text between the clicks: here, nothing is highlighted.
-    expect(await page.evaluate(() => getSelection()?.toString())).toBe('');
+    expect(await page.evaluate('getSelection().toString()')).toBe('');
     await expect.poll(() => page.getByRole('status').first().textContent()).toContain('4 selected');
     // From e.txt (the last clicked), up to c.txt: unselected, as the row clicked becomes.
     await page.getByRole('checkbox', { name: 'Select c.txt' }).click({ modifiers: ['Shift'] });
@@ -93,7 +93,7 @@ describe('selecting rows', () => {
     await page.getByRole('checkbox', { name: 'Select c.txt' }).focus();
     await page.keyboard.press('Shift+Space');
     expect(await ticked(page)).toEqual(['a.txt', 'b.txt', 'c.txt']);
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Select c.txt');
+    expect(await page.evaluate("document.activeElement?.getAttribute('aria-label')")).toBe('Select c.txt');
     await expect.poll(() => page.getByRole('button', { name: 'Download as zip' }).isEnabled()).toBe(true);
     expect(errors).toEqual([]);
     await context.close();
@@ -122,24 +122,24 @@ describe('after a rename', () => {
     await page.getByRole('button', { name: 'Rename' }).focus();
     await page.keyboard.press('Enter');
     // The stem is selected: typing keeps ".txt".
-    await expect.poll(() => page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
+    await expect.poll(() => page.evaluate("document.activeElement?.closest('dialog') !== null")).toBe(true);
     await page.keyboard.type('final');
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Open final.txt' }).waitFor();
-    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Select final.txt');
+    await expect.poll(() => page.evaluate("document.activeElement?.getAttribute('aria-label')")).toBe('Select final.txt');
     expect(await ticked(page)).toEqual(['final.txt']);
     expect(await page.getByRole('button', { name: 'Rename' }).isEnabled()).toBe(true);
     await expect.poll(() => page.getByRole('status').first().textContent()).toContain('1 selected');
     // Escape after a refused rename leaves the row as it was, the focus on Rename.
     await page.getByRole('button', { name: 'Rename' }).focus();
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
+    await expect.poll(() => page.evaluate("document.activeElement?.closest('dialog') !== null")).toBe(true);
     await page.keyboard.press('Control+A');
     await page.keyboard.type('a.txt');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/a\.txt already exists here/);
     await page.keyboard.press('Escape');
-    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe('Rename');
+    await expect.poll(() => page.evaluate('document.activeElement?.textContent')).toBe('Rename');
     expect(await ticked(page)).toEqual(['final.txt']);
     expect(errors).toEqual([]);
     await context.close();
