@@ -9,7 +9,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
-import { addUser, share } from '../helpers/users.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 let t: TestServer;
@@ -307,5 +307,26 @@ describe("a drop box's page on a touch phone", () => {
       expect(await page.getByText('Drop files here, or').isVisible(), touch ? 'touch' : 'mouse').toBe(!touch);
       await context.close();
     }
+  });
+});
+
+describe('the Tokens page on a phone', () => {
+  it('says what each token may do under its name (its Scopes and Path columns are left out there); a desktop window shows the columns instead', async () => {
+    await tokenFor(t, 'noor', { name: 'photo backup', scopes: ['list', 'read'], pathPrefix: '/photos' });
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'noor', 'noor-password-1');
+    await page.goto(t.url + '/tokens');
+    const row = page.locator('tr', { hasText: 'photo backup' });
+    const what = row.locator('td').first().locator('.phone-only');
+    await what.waitFor();
+    expect(await what.innerText()).toBe('list, read · only below /photos');
+    const box = (await what.boundingBox())!;
+    expect(box.x + box.width).toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await what.isVisible()).toBe(false);
+    expect(await row.getByRole('cell', { name: 'list, read', exact: true }).isVisible()).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
   });
 });
