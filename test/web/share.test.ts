@@ -414,15 +414,18 @@ describe('share pages', () => {
     await context.close();
   });
 
-  it('a used-up link and an expired link show the 410 page', async () => {
+  it('a used-up, an expired and a revoked link show the 410 page, the reason as a sentence', async () => {
     const once = await share(t, token, { path: '/report.txt', maxUses: 1 });
     expect(await (await fetch(once.url)).text()).toBe('the quarterly report\n');
     const later = await share(t, token, { path: '/report.txt', expiresInSeconds: 60 });
     clock += 61_000;
+    const revoked = await share(t, token, { path: '/report.txt' });
+    expect((await fetch(`${t.url}/api/v1/shares/${revoked.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
     const { context, page, errors } = await freshContext(browser);
     for (const [url, why] of [
-      [once.url, 'this link has been used up'],
-      [later.url, 'this link has expired'],
+      [once.url, 'This link has been used up.'],
+      [later.url, 'This link has expired.'],
+      [revoked.url, 'This link was revoked.'],
     ] as const) {
       const res = await page.goto(url);
       expect(res?.status()).toBe(410);
@@ -439,7 +442,7 @@ describe('share pages', () => {
     // The page itself is served (200); its own JSON request is the one answered 410.
     expect((await page.goto(orphan.url))?.status()).toBe(200);
     await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
-    await expect.poll(() => page.getByRole('alert').textContent()).toBe('the file this link shares is no longer there (deleted or moved)');
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('The file this link shares is no longer there (deleted or moved).');
     await page.getByText('Ask the person who sent it for a new one.').waitFor();
     const res = await page.goto(`${t.url}/s/${'x'.repeat(43)}`);
     expect(res?.status()).toBe(404);

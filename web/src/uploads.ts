@@ -216,6 +216,25 @@ export class UploadManager {
       this.items.push({ id: p.id, name: p.name, path: p.path, size: p.size, lastModified: p.lastModified, state: 'needs-file', bytesDone: p.bytesDone ?? 0, bytesSent: 0, rate: 0, sessionId: p.sessionId });
     }
     this.changed();
+    if (this.scope.startsWith('user:')) await Promise.all(this.items.filter((i) => i.state === 'needs-file').map((it) => this.finishedMeanwhile(it)));
+  }
+
+  /**
+   * A reload that came after the server took the file but before the page heard so (the
+   * commit's answer, the saved state's removal): the file is there, of its size and with its
+   * modification time (the upload sets it). Shown done, not "pick the file again", which
+   * then asked whether to replace the very file.
+   */
+  private async finishedMeanwhile(it: UploadItem): Promise<void> {
+    const there = await this.api.statIfExists(it.path).catch(() => undefined);
+    if (there?.type !== 'file' || there.size !== it.size || there.mtime !== it.lastModified || it.state !== 'needs-file') return;
+    it.state = 'done';
+    it.entry = there;
+    it.bytesDone = it.size;
+    it.bytesSent = it.size;
+    it.note = 'finished before the page was reloaded';
+    this.changed();
+    await this.forget(it);
   }
 
   /**

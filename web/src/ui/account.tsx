@@ -38,7 +38,9 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
-            if (next !== again) throw new Error('the two new passwords differ');
+            // Held back here, in words a person reads (the server's are the API's: "newPassword must have…").
+            if (next.length < 8) throw new Error('The new password is too short: use 8 characters or more.');
+            if (next !== again) throw new Error('The two new passwords differ: type the same one in both fields.');
             await changePassword(props.api, current, next);
             props.onPasswordChanged();
           });
@@ -47,7 +49,11 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
         <label for="pw-current">Current password</label>
         <input id="pw-current" type="password" autoComplete="current-password" required value={current} {...fieldError(error, 'pw-error')} onInput={(e) => setCurrent((e.currentTarget as HTMLInputElement).value)} />
         <label for="pw-new">New password</label>
-        <input id="pw-new" type="password" autoComplete="new-password" required value={next} {...fieldError(error, 'pw-error')} onInput={(e) => setNext((e.currentTarget as HTMLInputElement).value)} />
+        {/* The server's rule (src/server/passwords.ts), said before it refuses a password. */}
+        <input id="pw-new" type="password" autoComplete="new-password" required value={next} {...fieldError(error, 'pw-error')} aria-describedby={error === undefined ? 'pw-rule' : 'pw-rule pw-error'} onInput={(e) => setNext((e.currentTarget as HTMLInputElement).value)} />
+        <p id="pw-rule" class="hint">
+          8 characters or more.
+        </p>
         <label for="pw-again">New password again</label>
         <input id="pw-again" type="password" autoComplete="new-password" required value={again} {...fieldError(error, 'pw-error')} onInput={(e) => setAgain((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id="pw-error" />

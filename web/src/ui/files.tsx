@@ -27,6 +27,15 @@ import { VaultDownload, VaultUnlock } from './vault.js';
 import { VersionsDialog } from './versions.js';
 
 type SortKey = 'name' | 'size' | 'mtime';
+/** The orders a phone's "Sort by" offers (its listing has no Modified header to press). */
+const SORTS: Array<[string, string]> = [
+  ['name asc', 'Name, A to Z'],
+  ['name desc', 'Name, Z to A'],
+  ['mtime desc', 'Newest first'],
+  ['mtime asc', 'Oldest first'],
+  ['size desc', 'Largest first'],
+  ['size asc', 'Smallest first'],
+];
 type Modal =
   | { kind: 'mkdir' }
   | { kind: 'rename'; entry: Entry }
@@ -111,6 +120,20 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // again is a request for a marker in each folder above (121 files uploaded were 242 of them).
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
+  // A row renamed from its dialog: its checkbox takes the focus once the listing shows it
+  // (the dialog gave it back to Rename, disabled while the folder is listed again).
+  const focusRow = useRef<string>();
+  useEffect(() => {
+    const name = focusRow.current;
+    if (name === undefined || entries === undefined) return;
+    focusRow.current = undefined;
+    // After the dialog's own giving back of the focus (queued as it closed), and only if the person has not moved it.
+    setTimeout(() => {
+      const box = Array.from(document.querySelectorAll<HTMLInputElement>('table.folder tbody input[type=checkbox]')).find((b) => b.getAttribute('aria-label') === `Select ${name}`);
+      const here = document.activeElement;
+      if (box && !document.querySelector('dialog[open]') && (here === document.body || here?.id === 'main')) box.focus();
+    });
+  }, [entries]);
   // The file whose own address was opened, to be selected in its folder (opened instead).
   const fileAddressed = useRef<{ dir: string; name: string }>();
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
@@ -326,6 +349,20 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       <div class="filterbar">
         <label for={filterId}>Filter by name</label>
         <input id={filterId} type="search" value={filter} onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)} />
+        {/* A phone's listing has no Modified column, whose header sorts by date: this does. */}
+        <label class="phone-only sort-by">
+          Sort by{' '}
+          <select value={`${sort.key} ${sort.asc ? 'asc' : 'desc'}`} onChange={(e) => {
+            const [key, dir] = (e.currentTarget as HTMLSelectElement).value.split(' ');
+            setSort({ key: key as SortKey, asc: dir === 'asc' });
+          }}>
+            {SORTS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
         {account && <Quota account={account} />}
       </div>
 
@@ -356,7 +393,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
           </button>
         </p>
       )}
-      {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
+      {!(vault && !keys) && <p class="hint drop-hint">Drop files or folders anywhere on this page to upload them here.</p>}
       {listing && <p class="hint listing-more">Listing the rest of this folder…</p>}
 
       {!(vault && !keys) && <Listing
@@ -383,6 +420,9 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} onUndoable={(u) => {
         setNotice(u.text);
         setUndo(u);
+      }} onRenamed={(from, to) => {
+        setSelected((s) => (s.has(from) ? new Set([...s].map((n) => (n === from ? to : n))) : s));
+        focusRow.current = to;
       }} />}
     </div>
   );
@@ -519,10 +559,19 @@ function Listing(props: {
   const [rows, setRows] = useState(ROWS_AT_ONCE);
   useEffect(() => setRows(ROWS_AT_ONCE), [props.path]);
   const drawn = shown.length > rows ? shown.slice(0, rows) : shown;
-  const toggle = (name: string) => {
+  // The row last ticked or unticked: Shift with the next one does the same to the rows between
+  // (as shown: sorted, filtered), as in a desktop file manager. Space on a checkbox is a click,
+  // so Shift+Space does it from the keyboard.
+  const anchor = useRef<string>();
+  useEffect(() => void (anchor.current = undefined), [props.path]);
+  const toggle = (name: string, range: boolean) => {
     const next = new Set(selected);
-    if (next.has(name)) next.delete(name);
-    else next.add(name);
+    const on = !next.has(name);
+    const to = shown.findIndex((e) => e.name === name);
+    const from = range && anchor.current !== undefined ? shown.findIndex((e) => e.name === anchor.current) : -1;
+    const names = from < 0 ? [name] : shown.slice(Math.min(from, to), Math.max(from, to) + 1).map((e) => e.name);
+    for (const n of names) on ? next.add(n) : next.delete(n);
+    anchor.current = name;
     setSelected(next);
   };
   const sortButton = (key: SortKey, label: string) => {
@@ -564,13 +613,14 @@ function Listing(props: {
         )}
         {props.empty && (
           <tr>
-            <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty.'}</td>
+            {/* What to do, for a first-time user (a phone has no files to drop). */}
+            <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty. Upload files or a whole folder into it with the buttons above.'}</td>
           </tr>
         )}
         {drawn.map((e) => (
           <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
             <td class="check">
-              <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onChange={() => toggle(e.name)} />
+              <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onClick={(ev) => toggle(e.name, ev.shiftKey)} />
             </td>
             <td class="name">
               {e.type === 'dir' ? (
@@ -584,6 +634,8 @@ function Listing(props: {
                   {e.name}
                 </button>
               )}
+              {/* The Modified column is not shown on a phone: the time goes under the name. */}
+              <span class="phone-only hint">{formatDate(e.mtime)}</span>
             </td>
             <td class="num">{e.type === 'dir' ? '—' : props.vault && !(e as VaultEntry).exact ? <span title="the stored (encrypted) size: a little larger than the file">{formatSize(e.size)} stored</span> : formatSize(e.size)}</td>
             <td class="num">{props.vault && e.type === 'file' && !(e as VaultEntry).exact ? <span title="when it was uploaded">{formatDate(e.mtime)} uploaded</span> : formatDate(e.mtime)}</td>
@@ -620,6 +672,8 @@ interface DialogProps {
   onNotice: (text: string) => void;
   /** A delete whose files went to the trash: the page says so and offers it back. */
   onUndoable: (undo: Undoable) => void;
+  /** An entry of this folder renamed: it stays selected, under its new name. */
+  onRenamed: (from: string, to: string) => void;
 }
 
 /** How long a delete's Undo is offered (longer while it has the focus). */
@@ -825,6 +879,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
             const taken = whenTaken(to, path, 'choose another name, or rename or delete that one first.');
             if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to).catch(taken);
             else await api.move(modal.entry.path, to, { overwrite: false }).catch(taken);
+            props.onRenamed(modal.entry.name, name);
             props.onChanged();
           }}
         />
@@ -928,6 +983,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           onSubmit={async (name) => {
             refuseSlash(name);
             await ops.rename(modal.entry as VaultEntry, path, name);
+            props.onRenamed(modal.entry.name, name);
             props.onChanged();
           }}
         />

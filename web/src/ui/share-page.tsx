@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { isFerryError } from '../../../src/core/errors.js';
 import type { PreviewKind } from '../../../src/core/media-types.js';
-import { formatDate, formatSize } from '../format.js';
+import { errorText, formatDate, formatSize } from '../format.js';
 import { linkClick, usePath } from '../router.js';
 import { makeApi } from '../session.js';
 import { UploadManager } from '../uploads.js';
@@ -118,6 +118,12 @@ export function SharePage() {
   );
 }
 
+/** "this link has expired" as "This link has expired." */
+function asSentence(text: string): string {
+  const t = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(t) ? t : t + '.';
+}
+
 function Unavailable(props: { error: unknown; usedUpHere: boolean }) {
   const gone = isFerryError(props.error, 'FERRY_ERR_GONE');
   const missing = isFerryError(props.error, 'FERRY_ERR_NOT_FOUND');
@@ -131,7 +137,8 @@ function Unavailable(props: { error: unknown; usedUpHere: boolean }) {
         </p>
       ) : (
         <>
-          <Message error={props.error} />
+          {/* The server's reason ("this link was revoked") as a sentence: it is all the visitor reads. */}
+          <Message error={gone ? asSentence(errorText(props.error)) : props.error} />
           {gone && <p>Ask the person who sent it for a new one.</p>}
         </>
       )}
@@ -378,7 +385,7 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
         </p>
       )}
       <div class={`dropzone ${dragging ? 'dragging' : ''}`}>
-        <p>Drop files here, or</p>
+        <p class="drop-hint">Drop files here, or</p>
         <label class="button primary">
           Choose files
           <input

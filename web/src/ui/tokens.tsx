@@ -65,6 +65,15 @@ export function TokensPage(props: { api: FerryApi }) {
             <tr key={t.id}>
               <td class="long">
                 <Breakable text={escapeControls(t.name)} />
+                {/* A phone shows no Scopes and Path columns: what the token may do goes under its name. */}
+                <span class="phone-only hint">
+                  {t.scopes.join(', ')}
+                  {t.pathPrefix !== null && (
+                    <>
+                      {' '}· only below <Breakable text={t.pathPrefix} />
+                    </>
+                  )}
+                </span>
               </td>
               <td>{t.scopes.join(', ')}</td>
               <td class="long">{t.pathPrefix === null ? 'everything' : <Breakable text={t.pathPrefix} />}</td>
