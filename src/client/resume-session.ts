@@ -81,7 +81,12 @@ export class SessionKeeper {
 
   /**
    * Saves session `id` of this upload for the next run. Never rejects. The upload flow does
-   * not wait for it before sending (see `uploadAttempt`); {@link saved} and {@link forget} do.
+   * not wait for it before sending: the write (a file written, fsynced and renamed, ~10 calls
+   * through libuv's pool) took 220–270 ms of a 256 MiB put's start while the chunkers' first
+   * records waited (benchmarks/results/issue-15-speed.md, branch speed16). A run killed
+   * before it lands starts a new session, as one killed during the write did; the chunks it
+   * sent count all the same. A failed attempt waits for it ({@link saved}) before it throws,
+   * and {@link forget} does.
    */
   remember(id: string, hash?: string): Promise<void> {
     const write = this.writing.then(() => this.spec.memo.remember(this.spec.key, { id, stamp: this.stamp, ...(hash === undefined ? {} : { hash }) })).catch(() => undefined);

@@ -402,13 +402,7 @@ async function uploadAttempt(
     const sealedHash = sealed && sealed.length <= limits.maxChunksPerRequest ? await fileHashOf(sealed, client.sha) : undefined;
     ({ keeper, prior } = await priorSession(client, caps, hooks, sealedHash, signal));
     const opened = (s: UploadStatus, hash?: string) => {
-      // Not waited for: the memo's write (a file written, fsynced and renamed, ~10 calls
-      // through libuv's pool) took 220–270 ms of a 256 MiB put's start while the chunkers'
-      // first records waited (benchmarks/results/issue-15-speed.md, branch speed16). A run
-      // killed before it lands starts a new session, as one killed during the write did;
-      // the chunks it sent count all the same. Failures wait for it (the catch below), and
-      // the commit's `forget` does (SessionKeeper).
-      if (!prior) void keeper?.remember(s.id, hash);
+      if (!prior) void keeper?.remember(s.id, hash); // not waited for: SessionKeeper.remember says why
       hooks.onSession?.(s.id);
       return new ChunkSender(ctx, s.id, caps);
     };
@@ -459,8 +453,7 @@ async function uploadAttempt(
     await keeper?.forget();
     return { entry: res.files[0], records: records.length, sent: sentBytes };
   } catch (err) {
-    // What a re-run resumes must be on disk before the process may end.
-    await keeper?.saved();
+    await keeper?.saved(); // what a re-run resumes is on disk before the process may end
     // Stops a chunker started early (a generator's `return` waits for the batch it is on);
     // once readAhead has pulled from it, it was closed there already and this is a no-op.
     await early?.it.return?.().catch(() => undefined);
