@@ -48,6 +48,9 @@ export type PriorSession = UploadStatus & { hash?: string };
 
 /** One upload's saved session, as the upload flow uses it. `stamp`: the spec's, with what the flow adds (the chunking). */
 export class SessionKeeper {
+  /** The last {@link remember} under way: {@link forget} waits for it, so a late write cannot bring back what was forgotten. */
+  private writing: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly client: Pick<FerryApi<Uint8Array>, 'uploadStatus' | 'abortUpload'>,
     private readonly spec: ResumeSpec,
@@ -76,12 +79,28 @@ export class SessionKeeper {
     return saved.hash === undefined ? status : { ...status, hash: saved.hash };
   }
 
-  /** Saves session `id` of this upload for the next run. */
-  async remember(id: string, hash?: string): Promise<void> {
-    await this.spec.memo.remember(this.spec.key, { id, stamp: this.stamp, ...(hash === undefined ? {} : { hash }) }).catch(() => undefined);
+  /**
+   * Saves session `id` of this upload for the next run. Never rejects. The upload flow does
+   * not wait for it before sending: the write (a file written, fsynced and renamed, ~10 calls
+   * through libuv's pool) took 220–270 ms of a 256 MiB put's start while the chunkers' first
+   * records waited (benchmarks/results/issue-15-speed.md, branch speed16). A run killed
+   * before it lands starts a new session, as one killed during the write did; the chunks it
+   * sent count all the same. A failed attempt waits for it ({@link saved}) before it throws,
+   * and {@link forget} does.
+   */
+  remember(id: string, hash?: string): Promise<void> {
+    const write = this.writing.then(() => this.spec.memo.remember(this.spec.key, { id, stamp: this.stamp, ...(hash === undefined ? {} : { hash }) })).catch(() => undefined);
+    this.writing = write;
+    return write;
+  }
+
+  /** Resolves once every {@link remember} begun so far has ended (written or failed). */
+  saved(): Promise<void> {
+    return this.writing;
   }
 
   async forget(): Promise<void> {
+    await this.writing;
     await this.spec.memo.forget(this.spec.key).catch(() => undefined);
   }
 

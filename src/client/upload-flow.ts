@@ -401,21 +401,21 @@ async function uploadAttempt(
 
     const sealedHash = sealed && sealed.length <= limits.maxChunksPerRequest ? await fileHashOf(sealed, client.sha) : undefined;
     ({ keeper, prior } = await priorSession(client, caps, hooks, sealedHash, signal));
-    const opened = async (s: UploadStatus, hash?: string) => {
-      if (!prior) await keeper?.remember(s.id, hash);
+    const opened = (s: UploadStatus, hash?: string) => {
+      if (!prior) void keeper?.remember(s.id, hash); // not waited for: SessionKeeper.remember says why
       hooks.onSession?.(s.id);
       return new ChunkSender(ctx, s.id, caps);
     };
     if (sealedHash !== undefined && (!prior || prior.sealed)) {
       session = prior ?? (await client.createUpload({ ...meta, size: source.size, hash: sealedHash, chunks: sealed!.map(toRef) }, { signal }));
-      active = await opened(session, sealedHash);
+      active = opened(session, sealedHash);
       records.push(...sealed!);
       schedule(sealed!, new Set(session.missing));
     } else {
       // The size is known: the server checks it against the limits at once, not as the
       // manifest grows (and says so with the file's real size).
       session = prior ?? (await client.createUpload({ ...meta, size: source.size }, { signal }));
-      active = await opened(session);
+      active = opened(session);
       // A resumed session holds the first `held` entries already (the same file, cut the
       // same way): those count with its `missing`; only what follows is appended.
       let held = prior?.entries?.[0] ?? 0;
@@ -453,6 +453,7 @@ async function uploadAttempt(
     await keeper?.forget();
     return { entry: res.files[0], records: records.length, sent: sentBytes };
   } catch (err) {
+    await keeper?.saved(); // what a re-run resumes is on disk before the process may end
     // Stops a chunker started early (a generator's `return` waits for the batch it is on);
     // once readAhead has pulled from it, it was closed there already and this is a no-op.
     await early?.it.return?.().catch(() => undefined);
