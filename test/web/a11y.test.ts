@@ -213,6 +213,79 @@ describe('errors, by screen reader', () => {
   });
 });
 
+describe('revoking, by keyboard', () => {
+  /** Revokes by keyboard what `button` names, in the dialog, and waits for the dialog to go. */
+  async function revoke(page: Page, button: string): Promise<void> {
+    await page.getByRole('button', { name: button, exact: true }).focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Revoke' }).press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+  }
+
+  it("a revoked token's focus goes to the next token's Revoke, the one before when it was the last, and the list's note when none is left", async () => {
+    await addUser(t, 'ines', { password: 'ines-password-1' });
+    for (const name of ['alpha', 'beta', 'gamma']) await tokenFor(t, 'ines', { name });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'ines', 'ines-password-1');
+    await page.goto(t.url + '/tokens');
+    const revokes = page.getByRole('button', { name: /^Revoke token / });
+    await expect.poll(() => revokes.count()).toBe(3);
+    // The rows in the page's order, whatever it is.
+    const order = (await revokes.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')))) as string[];
+    await revoke(page, order[1]!);
+    await expect.poll(() => focused(page)).toBe(`button ${order[2]}`);
+    // The last row: the one before it.
+    await revoke(page, order[2]!);
+    await expect.poll(() => focused(page)).toBe(`button ${order[0]}`);
+    await revoke(page, order[0]!);
+    await expect.poll(() => focused(page)).toBe('td You have no API tokens: New token makes one.');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it("a revoked link's focus goes to the next Revoke (revoked links stay listed, without one), the one before when it was the last, then the page's heading", async () => {
+    await addUser(t, 'olu', { password: 'olu-password-1' });
+    const own = await tokenFor(t, 'olu');
+    for (const f of ['a.txt', 'b.txt', 'c.txt']) {
+      const r = await fetch(t.url + '/api/v1/files/' + f, { method: 'PUT', body: f, headers: { authorization: `Bearer ${own.token}` } });
+      expect(r.status).toBe(201);
+      await share(t, own.token, { path: '/' + f });
+    }
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'olu', 'olu-password-1');
+    await page.goto(t.url + '/shares');
+    const revokes = page.getByRole('button', { name: /^Revoke link / });
+    await expect.poll(() => revokes.count()).toBe(3);
+    const order = (await revokes.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')))) as string[];
+    await revoke(page, order[0]!);
+    await expect.poll(() => focused(page)).toBe(`button ${order[1]}`);
+    await revoke(page, order[2]!);
+    await expect.poll(() => focused(page)).toBe(`button ${order[1]}`);
+    await revoke(page, order[1]!);
+    await expect.poll(() => focused(page)).toBe('h1 Share links');
+    expect(await revokes.count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('Cancel gives the focus back to the Revoke that opened the dialog', async () => {
+    await addUser(t, 'pia', { password: 'pia-password-1' });
+    await tokenFor(t, 'pia', { name: 'kept' });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    await page.goto(t.url + '/tokens');
+    const button = page.getByRole('button', { name: /^Revoke token kept/ });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).press('Enter');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await expect.poll(() => focused(page)).toBe(`button ${await button.getAttribute('aria-label')}`);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('names, by screen reader', () => {
   it('two tokens of one name have Revoke buttons of different names (when made, the start of the ID), and each revokes its own token', async () => {
     await addUser(t, 'lev', { password: 'lev-password-1' });

@@ -304,3 +304,31 @@ describe('a phone-sized window', () => {
     await context.close();
   });
 });
+
+describe('Admin → Users on a phone', () => {
+  it("says each user's role and home under the name (the Home column is left out there), so an admin of / reads as everyone's files, not a copy of a user's", async () => {
+    await addUser(t, 'root-admin', { password: 'root-admin-password-1', role: 'admin', home: '/' });
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    await page.goto(t.url + '/admin/users');
+    const under = (name: string) => page.locator('table.users tbody tr', { hasText: name }).locator('td').first().locator('.phone-only');
+    await under('root-admin').waitFor();
+    expect(await under('root-admin').innerText()).toBe("admin · home / (everyone's files)");
+    expect(await under('otto').innerText()).toBe('user · home /users/otto');
+    for (const name of ['root-admin', 'otto']) {
+      const box = (await under(name).boundingBox())!;
+      const cell = (await page.locator('table.users tbody tr', { hasText: name }).locator('td').first().boundingBox())!;
+      // Inside its Name cell, under the name, and in the window.
+      expect(box.y).toBeGreaterThan(cell.y);
+      expect(box.x + box.width).toBeLessThanOrEqual(cell.x + cell.width + 0.5);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    }
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    // A desktop window has the Role and Home columns: nothing under the names.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await under('root-admin').isVisible()).toBe(false);
+    expect(await page.locator('table.users tbody tr', { hasText: 'root-admin' }).getByRole('cell', { name: '/', exact: true }).isVisible()).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -10,12 +10,13 @@ import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share } from '../helpers/users.js';
 import { expectAccessible, freshContext, launch, screenshot, signIn } from './browser.js';
+import { formatDate } from '../../web/src/format.js';
 
 const run = promisify(execFile);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -576,5 +577,58 @@ describe('making a link with a password', () => {
     expect((await fetch(link, { headers: { authorization: `Basic ${Buffer.from(':longer12').toString('base64')}` } })).status).toBe(200);
     expect(errors).toEqual([]);
     await context.close();
+  });
+});
+
+describe('the "Link created" dialog', () => {
+  /** Makes a link from the Share dialog with `fill` done to its form; the dialog's lines under the link, and the link's expiry the server keeps. */
+  async function made(name: string, fill: (dialog: Locator) => Promise<void>): Promise<{ terms: string[]; expiresAt: number | null }> {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'olga', 'olga-password-1');
+    await page.getByRole('checkbox', { name: `Select ${name}` }).check();
+    await page.getByRole('button', { name: 'Share', exact: true }).click();
+    const form = page.getByRole('dialog', { name: `Share ${name}` });
+    await fill(form);
+    const answer = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/shares');
+    await form.getByRole('button', { name: 'Create link' }).click();
+    const { expiresAt } = (await (await answer).json()) as { expiresAt: number | null };
+    const dialog = page.getByRole('dialog', { name: 'Link created' });
+    const terms = await dialog.getByRole('listitem').allInnerTexts();
+    // Under the link, above its buttons.
+    const linkBox = (await dialog.getByRole('textbox', { name: 'Link' }).boundingBox())!;
+    const listBox = (await dialog.getByRole('list').boundingBox())!;
+    const doneBox = (await dialog.getByRole('button', { name: 'Done' }).boundingBox())!;
+    expect(listBox.y).toBeGreaterThanOrEqual(linkBox.y + linkBox.height);
+    expect(doneBox.y).toBeGreaterThanOrEqual(listBox.y + listBox.height);
+    expect(errors).toEqual([]);
+    await context.close();
+    return { terms, expiresAt };
+  }
+
+  it('a download link says when it expires, that it has a password, and how many downloads it allows', async () => {
+    const { terms, expiresAt } = await made('report.txt', async (d) => {
+      await d.getByLabel('Expires after').selectOption('7 days');
+      await d.getByLabel('Password (optional, 8 characters or more)').fill('longer12');
+      await d.getByLabel('Downloads allowed (optional)').fill('3');
+    });
+    expect(expiresAt).toBe(clock + 7 * 86_400_000);
+    expect(terms).toEqual([`Expires ${formatDate(expiresAt)}.`, 'Asks for the password you set: give it to the people you send the link to.', 'Can be downloaded 3 times, then stops working.']);
+  });
+
+  it('a link with none of its limits says so: never expires, no password, any number of downloads', async () => {
+    const { terms } = await made('report.txt', async (d) => {
+      await d.getByLabel('Expires after').selectOption('Never');
+    });
+    expect(terms).toEqual(['Never expires.', 'No password: the link alone is enough.', 'Can be downloaded any number of times.']);
+  });
+
+  it('a drop box says how many files and how many bytes it accepts, not downloads', async () => {
+    const { terms } = await made('inbox', async (d) => {
+      await d.getByLabel('Kind of link').selectOption('upload');
+      await d.getByLabel('Expires after').selectOption('Never');
+      await d.getByLabel('Files accepted at most (optional)').fill('1');
+      await d.getByLabel('Bytes accepted in all (optional: 500M, 2G)').fill('500M');
+    });
+    expect(terms).toEqual(['Never expires.', 'No password: the link alone is enough.', 'Accepts at most 1 file.', 'Accepts at most 500 MiB in all.']);
   });
 });

@@ -7,7 +7,7 @@ import type { AuditEntry, PermissionName, Usage, UserInfo } from '../../../src/c
 import { parseSize } from '../../../src/core/units.js';
 import { formatCount, formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
-import { DateTime, Dialog, TargetText, fieldError, Listing, Message, useAction, useId } from './common.js';
+import { Breakable, DateTime, Dialog, TargetText, fieldError, Listing, Message, useAction, useId } from './common.js';
 import { trimTrailingSlashes } from '../../../src/core/path.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
@@ -139,6 +139,11 @@ function Users(props: { api: FerryApi }) {
             <td>
               {u.name}
               {u.name === self && ' (you)'}
+              {/* A phone shows no Role and Home columns: an admin's usage of "/" (everyone's files) read as a copy of the others'. */}
+              <span class="phone-only hint">
+                {u.role} · home <Breakable text={u.home} />
+                {u.home === '/' && " (everyone's files)"}
+              </span>
             </td>
             <td>{u.role}</td>
             <td class="long">{u.home}</td>

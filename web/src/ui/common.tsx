@@ -99,10 +99,14 @@ export function useId(prefix: string): string {
  * a dialog that is closed, not for one removed from the page while open, which is how most
  * of ours go. When that element is gone or disabled (the Delete button once its rows went),
  * the page's main region takes it, so that the next Tab starts from there, not from the top.
+ * `focusAfter`, asked once it closed, names another element to take it (see {@link Confirm}).
  */
-export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }) {
+export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean; focusAfter?: () => HTMLElement | null }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId('dlg');
+  // Read when it closes: the page's choice then, not when it opened.
+  const focusAfter = useRef(props.focusAfter);
+  focusAfter.current = props.focusAfter;
   useEffect(() => {
     const d = ref.current!;
     const opener = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : null;
@@ -112,7 +116,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
     return () => {
       d.removeEventListener('close', close);
       // After this render: the dialog's removal and any change it made (rows gone, a button disabled).
-      setTimeout(() => returnFocus(opener));
+      setTimeout(() => returnFocus(focusAfter.current?.() ?? opener));
     };
   }, []);
   return (
@@ -201,10 +205,15 @@ export function useAction(): [busy: boolean, error: unknown, run: (fn: () => Pro
   return [busy, error, run, () => setError(undefined)];
 }
 
-export function Confirm(props: { title: string; text: string; confirm: string; onConfirm: () => Promise<void>; onClose: () => void; danger?: boolean }) {
+/**
+ * Asks before an action. `focusAfter`, once the action was done (not after Cancel), names what
+ * takes the focus when its button went with the action (a revoked row's): {@link nextInList}.
+ */
+export function Confirm(props: { title: string; text: string; confirm: string; onConfirm: () => Promise<void>; onClose: () => void; danger?: boolean; focusAfter?: () => HTMLElement | null }) {
   const [busy, error, run] = useAction();
+  const done = useRef(false);
   return (
-    <Dialog title={props.title} onClose={props.onClose}>
+    <Dialog title={props.title} onClose={props.onClose} focusAfter={() => (done.current && props.focusAfter ? props.focusAfter() : null)}>
       <p>{props.text}</p>
       <Message error={error} />
       <div class="buttons">
@@ -218,6 +227,7 @@ export function Confirm(props: { title: string; text: string; confirm: string; o
           onClick={() =>
             run(async () => {
               await props.onConfirm();
+              done.current = true;
               props.onClose();
             })
           }
@@ -232,9 +242,10 @@ export function Confirm(props: { title: string; text: string; confirm: string; o
 /**
  * A secret shown once (a new token or share link) with its Copy and Done buttons. The field
  * takes focus, its text selected, when it appears: the form that made it is gone, and focus
- * would otherwise fall out of the dialog onto the page's body.
+ * would otherwise fall out of the dialog onto the page's body. `children` go under the field
+ * (what a link allows).
  */
-export function ShownOnce(props: { label: string; value: string; copyLabel: string; onDone: () => void }) {
+export function ShownOnce(props: { label: string; value: string; copyLabel: string; onDone: () => void; children?: ComponentChildren }) {
   const id = useId('once');
   const field = useRef<HTMLInputElement>(null);
   useEffect(() => field.current?.focus(), []);
@@ -242,6 +253,7 @@ export function ShownOnce(props: { label: string; value: string; copyLabel: stri
     <>
       <label for={id}>{props.label}</label>
       <input id={id} ref={field} readOnly value={props.value} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
+      {props.children}
       <div class="buttons">
         <CopyButton text={props.value} label={props.copyLabel} />
         <button type="button" class="primary" onClick={props.onDone}>
@@ -330,7 +342,10 @@ export function Listing(props: { columns: string[]; children: ComponentChildren;
         <tbody>
           {note !== undefined && (
             <tr>
-              <td colSpan={props.columns.length + 1}>{note}</td>
+              {/* Focusable by script: it takes the focus when a list's last row went (nextInList). */}
+              <td colSpan={props.columns.length + 1} class="note" tabIndex={-1}>
+                {note}
+              </td>
             </tr>
           )}
           {props.children}
@@ -338,6 +353,23 @@ export function Listing(props: { columns: string[]; children: ComponentChildren;
       </table>
     </div>
   );
+}
+
+/**
+ * Where focus goes once a row's button removed it (Revoke): the same button of the row now in
+ * its place (`index`: the removed one's among them before), else of the row before, else the
+ * list's note ("No share links yet."), else the page's heading. A keyboard user goes on from
+ * there, where the main region would send them back to the top of the list.
+ */
+export function nextInList(kind: string, button: string, index: number): HTMLElement | null {
+  const table = document.querySelector(`table.listing.${kind}`);
+  if (!table) return null;
+  const buttons = table.querySelectorAll<HTMLElement>(`tbody ${button}`);
+  const next = buttons[Math.min(index, buttons.length - 1)] ?? table.querySelector<HTMLElement>('td.note');
+  if (next) return next;
+  const heading = document.querySelector<HTMLElement>('#main h1');
+  heading?.setAttribute('tabindex', '-1');
+  return heading;
 }
 
 /**

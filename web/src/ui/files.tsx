@@ -10,7 +10,7 @@ import { listTrash, listTrashPage, restoreTrash } from '../../../src/client/vers
 import { baseName, joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
-import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
+import type { CreatedShare, Entry, MeResponse, ShareInfo } from '../../../src/core/protocol.js';
 import { formatCount, formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { RETRY_EVENT } from '../session.js';
@@ -1157,6 +1157,22 @@ const EXPIRIES: Array<[string, number | undefined]> = [
   ['30 days', 30 * 86_400],
 ];
 
+/**
+ * What a link allows, in the words of its form, said again with the link: the form is gone
+ * by then, and the person passing the link on tells its recipient these.
+ */
+export function linkTerms(s: ShareInfo): string[] {
+  const terms = [s.expiresAt === null ? 'Never expires.' : `Expires ${formatDate(s.expiresAt)}.`];
+  terms.push(s.hasPassword ? 'Asks for the password you set: give it to the people you send the link to.' : 'No password: the link alone is enough.');
+  if (s.kind === 'upload') {
+    terms.push(s.maxUses === null ? 'Accepts any number of files.' : `Accepts at most ${formatCount(s.maxUses, 'file')}.`);
+    terms.push(s.maxBytes === null ? 'No limit on their total size.' : `Accepts at most ${formatSize(s.maxBytes)} in all.`);
+  } else {
+    terms.push(s.maxUses === null ? 'Can be downloaded any number of times.' : `Can be downloaded ${s.maxUses === 1 ? 'once' : `${s.maxUses} times`}, then stops working.`);
+  }
+  return terms;
+}
+
 /** Creates a share link to an entry: expiry, password, downloads allowed, or a drop box for a folder. */
 export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; fragment?: () => Promise<string> }) {
   const { entry } = props;
@@ -1178,7 +1194,13 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
             with the whole link can read this one file (and nothing else of yours).
           </p>
         )}
-        <ShownOnce label="Link" value={created.url} copyLabel="Copy link" onDone={props.onClose} />
+        <ShownOnce label="Link" value={created.url} copyLabel="Copy link" onDone={props.onClose}>
+          <ul class="terms">
+            {linkTerms(created).map((term) => (
+              <li key={term}>{term}</li>
+            ))}
+          </ul>
+        </ShownOnce>
       </Dialog>
     );
   }

@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { listShares, revokeShare } from '../../../src/client/account-api.js';
 import type { ShareInfo } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
-import { Breakable, Confirm, Listing, Message } from './common.js';
+import { Breakable, Confirm, Listing, Message, nextInList } from './common.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
 function status(s: ShareInfo): string {
@@ -26,11 +26,11 @@ function madeWith(s: ShareInfo): string {
 export function SharesPage(props: { api: FerryApi }) {
   const [shares, setShares] = useState<ShareInfo[]>();
   const [error, setError] = useState<unknown>();
-  const [revoking, setRevoking] = useState<ShareInfo>();
-  const [reload, setReload] = useState(0);
+  // `row`: its place among the Revoke buttons (a revoked link has none), for the focus once it went.
+  const [revoking, setRevoking] = useState<{ link: ShareInfo; row: number }>();
   useEffect(() => {
     listShares(props.api).then(setShares, setError);
-  }, [reload]);
+  }, []);
   return (
     <main id="main">
       <h1>Share links</h1>
@@ -66,7 +66,7 @@ export function SharesPage(props: { api: FerryApi }) {
             <td class="long">{madeWith(s)}</td>
             <td class="actions">
               {status(s) !== 'revoked' && (
-                <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${escapeControls(s.name)} (${s.path})`}>
+                <button type="button" class="danger" onClick={() => setRevoking({ link: s, row: shares.filter((o) => status(o) !== 'revoked').indexOf(s) })} aria-label={`Revoke link ${escapeControls(s.name)} (${s.path})`}>
                   Revoke
                 </button>
               )}
@@ -77,14 +77,16 @@ export function SharesPage(props: { api: FerryApi }) {
       {revoking && (
         <Confirm
           title="Revoke link"
-          text={`Revoke the link to ${revoking.path}? It stops working at once.`}
+          text={`Revoke the link to ${revoking.link.path}? It stops working at once.`}
           confirm="Revoke"
           danger
           onClose={() => setRevoking(undefined)}
           onConfirm={async () => {
-            await revokeShare(props.api, revoking.id);
-            setReload((n) => n + 1);
+            await revokeShare(props.api, revoking.link.id);
+            // The list as it is now, before the dialog closes: focus goes to the next link's Revoke.
+            setShares(await listShares(props.api));
           }}
+          focusAfter={() => nextInList('shares', 'button.danger', revoking.row)}
         />
       )}
     </main>

@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Breakable, Confirm, Dialog, fieldError, Listing, Message, ShownOnce, useAction, useId } from './common.js';
+import { Breakable, Confirm, Dialog, fieldError, Listing, Message, nextInList, ShownOnce, useAction, useId } from './common.js';
 import { escapeControls } from '../../../src/core/control-chars.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
@@ -44,7 +44,8 @@ export function TokensPage(props: { api: FerryApi }) {
   const [tokens, setTokens] = useState<TokenInfo[]>();
   const [error, setError] = useState<unknown>();
   const [creating, setCreating] = useState(false);
-  const [revoking, setRevoking] = useState<TokenInfo>();
+  // `row`: its place among the Revoke buttons, for the focus once it went.
+  const [revoking, setRevoking] = useState<{ token: TokenInfo; row: number }>();
   const [reload, setReload] = useState(0);
   useEffect(() => {
     listTokens(props.api).then(setTokens, setError);
@@ -61,7 +62,7 @@ export function TokensPage(props: { api: FerryApi }) {
       </button>
       <Message error={error} />
       <Listing kind="tokens" columns={['Name', 'Scopes', 'Path', 'Created', 'Expires', 'Last used']} rows={live} empty="You have no API tokens: New token makes one." failed={error}>
-        {live?.map((t) => (
+        {live?.map((t, row) => (
             <tr key={t.id}>
               <td class="long">
                 <Breakable text={escapeControls(t.name)} />
@@ -81,7 +82,7 @@ export function TokensPage(props: { api: FerryApi }) {
               <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
               <td>{formatDate(t.lastUsedAt)}</td>
               <td>
-                <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${described(t)}`}>
+                <button type="button" class="danger" onClick={() => setRevoking({ token: t, row })} aria-label={`Revoke token ${described(t)}`}>
                   Revoke
                 </button>
               </td>
@@ -92,14 +93,16 @@ export function TokensPage(props: { api: FerryApi }) {
       {revoking && (
         <Confirm
           title="Revoke token"
-          text={`Revoke ${described(revoking)}? Whatever uses it stops working at once, and so do the share links made with it.`}
+          text={`Revoke ${described(revoking.token)}? Whatever uses it stops working at once, and so do the share links made with it.`}
           confirm="Revoke"
           danger
           onClose={() => setRevoking(undefined)}
           onConfirm={async () => {
-            await revokeToken(props.api, revoking.id);
-            setReload((n) => n + 1);
+            await revokeToken(props.api, revoking.token.id);
+            // The list as it is now, before the dialog closes: focus goes to the next row's Revoke.
+            setTokens(await listTokens(props.api));
           }}
+          focusAfter={() => nextInList('tokens', 'button.danger', revoking.row)}
         />
       )}
     </main>
