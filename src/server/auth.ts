@@ -15,7 +15,8 @@
  * payload `{sid, uid, exp}` with the server's session key, valid minutes) and a refresh token
  * `ferryr_<sid>_<secret>` (stored hashed, single use). A refresh returns a new pair and
  * retires the old refresh token; presenting a retired one again means it was copied, and
- * the whole session is revoked (refresh-token reuse detection). Access tokens are checked
+ * the whole session is revoked (refresh-token reuse detection), unless it comes within
+ * seconds of its retirement (a page reloaded before the answer arrived: refreshSession). Access tokens are checked
  * against their session row too, so a logout or a disabled user cuts them off at once.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -45,6 +46,12 @@ export const TICKET_PREFIX = 'ferryt_';
 const REFRESH_SHAPE = /^ferryr_([A-Za-z0-9_-]{22})_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is written at most this often per token: a chunk upload is thousands of requests. */
 const TOUCH_INTERVAL_MS = 60_000;
+/**
+ * How long after a refresh the refresh token it retired is still taken (once more rotated,
+ * not a theft): long enough for a reload on a slow machine to present it, short against a
+ * copied token (whose owner's next refresh then fails and signs the owner out).
+ */
+export const REFRESH_GRACE_MS = 30_000;
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
@@ -397,30 +404,39 @@ export class Authenticator {
   /**
    * Trades a refresh token for a new access token and a new refresh token (rotation). A
    * retired refresh token presented again revokes the session: one of its holders is not
-   * its owner.
+   * its owner. Except within {@link REFRESH_GRACE_MS} of its retirement: a page reloaded
+   * while its refresh was on the way never got the new token (the server rotated, the
+   * answer and its cookie were lost with the page), and presents the retired one again.
+   * That gets a new token too, and the one it replaced (which nobody received) is void.
    */
   async refreshSession(refreshToken: unknown): Promise<{ session: WebSession; user: UserRow }> {
     const m = typeof refreshToken === 'string' ? REFRESH_SHAPE.exec(refreshToken) : null;
     if (!m) throw failure(new AuthInvalidError('not a refresh token'), 'invalid');
     const sid = m[1];
-    const now = this.now();
-    const row = await this.store.sessionById(sid);
     const presented = hashSecret(refreshToken as string);
-    if (!row) throw failure(new AuthInvalidError('the session is not valid'), 'invalid');
-    if (row.prev_refresh_hash !== null && sameHash(presented, row.prev_refresh_hash) && row.revoked_at === null) {
-      await this.store.revokeSession(sid, now);
-      throw failure(new AuthInvalidError('this refresh token was already used: the session is revoked', { details: { reason: 'refresh-token-reuse' } }), 'valid');
+    // A second pass when another refresh rotated the row between its read and the update.
+    for (let pass = 0; ; pass++) {
+      const now = this.now();
+      const row = await this.store.sessionById(sid);
+      if (!row) throw failure(new AuthInvalidError('the session is not valid'), 'invalid');
+      const retired = row.prev_refresh_hash !== null && sameHash(presented, row.prev_refresh_hash);
+      const graced = retired && now - Number(row.refreshed_at) <= REFRESH_GRACE_MS;
+      if (retired && !graced && row.revoked_at === null) {
+        await this.store.revokeSession(sid, now);
+        throw failure(new AuthInvalidError('this refresh token was already used: the session is revoked', { details: { reason: 'refresh-token-reuse' } }), 'valid');
+      }
+      if (!graced && !sameHash(presented, row.refresh_hash)) throw failure(new AuthInvalidError('the session is not valid'), 'valid');
+      if (row.revoked_at !== null) throw failure(new AuthInvalidError('the session was ended'), 'valid');
+      if (Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the session has expired: log in again'), 'valid');
+      const user = await this.store.userById(row.user_id);
+      if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
+      const next = `ferryr_${sid}_${randomBytes(32).toString('base64url')}`;
+      const done = graced
+        ? await this.store.replaceSessionToken(sid, row.refresh_hash, hashSecret(next))
+        : await this.store.rotateSession(sid, row.refresh_hash, hashSecret(next), now);
+      if (done) return { session: this.sessionAnswer(user, sid, next, Number(row.expires_at)), user };
+      if (pass > 0) throw failure(new AuthInvalidError('the session was refreshed concurrently: log in again'), 'valid');
     }
-    if (!sameHash(presented, row.refresh_hash)) throw failure(new AuthInvalidError('the session is not valid'), 'valid');
-    if (row.revoked_at !== null) throw failure(new AuthInvalidError('the session was ended'), 'valid');
-    if (Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the session has expired: log in again'), 'valid');
-    const user = await this.store.userById(row.user_id);
-    if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
-    const next = `ferryr_${sid}_${randomBytes(32).toString('base64url')}`;
-    if (!(await this.store.rotateSession(sid, row.refresh_hash, hashSecret(next), now))) {
-      throw failure(new AuthInvalidError('the session was refreshed concurrently: log in again'), 'valid');
-    }
-    return { session: this.sessionAnswer(user, sid, next, Number(row.expires_at)), user };
   }
 
   // ---------------------------------------------------------------- signed claims

@@ -264,6 +264,18 @@ export class AuthStore {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  /**
+   * A new refresh token in place of the current one, the retired one and the rotation's time
+   * kept (a retired token presented within the grace: Authenticator.refreshSession); false
+   * when the current one changed meanwhile or the session was revoked.
+   */
+  async replaceSessionToken(id: string, expected: string, next: string): Promise<boolean> {
+    const r = await this.meta.durable((trx) =>
+      trx.updateTable('web_sessions').set({ refresh_hash: next }).where('id', '=', id).where('refresh_hash', '=', expected).where('revoked_at', 'is', null).executeTakeFirst(),
+    );
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async revokeSession(id: string, now: number): Promise<void> {
     await this.meta.durable((trx) => trx.updateTable('web_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute());
   }

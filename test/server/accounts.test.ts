@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedToken, MeResponse, WebSession } from '../../src/core/protocol.js';
+import { REFRESH_GRACE_MS } from '../../src/server/auth.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
@@ -159,12 +160,27 @@ describe('web sessions', () => {
     expect(s2.refreshToken).not.toBe(s1.refreshToken);
     expect((await t.api('/api/v1/me', { token: s2.accessToken })).status).toBe(200);
 
-    // The retired refresh token comes back: someone copied it. The whole session ends.
+    // The retired token again within seconds of its retirement: a page reloaded before the
+    // refresh's answer (and its cookie) arrived. A new token, not the end of the session; the
+    // one it replaces, which nobody received, is void (refused, the session kept).
+    clock += REFRESH_GRACE_MS - 1_000;
+    const again = await post('/api/v1/auth/refresh', { refreshToken: s1.refreshToken });
+    expect(again.status).toBe(200);
+    const s2b = (await again.json()) as WebSession;
+    expect(s2b.refreshToken).not.toBe(s2.refreshToken);
+    expect((await t.api('/api/v1/me', { token: s2b.accessToken })).status).toBe(200);
+    const lost = await post('/api/v1/auth/refresh', { refreshToken: s2.refreshToken });
+    expect(lost.status).toBe(401);
+    expect(((await lost.json()) as { error: { message: string } }).error.message).toBe('the session is not valid');
+    expect((await t.api('/api/v1/me', { token: s2b.accessToken })).status).toBe(200);
+
+    // The retired refresh token comes back later: someone copied it. The whole session ends.
+    clock += 2_000;
     const replay = await post('/api/v1/auth/refresh', { refreshToken: s1.refreshToken });
     expect(replay.status).toBe(401);
     expect(((await replay.json()) as { error: { details: { reason: string } } }).error.details.reason).toBe('refresh-token-reuse');
-    expect((await t.api('/api/v1/me', { token: s2.accessToken })).status).toBe(401);
-    expect((await post('/api/v1/auth/refresh', { refreshToken: s2.refreshToken })).status).toBe(401);
+    expect((await t.api('/api/v1/me', { token: s2b.accessToken })).status).toBe(401);
+    expect((await post('/api/v1/auth/refresh', { refreshToken: s2b.refreshToken })).status).toBe(401);
 
     // Logout ends a fresh session at once.
     const s3 = (await (await post('/api/v1/auth/session', { user: 'ivy', password: 'ivy-password-1' })).json()) as WebSession;
