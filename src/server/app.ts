@@ -1031,7 +1031,7 @@ function startMigrations(stores: StorageBackend[], app: FastifyInstance, meta: M
 async function openMetaStore(config: ServerConfig, dataDir: string): Promise<MetaStore> {
   if (config.db === undefined) return MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
   try {
-    return await MetaStore.openPostgres(config.db, { now: config.now, poolSize: config.dbPool });
+    return await MetaStore.openPostgres(config.db, { now: config.now, poolSize: config.dbPool, queryTimeoutMs: config.dbQueryTimeoutMs });
   } catch (err) {
     throw new ConfigError(`cannot use the metadata database ${redactDbUrl(config.db)}: ${(err as Error).message}`, { cause: err });
   }

@@ -33,6 +33,8 @@ export interface ServerConfig {
   db?: string;
   /** Connections per node to PostgreSQL. */
   dbPool: number;
+  /** A PostgreSQL query unanswered this long fails (503) and its connection is dropped; 0: no limit (`dbQueryTimeout`). */
+  dbQueryTimeoutMs: number;
   /** An idle upload session is removed after this long. */
   uploadTtlMs: number;
   /** How often expired sessions are swept. */
@@ -219,6 +221,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     port: DEFAULT_PORT,
     dataDir: './ferry-data',
     dbPool: 10,
+    dbQueryTimeoutMs: 60_000,
     uploadTtlMs: 24 * 3600_000,
     sweepIntervalMs: 60_000,
     gcIntervalMs: 10 * 60_000,
@@ -261,7 +264,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
 
 /** Every field of ServerConfig (the compiler keeps this complete: a field added there must be added here). */
 const CONFIG_FIELDS = {
-  host: true, port: true, dataDir: true, db: true, dbPool: true, uploadTtlMs: true, sweepIntervalMs: true, gcIntervalMs: true,
+  host: true, port: true, dataDir: true, db: true, dbPool: true, dbQueryTimeoutMs: true, uploadTtlMs: true, sweepIntervalMs: true, gcIntervalMs: true,
   gcGraceMs: true, gcMinAgeMs: true, tusClaimMs: true, drainTimeoutMs: true, chunking: true, durable: true, logLevel: true, logFormat: true, adminToken: true, encryptionKeyFile: true,
   encryptionKey: true, metricsToken: true, logDestination: true, addrOrigins: true, logger: true, tlsCert: true, tlsKey: true,
   tlsSelfSigned: true, tlsHostnames: true, publicUrl: true, now: true, sessionKey: true, accessTokenTtlMs: true,
@@ -277,6 +280,7 @@ const FIELD_FOR: Readonly<Record<string, string>> = {
   addr: '`host` and `port`',
   data: '`dataDir`',
   drainTimeout: '`drainTimeoutMs` (milliseconds)',
+  dbQueryTimeout: '`dbQueryTimeoutMs` (milliseconds)',
   uploadTtl: '`uploadTtlMs` (milliseconds)',
   gcInterval: '`gcIntervalMs` (milliseconds)',
   gcGrace: '`gcGraceMs` (milliseconds)',

@@ -180,7 +180,7 @@ export class MetaStore {
    * connection around the whole run, which is one transaction (PostgreSQL has transactional
    * DDL); each migration runs exactly once, the other nodes wait, then find nothing to do.
    */
-  static async openPostgres(url: string, options: { now?: () => number; poolSize?: number; leaseClock?: 'database' | 'node' } = {}): Promise<MetaStore> {
+  static async openPostgres(url: string, options: { now?: () => number; poolSize?: number; leaseClock?: 'database' | 'node'; queryTimeoutMs?: number } = {}): Promise<MetaStore> {
     const { default: pg } = await import('pg');
     // int8 (bigint columns, count(*)) and numeric (sum of bigints) arrive as strings by
     // default; every value Ferry keeps fits a double (sizes, milliseconds), and the SQLite
@@ -189,10 +189,14 @@ export class MetaStore {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     };
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_POOL_SIZE, types, connectionTimeoutMillis: 10_000 });
+    // TCP keepalive: a connection whose far end vanished (a host gone, a failover behind an
+    // address) is found dead by the kernel instead of waiting for the retransmissions' end.
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_POOL_SIZE, types, connectionTimeoutMillis: 10_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     // An idle connection the server dropped (a restart, a failover) must not crash the process.
     pool.on('error', () => undefined);
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: unavailableAware(pool) }) });
+    // Queries are limited once the schema is up to date: a migration may rightly take long.
+    let queryTimeoutMs = 0;
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: unavailableAware(pool, () => queryTimeoutMs) }) });
     // Every time this store writes or compares (expiry of upload sessions, tokens, web
     // sessions, share links, files' TTL; `created_at`s) is the database's clock, as
     // sharedNow() is: another node compares it with its own now. With each node's clock, a
@@ -207,6 +211,7 @@ export class MetaStore {
     try {
       await store.migrate();
       if (leaseClock === 'database') store.clock = shared = await SharedClock.database(db, options.now);
+      queryTimeoutMs = options.queryTimeoutMs ?? 0;
     } catch (err) {
       await db.destroy();
       throw err;
@@ -218,7 +223,7 @@ export class MetaStore {
    * Opens the metadata store a `--db` value names: `postgres://…` (or `postgresql://…`), else
    * the SQLite database file at that path.
    */
-  static async open(location: string, options: { now?: () => number; poolSize?: number } = {}): Promise<MetaStore> {
+  static async open(location: string, options: { now?: () => number; poolSize?: number; queryTimeoutMs?: number } = {}): Promise<MetaStore> {
     return isPostgresUrl(location) ? MetaStore.openPostgres(location, options) : MetaStore.openSqlite(location, options);
   }
 

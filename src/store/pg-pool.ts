@@ -29,9 +29,12 @@ const GONE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 
  * pg's own errors without a code: a connection that ended under a query ("Connection
  * terminated unexpectedly", "Connection terminated"), a client used after it ended ("Client
  * has encountered a connection error and is not queryable"), a connect past
- * `connectionTimeoutMillis` ("timeout exceeded when trying to connect").
+ * `connectionTimeoutMillis` ("timeout exceeded when trying to connect"), a query past its
+ * `query_timeout` ("Query read timeout").
  */
-const GONE_MESSAGE = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
+const GONE_MESSAGE = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout)/;
+/** pg's error of a query unanswered for its `query_timeout`. */
+const TIMED_OUT = /^Query read timeout/;
 
 /** Whether `err` says the database was unreachable or went away (not that a statement failed). */
 export function isDatabaseGone(err: unknown): boolean {
@@ -44,8 +47,14 @@ function translate(err: unknown): unknown {
   return isDatabaseGone(err) ? new UnavailableError(DATABASE_UNAVAILABLE, { cause: err, retryAfterMs: RETRY_AFTER_MS }) : err;
 }
 
-/** `pool` as Kysely's PostgresPool, its unreachable-database failures as UnavailableError. */
-export function unavailableAware(pool: PostgresPool): PostgresPool {
+/**
+ * `pool` as Kysely's PostgresPool, its unreachable-database failures as UnavailableError.
+ * With `queryTimeoutMs()` above 0, a query unanswered that long fails (pg's `query_timeout`)
+ * instead of waiting for a database that hangs (a frozen host; a network that drops packets,
+ * where TCP gives up only after many minutes), and its connection is dropped when given
+ * back: it may still be inside that query or an open transaction.
+ */
+export function unavailableAware(pool: PostgresPool, queryTimeoutMs: () => number = () => 0): PostgresPool {
   return {
     connect: async () => {
       let client: PostgresPoolClient;
@@ -54,7 +63,11 @@ export function unavailableAware(pool: PostgresPool): PostgresPool {
       } catch (err) {
         throw translate(err);
       }
-      return withTranslatedQueries(client);
+      // pg's pool gives each checkout its own `release`: one that passes an error ends the client.
+      const release = client.release.bind(client) as (err?: Error) => void;
+      (client as { release: (err?: Error) => void }).release = (err?: Error) =>
+        release(err ?? (stuck.has(client) ? new Error('a query of this connection timed out') : undefined));
+      return withTranslatedQueries(client, queryTimeoutMs);
     },
     end: () => pool.end(),
   };
@@ -62,15 +75,24 @@ export function unavailableAware(pool: PostgresPool): PostgresPool {
 
 /** Clients whose `query` translates already (the pool hands the same client out again and again). */
 const translating = new WeakSet<PostgresPoolClient>();
+/** Clients a query of which timed out: not to be used again. */
+const stuck = new WeakSet<PostgresPoolClient>();
 
-function withTranslatedQueries(client: PostgresPoolClient): PostgresPoolClient {
+function withTranslatedQueries(client: PostgresPoolClient, queryTimeoutMs: () => number): PostgresPoolClient {
   if (translating.has(client)) return client;
   translating.add(client);
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   const translated = (...args: unknown[]): unknown => {
-    const r = query(...args);
+    const limit = queryTimeoutMs();
+    // Kysely's statements come as (text, values); with a limit, as pg's query config.
+    const r = limit > 0 && typeof args[0] === 'string' ? query({ text: args[0], values: args[1], query_timeout: limit }) : query(...args);
     // A cursor (Kysely's streaming) is returned as it is; a query's promise fails translated.
-    return r instanceof Promise ? r.catch((err: unknown) => Promise.reject(translate(err))) : r;
+    return r instanceof Promise
+      ? r.catch((err: unknown) => {
+          if (err instanceof Error && TIMED_OUT.test(err.message)) stuck.add(client);
+          return Promise.reject(translate(err));
+        })
+      : r;
   };
   client.query = translated as PostgresPoolClient['query'];
   return client;

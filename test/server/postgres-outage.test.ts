@@ -2,7 +2,9 @@
  * PostgreSQL going away under a running `ferry serve` (a restart, a stop of some seconds):
  * requests meanwhile fail with 503 FERRY_ERR_UNAVAILABLE, never a 500 or a hang; `/readyz`
  * says so, `/healthz` stays 200; the server does not exit, and once the database is back the
- * next requests work (the pool reconnects), an upload cut by the outage resumes.
+ * next requests work (the pool reconnects), an upload cut by the outage resumes. A database
+ * that hangs (every process of it stopped: a frozen host) fails requests after
+ * `--db-query-timeout`, not never.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +25,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ferry-pg-outage-'));
   pg = await startPostgres();
   const db = await pg.createDatabase();
-  node = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--db', db], env: { FERRY_SESSION_KEY: randomBytes(32).toString('base64') } });
+  node = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--db', db, '--db-query-timeout', '5s'], env: { FERRY_SESSION_KEY: randomBytes(32).toString('base64') } });
   env = { FERRY_CONFIG: join(dir, 'config.json'), HOME: dir, XDG_CONFIG_HOME: join(dir, 'xdg'), FERRY_SERVER: node.url, FERRY_TOKEN: node.adminToken };
 });
 afterAll(async () => {
@@ -104,6 +106,31 @@ describe('PostgreSQL restarts under ferry serve', () => {
     expect(refusals()).toBeGreaterThan(before);
     expect((await ferry(['get', '-q', '/outage.bin', join(dir, 'outage.bin')])).code).toBe(0);
     expect(await sha256File(join(dir, 'outage.bin'))).toBe(await sha256File(big));
+    expect(node.process.exitCode).toBeNull();
+  });
+
+  it('frozen (every process of it stopped): requests fail with 503 after --db-query-timeout instead of hanging; thawed: everything works', async () => {
+    await writeFile(join(dir, 'f.txt'), 'before the freeze');
+    expect((await ferry(['put', '-q', join(dir, 'f.txt'), '/f.txt'])).code).toBe(0);
+    await pg.pause();
+    try {
+      // A query on a pooled connection (the file's metadata), and another meanwhile: each ends.
+      const [a, b] = await Promise.all([api('/api/v1/stat/f.txt'), api('/api/v1/list/')]);
+      for (const r of [a, b]) {
+        const body = (await r.json()) as { error: { code: string; message: string } };
+        expect([r.status, body.error.code]).toEqual([503, 'FERRY_ERR_UNAVAILABLE']);
+        expect(body.error.message).toMatch(/database/);
+      }
+      expect((await api('/healthz')).status).toBe(200);
+    } finally {
+      await pg.resume();
+    }
+    // The connections the timed-out queries held were dropped: the next requests run on good ones.
+    for (let i = 0; i < 3; i++) {
+      const after = await ferry(['cat', '/f.txt']);
+      expect([after.code, after.stdout]).toEqual([0, 'before the freeze']);
+    }
+    expect((await ferry(['put', '-q', join(dir, 'f.txt'), '/g.txt'])).code).toBe(0);
     expect(node.process.exitCode).toBeNull();
   });
 });
