@@ -123,6 +123,12 @@ export function toHttpError(err: unknown): { status: number; error: FerryError }
  */
 const CLIENTS_5XX = new Set<FerryErrorCode>(['FERRY_ERR_DESTINATION_FOREIGN']);
 
+/** The driver's or the system's words under a 503 (a refused connection, a timed-out query), for the log: what an operator looks for. */
+function causeOf(error: FerryError): { cause?: string } {
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof Error ? { cause: cause.message } : {};
+}
+
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, error } = toHttpError(err);
   // A client that went away mid-body (an upload cancelled) is no failure of the server's:
@@ -131,7 +137,7 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   // stop, too busy to take more): a warning, without the stack of where it was decided.
   // The 5xx that answer a client's error (CLIENTS_5XX) are logged as 4xx are.
   if (request.raw.aborted || status < 500 || CLIENTS_5XX.has(error.code)) request.log.debug({ code: error.code }, error.message);
-  else if (status === 503) request.log.warn({ code: error.code }, error.message);
+  else if (status === 503) request.log.warn({ code: error.code, ...causeOf(error) }, error.message);
   else request.log.error({ err, code: error.code }, error.message);
   if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
   if (reply.sent || reply.raw.headersSent) {

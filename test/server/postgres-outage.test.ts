@@ -122,6 +122,8 @@ describe('PostgreSQL restarts under ferry serve', () => {
         expect(body.error.message).toMatch(/database/);
       }
       expect((await api('/healthz')).status).toBe(200);
+      // The log says what the driver saw (a warning, not the client's answer).
+      expect(node.output()).toContain('"cause":"Query read timeout"');
     } finally {
       await pg.resume();
     }
