@@ -320,7 +320,7 @@ describe('one thing asked of two nodes at once', () => {
     expect(list.entries).toHaveLength(2);
   });
 
-  it('a web session made on one node is refreshed on the other; one refresh token sent to both at once is honoured once', async () => {
+  it('a web session made on one node is refreshed on the other; one refresh token sent to both at once: one of the two new tokens stays good', async () => {
     const { password } = await user('ria');
     const start = await ok<{ accessToken: string; refreshToken: string }>(
       await fetch(`${a.url}/api/v1/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ria', password }) }),
@@ -329,8 +329,14 @@ describe('one thing asked of two nodes at once', () => {
     const refresh = (n: RunningServer, refreshToken: string) => fetch(`${n.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) });
     const next = await ok<{ accessToken: string; refreshToken: string }>(await refresh(b, start.refreshToken), 200);
     expect((await api(a, '/api/v1/me', { token: next.accessToken })).status).toBe(200);
+    // The second is within the grace of a token just replaced (a page reloaded before the
+    // answer arrived): answered too, and the token the first got is void; one session either way.
     const both = await Promise.all([refresh(a, next.refreshToken), refresh(b, next.refreshToken)]);
-    expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    const issued = await Promise.all(both.map(async (r) => ((await r.json()) as { refreshToken: string }).refreshToken));
+    const statuses: number[] = [];
+    for (const t of issued) statuses.push((await refresh(a, t)).status);
+    expect(statuses.sort()).toEqual([200, 401]);
 
     // The web app's way: the refresh token in its cookie, set by one node, sent to the other
     // (behind a balancer both are one origin; here each node's own).
