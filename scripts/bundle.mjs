@@ -184,6 +184,8 @@ execFileSync(process.execPath, ['bin/client-code-cache.js', 'dist/bundle'], { en
 
 // The route schemas as JSON (scripts/route-schemas.mjs), beside the chunk that reads them.
 copyFileSync('dist/src/server/route-schemas.json', 'dist/bundle/route-schemas.json');
+// A new SQLite database's schema as one script (scripts/sqlite-schema.mjs), likewise.
+copyFileSync('dist/src/store/sqlite-schema.json', 'dist/bundle/sqlite-schema.json');
 
 // Which modules each output holds, for the test that a server start leaves the lazily loaded
 // parts (WebDAV, tus, zip, OpenAPI, ...) unloaded (test/cli/server-start.test.ts).

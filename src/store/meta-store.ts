@@ -19,7 +19,8 @@ import type { ChunkRef } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
 import type { AdminUpload, Entry, UploadFileSpec } from '../core/protocol.js';
 import type { Database } from './meta-schema.js';
-import { migrationNameOrder, migrationProvider, migrationState, type Dialect } from './migrations.js';
+import { migrationNameOrder, migrationNames, migrationProvider, migrationState, type Dialect } from './migrations.js';
+import { builtSchemaScript, createFromScript, isNewDatabase } from './sqlite-schema-script.js';
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
@@ -168,8 +169,12 @@ export class MetaStore {
     // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
     const statements = new StatementCache(sqlite);
     const db = new Kysely<Database>({ dialect: new SqliteDialectKeepingErrors({ database: statements }, sqlite) });
-    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements, sqlite);
-    await store.migrate();
+    const now = options.now ?? Date.now;
+    const store = new MetaStore(db, 'sqlite', now, statements, sqlite);
+    // A new database: the build's script of the schema, when it fits (./sqlite-schema-script.ts).
+    const made = isNewDatabase(sqlite) ? createFromScript(sqlite, await builtSchemaScript(), migrationNames('sqlite'), now()) : undefined;
+    if (made !== undefined) store.migrationsRun = made;
+    else await store.migrate();
     return store;
   }
 

@@ -8,11 +8,19 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { mkdir } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MetaStore } from '../../src/store/meta-store.js';
+import { migrationNames } from '../../src/store/migrations.js';
+import { readSchemaScript, SQLITE_SCHEMA_FILE } from '../../src/store/sqlite-schema-script.js';
+import { schemaOf } from '../helpers/sqlite-schema.js';
 import { cliEnv, FERRY_BIN, runFerry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
+
+const FERRY_ROOT = join(dirname(FERRY_BIN), '..');
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -391,5 +399,45 @@ describe('the listening address', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("a first start's metadata database", () => {
+  /** The database the migrator makes from these sources, and its schema as the build writes it. */
+  async function migrated(name: string): Promise<{ file: string; script: unknown }> {
+    const file = join(tmp.path, `${name}.db`);
+    await (await MetaStore.openSqlite(file)).close();
+    const db = new SqliteDatabase(file, { readonly: true });
+    try {
+      return { file, script: readSchemaScript(db) };
+    } finally {
+      db.close();
+    }
+  }
+
+  it("is made from the build's script of these migrations, and is the database the migrator makes", async () => {
+    const { file, script } = await migrated('migrated');
+    // The build's script is current: made from exactly these migrations' schema (the bundle's copy too).
+    for (const built of ['dist/src/store', 'dist/bundle']) expect(JSON.parse(readFileSync(join(FERRY_ROOT, built, SQLITE_SCHEMA_FILE), 'utf8'))).toEqual(script);
+    const data = join(tmp.path, 'first-schema');
+    const server = await startServer({ dataDir: data });
+    await server.stop();
+    expect(server.output()).toContain(`(${migrationNames('sqlite').length} migrations run)`);
+    expect(schemaOf(join(data, 'meta.db'), { rows: false })).toEqual(schemaOf(file, { rows: false }));
+  });
+
+  it('a start killed (kill -9) while it makes the data directory leaves one the next start accepts', async () => {
+    const { file } = await migrated('migrated-2');
+    const data = join(tmp.path, 'killed-first');
+    const child = spawn(process.execPath, [FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', data], { env: cliEnv({ FERRY_ADMIN_TOKEN: `admin-${randomBytes(16).toString('hex')}` }), stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Killed once the database file exists: wherever the start then was (the schema's
+    // transaction, the stores, the listen), the next start must take it from there.
+    while (!existsSync(join(data, 'meta.db')) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGKILL');
+    await exited;
+    const server = await startServer({ dataDir: data });
+    await server.stop();
+    expect(schemaOf(join(data, 'meta.db'), { rows: false })).toEqual(schemaOf(file, { rows: false }));
   });
 });
