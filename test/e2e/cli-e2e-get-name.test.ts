@@ -10,7 +10,8 @@
  * And what README's "End-to-end encryption" says is not caught: a server that serves one of
  * the user's own encrypted files, whole, in place of another (here two entries' contents
  * swapped in the server's database) gives a valid file under the user's key, so `get`
- * writes the other file's bytes and exits 0. A file's contents are not bound to its name.
+ * writes the other file's bytes and exits 0; so does an older version of the same file put
+ * back. A file's contents are not bound to its name.
  */
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -99,5 +100,28 @@ describe('a hostile server swapping two whole encrypted files', () => {
     await mkdir(dest);
     await ok(['get', '/swapped/a.txt', join(dest, 'a.txt')]);
     expect(await readFile(join(dest, 'a.txt'), 'utf8')).toBe('the contents of b, longer\n');
+  });
+
+  it('nor is a roll back to an older version of the same file', async () => {
+    await ok(['mkdir', '--e2e', '/rolled']);
+    await writeFile(join(w.dir, 'src', 'c.txt'), 'version one\n');
+    await ok(['put', join(w.dir, 'src', 'c.txt'), '/rolled/']);
+    const db = new Database(join(w.dir, 'data', 'meta.db'));
+    try {
+      const row = (path: string) => db.prepare('SELECT size, manifest FROM files WHERE path = ?').get(path) as { size: number; manifest: string };
+      const stored = (db.prepare("SELECT path FROM files WHERE parent = '/rolled' AND name LIKE '%.fe2e'").get() as { path: string }).path;
+      const old = row(stored);
+      // The server drops a manifest no file names; a hostile one keeps it (its chunks wait for the collection's grace).
+      const manifest = db.prepare('SELECT * FROM manifests WHERE hash = ?').get(old.manifest) as Record<string, unknown>;
+      await writeFile(join(w.dir, 'src', 'c.txt'), 'version two, the current one\n');
+      await ok(['put', join(w.dir, 'src', 'c.txt'), '/rolled/']);
+      expect(row(stored).manifest).not.toBe(old.manifest);
+      const cols = Object.keys(manifest);
+      db.prepare(`INSERT OR IGNORE INTO manifests (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(manifest);
+      db.prepare('UPDATE files SET size = ?, manifest = ? WHERE path = ?').run(old.size, old.manifest, stored);
+    } finally {
+      db.close();
+    }
+    expect(await ok(['cat', '/rolled/c.txt'])).toBe('version one\n');
   });
 });
