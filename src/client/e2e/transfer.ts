@@ -7,8 +7,8 @@
  */
 import type { Stats } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { putInPlace, refuseClobber } from '../get.js';
-import { openPartFile, settlePart } from '../part-file.js';
+import { PART_SUFFIX, putInPlace, refuseClobber } from '../get.js';
+import { openPartFile, partPathOf, settlePart } from '../part-file.js';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -416,7 +416,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       if (typeof destArg !== 'string') return;
       dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, safeLocalName(await localNameOf(serverPath, i, keys))) : destArg;
       if (options.noOverwrite) await refuseClobber(dest);
-      part = dest + '.ferry-part';
+      part = partPathOf(dest, PART_SUFFIX);
       await mkdir(dirname(dest), { recursive: true });
       fh = await openPartFile(part, false, dest);
     },
