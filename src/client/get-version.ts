@@ -23,7 +23,7 @@ import { API_PREFIX } from '../core/protocol.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
 import { PART_SUFFIX, finishPart, refuseClobber, refuseMissingParent } from './get.js';
-import { openPartFile } from './part-file.js';
+import { openPartFile, partPathOf } from './part-file.js';
 import { writeAt } from './local-file.js';
 import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
 import { listVersions, type VersionEntry } from './versions.js';
@@ -126,7 +126,7 @@ export async function getVersionStream(client: FerryApi<Buffer>, remotePath: str
  * normal download's `localPath.ferry-part` is left for its next run to resume from.
  */
 export function versionPartPath(localPath: string, id: number): string {
-  return `${localPath}.v${id}${PART_SUFFIX}`;
+  return partPathOf(localPath, `.v${id}${PART_SUFFIX}`);
 }
 
 /**

@@ -25,7 +25,7 @@ import { syncDir } from '../backends/local/index.js';
 import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { DestGuard } from './dest-guard.js';
-import { openPartFile, settlePart } from './part-file.js';
+import { openPartFile, partPathOf, settlePart } from './part-file.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
@@ -284,7 +284,7 @@ export async function getFileIn(ctx: TransferContext<Buffer>, manifest: Manifest
   await mkdir(dirname(dest), { recursive: true }).catch((err) => {
     throw fromSystemError(err, dirname(dest));
   });
-  const part = dest + PART_SUFFIX;
+  const part = partPathOf(dest, PART_SUFFIX);
   const fh = await openPartFile(part, true, dest);
   const d = new PartDownload(ctx, manifest, fh, part, dest);
   try {
@@ -1004,7 +1004,7 @@ async function getSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: st
 
 /** Writes a small file whose verified bytes are in memory: part file, fsync, times and mode, rename. */
 async function writeSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
-  const part = dest + PART_SUFFIX;
+  const part = partPathOf(dest, PART_SUFFIX);
   const fh = await openPartFile(part, false, dest);
   try {
     let offset = 0;

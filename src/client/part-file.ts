@@ -11,9 +11,10 @@
  * and a new part made with `O_EXCL`, which fails rather than follow one made meanwhile. Times
  * and mode are then set on the open file ({@link settlePart}), never by name.
  */
+import { createHash } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PermissionError, fromSystemError, type FerryError } from '../core/errors.js';
 
 const NEW = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -43,6 +44,31 @@ function createError(err: unknown, dest: string): FerryError {
     return new PermissionError(`${dest}: cannot be replaced: its folder takes no new files (a download is written beside it, then renamed)`, { cause: err });
   }
   return fromSystemError(err, dest);
+}
+
+/** Longest file name, in bytes, of the local file systems a download writes to (ext4, XFS, btrfs, APFS). */
+const NAME_MAX = 255;
+
+/**
+ * The part file of a download to `dest`: `DEST` + `suffix` (`.ferry-part`), the same at every
+ * run so that an interrupted download is resumed. A server name may be 255 bytes, and so may
+ * a local one, but not with the suffix after it: for a name too long for that, the part is
+ * the name's start (whole characters), `~`, 16 hex digits of the name's SHA-256 and the
+ * suffix. Without it a file whose name fits locally could not be downloaded at all ("name
+ * too long").
+ */
+export function partPathOf(dest: string, suffix: string): string {
+  const name = basename(dest);
+  if (Buffer.byteLength(name) + Buffer.byteLength(suffix) <= NAME_MAX) return dest + suffix;
+  const tag = '~' + createHash('sha256').update(name).digest('hex').slice(0, 16);
+  let room = NAME_MAX - Buffer.byteLength(suffix) - tag.length;
+  let start = '';
+  for (const c of name) {
+    room -= Buffer.byteLength(c);
+    if (room < 0) break;
+    start += c;
+  }
+  return join(dirname(dest), start + tag + suffix);
 }
 
 /**

@@ -63,6 +63,12 @@ describe('prettyLines', () => {
     expect(prettyLines(line({ msg: 'x', name: 'a\u200db' }), false)).toBe('12:03:04 INFO  x name=a\u200db\n');
   });
 
+  it('escapes the line and paragraph separators: a name cannot start a line of its own', () => {
+    const login = { at: 1, event: 'auth.login', ok: false, userName: 'x\u202812:03:05 INFO  audit auth.login admin\u2029', target: null, details: null, ip: '10.0.0.1' };
+    expect(prettyLines(line({ audit: login, msg: 'audit auth.login' }), false)).toBe('12:03:04 INFO  audit auth.login "x\\u202812:03:05 INFO  audit auth.login admin\\u2029" failed ip=10.0.0.1\n');
+    expect(prettyLines(line({ method: 'GET', route: '/api/v1/files/*', path: '/a\u2028b\x85c', status: 404, ms: 1, msg: 'request' }), false)).toBe('12:03:04 INFO  GET /api/v1/files/a\\u2028b\\u0085c 404 1 ms\n');
+  });
+
   it('keeps a line that is not JSON as it came, and splits several lines', () => {
     expect(prettyLines('not json\n' + line({ msg: 'x' }), false)).toBe('not json\n12:03:04 INFO  x\n');
   });
@@ -84,6 +90,18 @@ describe('logSinkFor', () => {
   it('auto: JSON unless the destination is a terminal', () => {
     expect(JSON.parse(write('auto', false))).toMatchObject({ level: 40, msg: 'hello', k: 1 });
     expect(write('auto', true)).toMatch(/^\x1b\[2m\d\d:\d\d:\d\d\x1b\[0m \x1b\[33mWARN \x1b\[0m hello \x1b\[2mk=\x1b\[0m1\n$/);
+  });
+
+  it('JSON lines hold no raw NEL, U+2028 or U+2029: one line to every reader, the same JSON', () => {
+    const { dest, written } = destination(false);
+    const user = 'mallory\u2028{"level":50,"msg":"forged"}\x85\u2029';
+    pino({ level: 'info' }, logSinkFor(dest, 'json', {})).info({ user }, 'sign-in refused');
+    const text = written();
+    expect(text).not.toMatch(/[\u0085\u2028\u2029]/);
+    expect(text.endsWith('\n')).toBe(true);
+    // What Python's splitlines() and a browser break lines at.
+    expect(text.slice(0, -1).split(/[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/)).toHaveLength(1);
+    expect(JSON.parse(text)).toMatchObject({ user, msg: 'sign-in refused' });
   });
 
   it('json and pretty whatever the destination; colours only on a terminal without NO_COLOR', () => {

@@ -34,9 +34,24 @@ export interface LogSink {
  */
 export function logSinkFor(dest: NodeJS.WritableStream, format: LogFormat, env: NodeJS.ProcessEnv = process.env): NodeJS.WritableStream | LogSink {
   const tty = (dest as { isTTY?: boolean }).isTTY === true;
-  if (format === 'json' || (format === 'auto' && !tty)) return dest;
+  if (format === 'json' || (format === 'auto' && !tty)) return { write: (text: string) => dest.write(oneLineJson(text)) };
   const colour = tty && !env.NO_COLOR;
   return { write: (text: string) => dest.write(prettyLines(text, colour)) };
+}
+
+/**
+ * What ends a line to some readers but not to JSON: NEL (U+0085), LINE SEPARATOR and
+ * PARAGRAPH SEPARATOR, which JSON.stringify (and pino) leave raw in strings. Python's
+ * `splitlines()`, a regular expression's `^`/`$` with the `m` flag and a browser showing the log
+ * break a line at them, so a name chosen by anyone (a user name tried at sign-in, a path)
+ * started a line of its own text there. `\n` and the other C0 controls are escaped already.
+ */
+const LINE_BREAKS = /[\u0085\u2028\u2029]/g;
+
+/** Pino's JSON lines with {@link LINE_BREAKS} escaped: the same JSON, each line one line to any reader. */
+export function oneLineJson(text: string): string {
+  // They can only be inside JSON strings, where `\uXXXX` means the same character.
+  return text.replace(LINE_BREAKS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Each JSON line of `text` as its short line; a line that is not a JSON object is kept as it came. */
@@ -149,8 +164,8 @@ function clock(time: unknown): string {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
-/** What a terminal would act on: C0, DEL, C1, and direction embeddings, overrides and isolates. */
-const CONTROLS = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+/** What a terminal would act on: C0, DEL, C1, direction embeddings, overrides and isolates; and the line and paragraph separators (LINE_BREAKS). */
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** A string with its control characters escaped (see {@link CONTROLS}). */
 function shown(s: string): string {

@@ -175,11 +175,18 @@ export class ShareGate {
   private async verify(request: FastifyRequest, row: ShareRow, password: string): Promise<void> {
     const { ctx } = this;
     const digest = createHash('sha256').update(`${row.id}\0${password}`).digest();
+    const limit = ctx.limiters.linkPassword;
     const cached = this.verified.get(row.id);
-    if (cached && cached.until > ctx.now() && timingSafeEqual(cached.digest, digest)) return;
+    if (cached && cached.until > ctx.now() && timingSafeEqual(cached.digest, digest)) {
+      // A link whose budget is spent refuses the remembered password too: were it let through
+      // while wrong ones are 429 before any check, the answer would tell the right guess from
+      // the wrong ones at the speed of a hash, hundreds a second, once a recipient had used it.
+      limit.take(row.id);
+      limit.giveBack(row.id);
+      return;
+    }
     await ctx.limiters.authPerIp(request);
     // Taken before the check, so that attempts in flight at once cannot overdraw the link's budget.
-    const limit = ctx.limiters.linkPassword;
     limit.take(row.id);
     let right: boolean;
     try {

@@ -143,6 +143,42 @@ describe("a share link's unlock cookie", () => {
   });
 });
 
+describe("a password link's files are not kept by the browser (eighteenth round)", () => {
+  it('private, no-store through every door (cookie, Basic, Range, HEAD, a folder link\'s file); a link without a password keeps private, no-cache', async () => {
+    const t = plain;
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mallory', password: 'mallory-password-1' }) });
+    const token = ((await login.json()) as { token: string }).token;
+    expect((await uploadBuffer(t, '/kept/payslip.txt', Buffer.from('a payslip behind a password'), 64 * 1024, { token })).status).toBe(200);
+    const file = new URL((await share(t, token, { path: '/kept/payslip.txt', password: 'link-password-1' })).url).pathname;
+    const folder = new URL((await share(t, token, { path: '/kept', password: 'link-password-1' })).url).pathname;
+    const open = new URL((await share(t, token, { path: '/kept/payslip.txt' })).url).pathname;
+    const unlock = await post(t, `${file}/unlock`, { password: 'link-password-1' }, { origin: 'http://files.example.com' });
+    expect(unlock.status, unlock.body).toBeLessThan(300);
+    const cookie = ((unlock.headers['set-cookie'] ?? []) as string[]).find((c) => c.startsWith('ferry_share='))!.split(';')[0]!;
+    const basic = 'Basic ' + Buffer.from(':link-password-1').toString('base64');
+    const answer = (path: string, method: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; cacheControl: string | undefined }>((resolve, reject) => {
+        request(`${t.url}${path}`, { method, headers: { host: 'files.example.com', ...headers } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, cacheControl: res.headers['cache-control'] }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    const doors = [
+      await answer(`${file}?download=1`, 'GET', { cookie }),
+      await answer(file, 'GET', { authorization: basic }),
+      await answer(file, 'GET', { authorization: basic, range: 'bytes=2-8' }),
+      await answer(file, 'HEAD', { authorization: basic }),
+      await answer(`${folder}/payslip.txt`, 'GET', { authorization: basic }),
+    ];
+    expect(doors.map((d) => d.status)).toEqual([200, 200, 206, 200, 200]);
+    for (const d of doors) expect(d.cacheControl).toBe('private, no-store');
+    expect(await answer(file, 'GET', { authorization: 'Basic ' + Buffer.from(':wrong-password').toString('base64') })).toMatchObject({ status: 401 });
+    expect(await answer(open, 'GET', {})).toEqual({ status: 200, cacheControl: 'private, no-cache' });
+  });
+});
+
 describe('Cache-Control of WebDAV and tus answers (twelfth round)', () => {
   it('PROPFIND listings, LOCK tokens and the other WebDAV answers are no-store; a file keeps its ETag caching', async () => {
     const t = plain;

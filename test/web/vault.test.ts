@@ -311,6 +311,12 @@ describe('end-to-end vaults in the web app', () => {
     expect(readFileSync(saved).equals(cliFiles['deep.txt'])).toBe(true);
     await page.getByText('Decrypted and verified: deep.txt').waitFor();
     await page.getByRole('button', { name: 'Close' }).click();
+
+    // Renamed and moved here by the test above: offered under its name now, not the one sealed at its put (cli-notes.txt).
+    const [renamed] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Open renamed-notes.txt' }).click()]);
+    expect(renamed.suggestedFilename()).toBe('renamed-notes.txt');
+    await page.getByText('Decrypted and verified: renamed-notes.txt').waitFor();
+    await page.getByRole('button', { name: 'Close' }).click();
   });
 
   it('Lock forgets the key; a reload does too; nothing of it is kept in the page\'s storage', async () => {

@@ -7,8 +7,8 @@
  */
 import type { Stats } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { putInPlace, refuseClobber } from '../get.js';
-import { openPartFile, settlePart } from '../part-file.js';
+import { PART_SUFFIX, putInPlace, refuseClobber } from '../get.js';
+import { openPartFile, partPathOf, settlePart } from '../part-file.js';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -359,6 +359,17 @@ async function* storedChunks(ctx: TransferContext<Buffer>, serverPath: string): 
   }
 }
 
+/**
+ * The name a file fetched into a folder gets there: the one it has now, its stored name
+ * decrypted, as `ls` shows it and as it was asked for. The sealed table's name is the one it
+ * was put with and goes stale when the file is moved or renamed (`ferry mv` renames the entry
+ * and leaves the header alone), so it is only the fallback: for a file key without the user
+ * key (a share link), or a stored name that is not this key's.
+ */
+async function localNameOf(serverPath: string, info: E2eFileInfo, keys: E2eKeys | undefined): Promise<string> {
+  return (keys && (await keys.decryptName(baseName(serverPath)))) || info.name;
+}
+
 /** A decrypted name used as a local file name must be one name, nothing more. */
 function safeLocalName(name: string): string {
   if (!name || name === '.' || name === '..' || /[/\\\0]/.test(name)) throw new CryptoTamperedError('the end-to-end file carries a name that is not a plain file name');
@@ -382,7 +393,7 @@ export interface E2eGetOptions extends TransferOptions {
 
 /**
  * Downloads and decrypts an encrypted file to `destArg` (a file, or a directory: then the
- * file's own decrypted name), or to a stream when `destArg` is a Writable. The key is
+ * file's current name, see localNameOf), or to a stream when `destArg` is a Writable. The key is
  * checked against the header before anything local is created; the plain bytes go to
  * DEST.ferry-part, which becomes DEST only when every chunk has been authenticated and
  * the file is whole: a wrong key, a tampered, swapped or truncated chunk leaves nothing.
@@ -393,14 +404,19 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
   let dest: string | undefined;
   let part: string | undefined;
   let fh: FileHandle | undefined;
+  let keys: E2eKeys | undefined;
   const plain = decryptFile(storedChunks(ctx, serverPath), {
-    keyFor: async (header) => (options.fileKey ? { fileKey: options.fileKey } : { keys: await keysOf(await secret(), header.kdf, header.check) }),
+    keyFor: async (header) => {
+      if (options.fileKey) return { fileKey: options.fileKey };
+      keys = await keysOf(await secret(), header.kdf, header.check);
+      return { keys };
+    },
     onInfo: async (i) => {
       info = i;
       if (typeof destArg !== 'string') return;
-      dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, safeLocalName(i.name)) : destArg;
+      dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, safeLocalName(await localNameOf(serverPath, i, keys))) : destArg;
       if (options.noOverwrite) await refuseClobber(dest);
-      part = dest + '.ferry-part';
+      part = partPathOf(dest, PART_SUFFIX);
       await mkdir(dirname(dest), { recursive: true });
       fh = await openPartFile(part, false, dest);
     },

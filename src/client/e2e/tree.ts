@@ -6,12 +6,13 @@
  * names are encrypted too (the server's vault guard refuses plain ones); elsewhere only the
  * files' names are.
  */
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isFerryError } from '../../core/errors.js';
+import { fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath, relativePath } from '../../core/path.js';
 import { ProgressTracker, type Progress } from '../../core/progress.js';
 import type { FerryApi } from '../api.js';
+import { DestGuard } from '../dest-guard.js';
 import { walkLocalTree } from '../local-file.js';
 import type { TransferOptions, TransferResult } from '../transfer.js';
 import { E2E_MARKER_NAME } from './format.js';
@@ -141,6 +142,10 @@ export async function getTreeEncrypted(client: Client, loc: KeyLocation, plainDi
   const keys = await keysAt(loc, await secret());
   const serverRoot = plainDir === loc.dir ? loc.dir : await serverPathOf(keys, loc, plainDir);
   const files: { server: string; rel: string; size: number }[] = [];
+  // As for a plain `get -r`: nothing is made or written through a symbolic link inside the
+  // destination (a folder of the tree that is a link to elsewhere there refuses the download
+  // before any file is fetched; a file below one planted later fails on its own).
+  const links = new DestGuard(localDest);
   const walk = async (serverDir: string, rel: string): Promise<void> => {
     for await (const e of client.list(serverDir, { signal: options.signal })) {
       if (e.name === E2E_MARKER_NAME) continue;
@@ -152,7 +157,10 @@ export async function getTreeEncrypted(client: Client, loc: KeyLocation, plainDi
       const childRel = rel ? `${rel}/${name}` : name;
       if (e.type === 'dir') {
         if (!options.filter) {
-          await mkdir(join(localDest, ...childRel.split('/')), { recursive: true });
+          const dir = join(localDest, ...childRel.split('/'));
+          const bad = await links.problem(dir);
+          if (bad) throw bad;
+          await links.within(dir, makeDir);
           result.dirs++;
         }
         await walk(e.path, childRel);
@@ -164,8 +172,23 @@ export async function getTreeEncrypted(client: Client, loc: KeyLocation, plainDi
   const progress = treeProgress(options.onProgress);
   // Stored sizes (each a little larger than the plain one): the bar's total is approximate.
   progress.tracker.addTotals(files.reduce((n, f) => n + f.size, 0), files.length);
-  await runFiles(files, (f, onProgress) => getEncrypted(client, f.server, join(localDest, ...f.rel.split('/')), secret, { ...options, onProgress }), result, progress, options);
+  await runFiles(
+    files,
+    (f, onProgress) => links.within(join(localDest, ...f.rel.split('/')), (at) => getEncrypted(client, f.server, at, secret, { ...options, onProgress })),
+    result,
+    progress,
+    options,
+  );
   return { ...result, elapsedMs: Date.now() - started };
 }
 
 export type { E2ePutOptions };
+
+/** A directory whose parent exists; one that is already there (a directory, not a link) is fine. */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(path)).isDirectory()) throw fromSystemError(err, path);
+  }
+}

@@ -365,6 +365,12 @@ export interface ServeFileOptions {
   version?: number;
   /** With `version`: only versions replaced after it (AuthContext.historySince). */
   historySince?: number;
+  /**
+   * The body's Cache-Control; `private, no-cache` unless told (a browser may keep the file and
+   * revalidates it by ETag). A password link's files are `private, no-store`: what a browser
+   * keeps on disk, anyone at that browser later reads without the password.
+   */
+  cacheControl?: 'private, no-cache' | 'private, no-store';
   /** Whose download this is for the audit log, when the request has no identity (share links). */
   auditAs?: { userId: string; userName: string; tokenId: string };
 }
@@ -393,7 +399,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   reply.header('vary', `accept-encoding, ${RANGE_ENCODING_HEADER}`);
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');
-  reply.header('cache-control', 'private, no-cache');
+  reply.header('cache-control', options.cacheControl ?? 'private, no-cache');
   const ifNoneMatch = request.headers['if-none-match'];
   if (ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etag) : notModifiedSince(request.headers['if-modified-since'], entry.mtime)) return reply.status(304).send();
 

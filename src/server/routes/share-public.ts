@@ -181,6 +181,7 @@ class ShareLinks {
     return sendFile(ctx, request, reply, server, shown, {
       head,
       auditAs: { userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}` },
+      cacheControl: s.row.password_hash !== null ? 'private, no-store' : undefined,
       disposition: contentDisposition(entry.name, inline ? 'inline' : 'attachment'),
       contentType: inline ? contentTypeFor(entry.name) : undefined,
       beforeBody: async ({ start, end, size, partial, etag }) => {

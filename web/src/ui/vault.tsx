@@ -67,8 +67,9 @@ export function VaultDownload(props: { api: FerryApi; keys: E2eKeys; entry: Vaul
     void run(async () => {
       const url = await fileUrl(props.api, props.entry.stored, 'download');
       const { blob, info } = await decryptUrl(url, {}, { keys: props.keys }, (d, t) => setProgress([d, t]));
-      setDone(`Decrypted and verified: ${info.name} (${formatSize(info.size)})`);
-      saveBlob(blob, info.name);
+      // The name it has now: the sealed one is the name it was put with (a rename leaves the header alone).
+      setDone(`Decrypted and verified: ${props.entry.name} (${formatSize(info.size)})`);
+      saveBlob(blob, props.entry.name);
     });
   }, []);
   return (
