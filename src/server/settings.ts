@@ -84,6 +84,23 @@ const str = (check?: (s: string) => void): Kind<string> => ({
   },
 });
 
+/**
+ * `publicUrl` is the start of every share link: anything but an http(s) address with a host
+ * and nothing after the path makes links that do not open. `new URL` alone takes
+ * `files.example.com:443` (a URL of the scheme `files.example.com:`) and `javascript:...`.
+ */
+function checkPublicUrl(s: string): void {
+  const examples = '(examples: https://files.example.com, https://nas.lan:7373)';
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return fail(`not an address: ${JSON.stringify(s)} ${examples}`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.host === '') fail(`must be an https:// or http:// address with a host, not ${JSON.stringify(s)} ${examples}`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') fail(`is the base of share links: no user:password@, ?query or #fragment, not ${JSON.stringify(s)} ${examples}`);
+}
+
 const int = (min = 0, max = Number.MAX_SAFE_INTEGER): Kind<number> => ({
   name: 'integer',
   fromText(s) {
@@ -441,7 +458,7 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'tlsHost', kind: list(), examples: ['nas.local', 'nas.lan,192.0.2.7'], live: false,
     doc: 'extra names and addresses for the self-signed certificate',
     apply: (c, v) => (c.tlsHostnames = v) }),
-  def({ key: 'publicUrl', kind: str((s) => void new URL(s)), examples: ['https://files.example.com', 'https://nas.lan:7373'], live: true,
+  def({ key: 'publicUrl', kind: str(checkPublicUrl), examples: ['https://files.example.com', 'https://nas.lan:7373'], live: true,
     doc: "base URL of share links (default: the request's Host)",
     apply: (c, v) => (c.publicUrl = v) }),
   def({ key: 'ipAllow', kind: cidrs, examples: ['10.0.0.0/8', '192.168.0.0/16,::1'], live: true,

@@ -150,6 +150,17 @@ describe('what the help says of each setting', () => {
     expect(resolveSettings({ flags: { bodyMemory: '16M' } }).problems).toEqual([]);
   });
 
+  it('publicUrl must be an http(s) base a share link can start with; a host without a scheme is refused, naming the setting', () => {
+    const problems = (v: string) => resolveSettings({ flags: { publicUrl: v } }).problems.map((p) => p.message);
+    expect(problems('files.example.com:443')).toEqual(['--public-url: must be an https:// or http:// address with a host, not "files.example.com:443" (examples: https://files.example.com, https://nas.lan:7373)']);
+    expect(problems('files.example.com')).toEqual(['--public-url: not an address: "files.example.com" (examples: https://files.example.com, https://nas.lan:7373)']);
+    expect(problems('javascript:alert(1)')[0]).toMatch(/^--public-url: must be an https:\/\/ or http:\/\/ address/);
+    expect(problems('https://files.example.com/?x=1')[0]).toMatch(/^--public-url: is the base of share links: no user:password@, \?query or #fragment/);
+    expect(resolveSettings({ env: { FERRY_PUBLIC_URL: 'ftp://files.example.com' } }).problems.map((p) => p.message)[0]).toMatch(/^FERRY_PUBLIC_URL: must be an https:\/\/ or http:\/\//);
+    expect(resolveSettings({ file: fileOf('publicUrl: files.example.com:443\n') }).problems.map((p) => p.message)[0]).toMatch(/^publicUrl: must be an https:\/\//);
+    for (const ok of ['https://files.example.com', 'http://nas.lan:7373', 'https://example.com/ferry/']) expect(problems(ok)).toEqual([]);
+  });
+
   it('gcMinAge under 10 s and tusClaim under 3 s are refused, saying why; at their floors they land in the config', () => {
     const r = resolveSettings({ flags: { gcMinAge: '5s' }, env: { FERRY_TUS_CLAIM: '1s' } });
     expect(r.problems.map((p) => p.message).sort()).toEqual([
