@@ -4,7 +4,7 @@
  * `ferry config check`; the generated docs; SIGHUP swapping a TLS certificate under a
  * live connection of the real `ferry serve` process.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -367,6 +367,68 @@ describe('ferry serve --config (a real process)', () => {
     expect((await caps(b)).maxFileSize).not.toBe(1024 * 1024);
     await b.stop();
   });
+
+  it('SIGHUP applies publicUrl, metricsToken, versions, trashDays, hooks and preUploadHook to the running server (README: "yes" under SIGHUP)', async () => {
+    const dir = tmp();
+    const cfg = join(dir, 'ferry.yaml');
+    writeFileSync(cfg, 'trashDays: 0\n');
+    const hookOut = join(dir, 'hook.out');
+    writeFileSync(join(dir, 'hook.sh'), `#!/bin/sh\ncat >> '${hookOut}'\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'scan.sh'), '#!/bin/sh\nif grep -q BAD; then echo "found BAD"; exit 1; fi\n', { mode: 0o755 });
+    const metricsToken = randomBytes(24).toString('hex');
+    const s = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--config', cfg] });
+    try {
+      await hupAppliesSettings(s, cfg, dir, hookOut, metricsToken);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  async function hupAppliesSettings(s: RunningServer, cfg: string, dir: string, hookOut: string, metricsToken: string): Promise<void> {
+    const api = (path: string, init: RequestInit = {}) => fetch(`${s.url}${path}`, { ...init, headers: { authorization: `Bearer ${s.adminToken}`, ...(init.headers ?? {}) } });
+    const put = (path: string, body: string) => api(`/api/v1/files${path}`, { method: 'PUT', body });
+    const shareUrl = async () => ((await (await api('/api/v1/shares', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/a.txt' }) })).json()) as { url: string }).url;
+    const versionsOf = async () => (await (await api('/api/v1/versions/a.txt')).json()) as { versions: unknown[]; policy: { enabled: boolean; keep: number } };
+    const metrics = () => fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+
+    // Before: none of them is set.
+    expect((await put('/a.txt', 'one')).ok).toBe(true);
+    expect((await put('/a.txt', 'two')).ok).toBe(true);
+    expect(await shareUrl()).toMatch(new RegExp(`^${s.url}/s/`));
+    expect((await versionsOf()).policy.enabled).toBe(false);
+    expect((await metrics()).status).toBe(401);
+    expect((await put('/bad-before.txt', 'BAD')).ok).toBe(true);
+
+    writeFileSync(cfg, [
+      'trashDays: 7',
+      'versions: { keep: 5, days: 0 }',
+      'publicUrl: https://files.example.com',
+      `metricsToken: ${metricsToken}`,
+      `hooks: [{ events: [delete], command: [${join(dir, 'hook.sh')}] }]`,
+      `preUploadHook: { command: [${join(dir, 'scan.sh')}] }`,
+      '',
+    ].join('\n'));
+    const before = s.output().length;
+    s.process.kill('SIGHUP');
+    for (let i = 0; i < 400 && !s.output().slice(before).includes('ferry: configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    const said = s.output().slice(before);
+    for (const key of ['publicUrl', 'metricsToken', 'versions', 'trashDays', 'hooks', 'preUploadHook']) expect(said).toMatch(new RegExp(`applied: [^;\\n]*\\b${key}\\b`));
+
+    expect(await shareUrl()).toMatch(/^https:\/\/files\.example\.com\/s\//);
+    expect((await metrics()).status).toBe(200);
+    expect((await put('/a.txt', 'three')).ok).toBe(true);
+    const v = await versionsOf();
+    expect(v.policy).toMatchObject({ enabled: true, keep: 5 });
+    expect(v.versions).toHaveLength(1);
+    const rejected = await put('/bad-after.txt', 'BAD');
+    expect(rejected.status).toBe(422);
+    expect(((await rejected.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_UPLOAD_REJECTED');
+    expect((await api('/api/v1/files/a.txt', { method: 'DELETE' })).status).toBe(204);
+    const trash = (await (await api('/api/v1/trash')).json()) as { entries: { path: string }[] };
+    expect(trash.entries.map((e) => e.path)).toEqual(['/a.txt']);
+    for (let i = 0; i < 200 && !(existsSync(hookOut) && readFileSync(hookOut, 'utf8').includes('file.delete')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(JSON.parse(readFileSync(hookOut, 'utf8'))).toMatchObject({ event: 'delete', path: '/a.txt' });
+  }
 
   it('SIGHUP swaps the TLS certificate under a live connection, applies limits, and names what needs a restart', async () => {
     const dir = tmp();
