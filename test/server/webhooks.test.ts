@@ -242,6 +242,11 @@ describe('webhooks', () => {
 
   it('ferry admin webhook add, ls, log and rm', async () => {
     const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token, HOME: work };
+    // A short --secret is refused by its name, before the server's schema would say "body/secret".
+    const short = await runFerry(['admin', 'webhook', 'add', rx.url, '--events', 'delete', '--secret', 'short'], { env });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain("option '--secret <secret>' argument 'short' is invalid. the signing secret must be 16 characters or more, not 5");
+    expect(short.stderr).not.toContain('body/secret');
     const add = await runFerry(['admin', 'webhook', 'add', rx.url, '--events', 'delete', '--secret', 'a-secret-of-enough-length'], { env });
     expect(add.code).toBe(0);
     const id = add.stdout.trim();
