@@ -59,6 +59,10 @@ describe('versions', () => {
       await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/doc.txt', version: v[0].id } });
       return get('/doc.txt');
     })()).toBe('two');
+    // README: "Restores are audited as `file.restore`".
+    const audit = (await (await t.api('/api/v1/admin/audit?event=file.restore')).json()) as { entries: { path: string; details: { version?: number } }[] };
+    expect(audit.entries.filter((e) => e.path === '/doc.txt')).toHaveLength(2);
+    expect(audit.entries.every((e) => typeof e.details.version === 'number')).toBe(true);
   });
 
   it('versions belong to a path: a moved file leaves its old versions at the old path (README)', async () => {
