@@ -161,6 +161,18 @@ describe('what the help says of each setting', () => {
     for (const ok of ['https://files.example.com', 'http://nas.lan:7373', 'https://example.com/ferry/']) expect(problems(ok)).toEqual([]);
   });
 
+  it('uploadTtl under a minute is refused, naming the setting (0 expired every upload session before its first chunk)', () => {
+    const why = 'an upload whose next request comes later loses its session: 0 made every upload fail';
+    expect(resolveSettings({ flags: { uploadTtl: '0' } }).problems.map((p) => p.message)).toEqual([`--upload-ttl: must be 60s or more (${why}), not "0"`]);
+    expect(resolveSettings({ env: { FERRY_UPLOAD_TTL: '30s' } }).problems.map((p) => p.message)).toEqual([`FERRY_UPLOAD_TTL: must be 60s or more (${why}), not "30s"`]);
+    expect(resolveSettings({ file: fileOf('uploadTtl: 0\n') }).problems.map((p) => p.message)).toEqual([`uploadTtl: must be 60s or more (${why}), not number 0`]);
+    const atFloor = resolveSettings({ flags: { uploadTtl: '1m' } });
+    expect(atFloor.problems).toEqual([]);
+    const config = defaultConfig();
+    applySettings(config, atFloor.resolved);
+    expect(config.uploadTtlMs).toBe(60_000);
+  });
+
   it('gcMinAge under 10 s and tusClaim under 3 s are refused, saying why; at their floors they land in the config', () => {
     const r = resolveSettings({ flags: { gcMinAge: '5s' }, env: { FERRY_TUS_CLAIM: '1s' } });
     expect(r.problems.map((p) => p.message).sort()).toEqual([
