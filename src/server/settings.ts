@@ -268,11 +268,15 @@ function fieldInt(o: Record<string, unknown>, k: string, at: (string | number)[]
 function fieldDuration(o: Record<string, unknown>, k: string, at: (string | number)[]): number | undefined {
   const v = o[k];
   if (v === undefined) return undefined;
+  let ms: number;
   try {
-    return duration.fromFile(v);
+    ms = duration.fromFile(v);
   } catch (err) {
     return fail((err as Error).message, [...at, k]);
   }
+  // 0 killed every hook at once, and so rejected every upload at the pre-upload check.
+  if (ms < 1000) fail(`must be 1s or more (the program is killed once it has run this long), not ${describe(v)}`, [...at, k]);
+  return ms;
 }
 
 /** How many old versions of a file are kept, and for how long (0: no limit of that kind). */
@@ -555,14 +559,14 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'auditDays', kind: int(), default: '0', examples: ['365', '90'], live: true,
     doc: 'audit log entries older than this many days are deleted (checked every `ttlSweepInterval`; `0`: kept for ever). Every file operation of every user is an entry, so without a limit the log grows with use',
     apply: (c, v) => (c.auditDays = v) }),
-  def({ key: 'webhookRetryDelay', kind: duration, default: '5s', examples: ['1s', '30s'], live: true,
-    doc: 'first retry of a failed webhook delivery; each further retry waits twice as long (at most an hour)',
+  def({ key: 'webhookRetryDelay', kind: durationAtLeast(1000, '0 spent every attempt at once, before a receiver had a moment to come back'), default: '5s', examples: ['1s', '30s'], live: true,
+    doc: 'first retry of a failed webhook delivery (1 s at least); each further retry waits twice as long (at most an hour)',
     apply: (c, v) => (c.webhookRetryDelayMs = v) }),
   def({ key: 'webhookMaxAttempts', kind: int(1, 1000), default: '12', examples: ['3', '20'], live: true,
     doc: 'attempts before a webhook delivery is given up (marked failed in `ferry admin webhook log`)',
     apply: (c, v) => (c.webhookMaxAttempts = v) }),
-  def({ key: 'webhookTimeout', kind: duration, default: '10s', examples: ['5s', '30s'], live: true,
-    doc: 'how long a webhook receiver may take to answer',
+  def({ key: 'webhookTimeout', kind: durationAtLeast(1000, '0 failed every delivery before it was sent'), default: '10s', examples: ['5s', '30s'], live: true,
+    doc: 'how long a webhook receiver may take to answer (1 s at least)',
     apply: (c, v) => (c.webhookTimeoutMs = v) }),
   def({ key: 'hooks', kind: structured('[{events, command, timeout}]', hooksOf), default: '[]', examples: ['[{"events": ["upload"], "command": ["/usr/local/bin/on-upload"]}]', '[{"events": ["delete", "move"], "command": ["logger", "-t", "ferry"], "timeout": "5s"}]'], live: true,
     doc: `programs run on events (${HOOK_EVENTS.join(', ')}) with the event as JSON on stdin`,

@@ -173,6 +173,27 @@ describe('what the help says of each setting', () => {
     expect(config.uploadTtlMs).toBe(60_000);
   });
 
+  it('webhookTimeout, webhookRetryDelay and a hook\'s timeout under 1 s are refused, naming the setting (a timeout of 0 failed every delivery)', () => {
+    const r = resolveSettings({ flags: { webhookTimeout: '0' }, env: { FERRY_WEBHOOK_RETRY_DELAY: '0' } });
+    expect(r.problems.map((p) => p.message).sort()).toEqual([
+      '--webhook-timeout: must be 1s or more (0 failed every delivery before it was sent), not "0"',
+      'FERRY_WEBHOOK_RETRY_DELAY: must be 1s or more (0 spent every attempt at once, before a receiver had a moment to come back), not "0"',
+    ]);
+    expect(resolveSettings({ file: fileOf('webhookTimeout: 0.5\n') }).problems.map((p) => p.message)).toEqual(['webhookTimeout: must be 1s or more (0 failed every delivery before it was sent), not number 0.5']);
+    const atFloor = resolveSettings({ flags: { webhookTimeout: '1s', webhookRetryDelay: '1s' } });
+    expect(atFloor.problems).toEqual([]);
+    const config = defaultConfig();
+    applySettings(config, atFloor.resolved);
+    expect([config.webhookTimeoutMs, config.webhookRetryDelayMs]).toEqual([1000, 1000]);
+    // A hook's timeout of 0 killed it at once: a pre-upload hook then rejected every upload.
+    const hooks = resolveSettings({ env: { FERRY_PRE_UPLOAD_HOOK: '{command: [scan], timeout: 0}', FERRY_HOOKS: '[{events: [upload], command: [x], timeout: 500ms}]' } });
+    expect(hooks.problems.map((p) => p.message).sort()).toEqual([
+      'FERRY_HOOKS: 0.timeout: must be 1s or more (the program is killed once it has run this long), not string "500ms"',
+      'FERRY_PRE_UPLOAD_HOOK: timeout: must be 1s or more (the program is killed once it has run this long), not number 0',
+    ]);
+    expect(resolveSettings({ env: { FERRY_PRE_UPLOAD_HOOK: '{command: [scan], timeout: 1s}' } }).problems).toEqual([]);
+  });
+
   it('gcMinAge under 10 s and tusClaim under 3 s are refused, saying why; at their floors they land in the config', () => {
     const r = resolveSettings({ flags: { gcMinAge: '5s' }, env: { FERRY_TUS_CLAIM: '1s' } });
     expect(r.problems.map((p) => p.message).sort()).toEqual([
