@@ -478,7 +478,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'largest file anyone may upload (users can have lower limits)',
     apply: (c, v) => (c.maxFileSize = v) }),
   def({ key: 'maxUploadSessions', kind: int(), default: '100', examples: ['20', '500'], live: true,
-    doc: 'live upload sessions per user unless set per user',
+    doc: 'live upload sessions per user unless set per user (`0`: no limit)',
     apply: (c, v) => (c.maxUploadSessions = v) }),
   def({ key: 'maxTokensPerUser', kind: int(), default: '1000', examples: ['100', '0'], live: true,
     doc: 'live API tokens (not revoked, not expired) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED`. The tokens password logins (`ferry login`) make are counted apart, to the same limit: one more login revokes the oldest of them (`0`: no limit)',
