@@ -84,6 +84,23 @@ const str = (check?: (s: string) => void): Kind<string> => ({
   },
 });
 
+/**
+ * `publicUrl` is the start of every share link: anything but an http(s) address with a host
+ * and nothing after the path makes links that do not open. `new URL` alone takes
+ * `files.example.com:443` (a URL of the scheme `files.example.com:`) and `javascript:...`.
+ */
+function checkPublicUrl(s: string): void {
+  const examples = '(examples: https://files.example.com, https://nas.lan:7373)';
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return fail(`not an address: ${JSON.stringify(s)} ${examples}`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.host === '') fail(`must be an https:// or http:// address with a host, not ${JSON.stringify(s)} ${examples}`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') fail(`is the base of share links: no user:password@, ?query or #fragment, not ${JSON.stringify(s)} ${examples}`);
+}
+
 const int = (min = 0, max = Number.MAX_SAFE_INTEGER): Kind<number> => ({
   name: 'integer',
   fromText(s) {
@@ -251,11 +268,15 @@ function fieldInt(o: Record<string, unknown>, k: string, at: (string | number)[]
 function fieldDuration(o: Record<string, unknown>, k: string, at: (string | number)[]): number | undefined {
   const v = o[k];
   if (v === undefined) return undefined;
+  let ms: number;
   try {
-    return duration.fromFile(v);
+    ms = duration.fromFile(v);
   } catch (err) {
     return fail((err as Error).message, [...at, k]);
   }
+  // 0 killed every hook at once, and so rejected every upload at the pre-upload check.
+  if (ms < 1000) fail(`must be 1s or more (the program is killed once it has run this long), not ${describe(v)}`, [...at, k]);
+  return ms;
 }
 
 /** How many old versions of a file are kept, and for how long (0: no limit of that kind). */
@@ -411,8 +432,8 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'fsync', kind: bool, default: 'true', examples: ['false', 'true'], live: false,
     doc: 'fsync chunks before a commit that references them is acknowledged (in groups: docs/protocol.md; off: faster, not crash-safe)',
     apply: (c, v) => (c.durable = v) }),
-  def({ key: 'uploadTtl', kind: duration, default: '24h', examples: ['2h', '3d'], live: true,
-    doc: 'idle upload sessions are removed after this',
+  def({ key: 'uploadTtl', kind: durationAtLeast(60_000, 'an upload whose next request comes later loses its session: 0 made every upload fail'), default: '24h', examples: ['2h', '3d'], live: true,
+    doc: 'idle upload sessions are removed after this (1 minute at least)',
     apply: (c, v) => (c.uploadTtlMs = v) }),
   def({ key: 'gcInterval', kind: duration, default: '10m', examples: ['5m', '1h'], live: false,
     doc: 'how often unreferenced chunks are deleted (`0`: never)',
@@ -444,7 +465,7 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'tlsHost', kind: list(), examples: ['nas.local', 'nas.lan,192.0.2.7'], live: false,
     doc: 'extra names and addresses for the self-signed certificate',
     apply: (c, v) => (c.tlsHostnames = v) }),
-  def({ key: 'publicUrl', kind: str((s) => void new URL(s)), examples: ['https://files.example.com', 'https://nas.lan:7373'], live: true,
+  def({ key: 'publicUrl', kind: str(checkPublicUrl), examples: ['https://files.example.com', 'https://nas.lan:7373'], live: true,
     doc: "base URL of share links (default: the request's Host)",
     apply: (c, v) => (c.publicUrl = v) }),
   def({ key: 'ipAllow', kind: cidrs, examples: ['10.0.0.0/8', '192.168.0.0/16,::1'], live: true,
@@ -460,7 +481,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'largest file anyone may upload (users can have lower limits)',
     apply: (c, v) => (c.maxFileSize = v) }),
   def({ key: 'maxUploadSessions', kind: int(), default: '100', examples: ['20', '500'], live: true,
-    doc: 'live upload sessions per user unless set per user',
+    doc: 'live upload sessions per user unless set per user (`0`: no limit)',
     apply: (c, v) => (c.maxUploadSessions = v) }),
   def({ key: 'maxTokensPerUser', kind: int(), default: '1000', examples: ['100', '0'], live: true,
     doc: 'live API tokens (not revoked, not expired) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED`. The tokens password logins (`ferry login`) make are counted apart, to the same limit: one more login revokes the oldest of them (`0`: no limit)',
@@ -541,14 +562,14 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'auditDays', kind: int(), default: '0', examples: ['365', '90'], live: true,
     doc: 'audit log entries older than this many days are deleted (checked every `ttlSweepInterval`; `0`: kept for ever). Every file operation of every user is an entry, so without a limit the log grows with use',
     apply: (c, v) => (c.auditDays = v) }),
-  def({ key: 'webhookRetryDelay', kind: duration, default: '5s', examples: ['1s', '30s'], live: true,
-    doc: 'first retry of a failed webhook delivery; each further retry waits twice as long (at most an hour)',
+  def({ key: 'webhookRetryDelay', kind: durationAtLeast(1000, '0 spent every attempt at once, before a receiver had a moment to come back'), default: '5s', examples: ['1s', '30s'], live: true,
+    doc: 'first retry of a failed webhook delivery (1 s at least); each further retry waits twice as long (at most an hour)',
     apply: (c, v) => (c.webhookRetryDelayMs = v) }),
   def({ key: 'webhookMaxAttempts', kind: int(1, 1000), default: '12', examples: ['3', '20'], live: true,
     doc: 'attempts before a webhook delivery is given up (marked failed in `ferry admin webhook log`)',
     apply: (c, v) => (c.webhookMaxAttempts = v) }),
-  def({ key: 'webhookTimeout', kind: duration, default: '10s', examples: ['5s', '30s'], live: true,
-    doc: 'how long a webhook receiver may take to answer',
+  def({ key: 'webhookTimeout', kind: durationAtLeast(1000, '0 failed every delivery before it was sent'), default: '10s', examples: ['5s', '30s'], live: true,
+    doc: 'how long a webhook receiver may take to answer (1 s at least)',
     apply: (c, v) => (c.webhookTimeoutMs = v) }),
   def({ key: 'hooks', kind: structured('[{events, command, timeout}]', hooksOf), default: '[]', examples: ['[{"events": ["upload"], "command": ["/usr/local/bin/on-upload"]}]', '[{"events": ["delete", "move"], "command": ["logger", "-t", "ferry"], "timeout": "5s"}]'], live: true,
     doc: `programs run on events (${HOOK_EVENTS.join(', ')}) with the event as JSON on stdin`,

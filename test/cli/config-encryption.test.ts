@@ -53,7 +53,7 @@ describe('ferry config encryption', () => {
     }
 
     const missing = await ferry(['remote', 'ls']);
-    expect(missing.code).not.toBe(0);
+    expect(missing.code).toBe(2); // README: exit 2 when missing, 4 when wrong
     expect(missing.stderr).toContain('FERRY_ERR_CRYPTO_KEY_MISSING');
     const wrong = await ferry(['remote', 'ls'], 'wrong passphrase');
     expect(wrong.code).toBe(4);

@@ -68,6 +68,13 @@ describe('ferry admin check', () => {
     expect(quick.ok).toBe(false);
     expect(quick.problems.map((p) => [p.kind, p.hash])).toEqual([['missing', missing]]);
 
+    // `--no-quarantine` only reports: the same exit status, the object left where it is.
+    const report = await runFerry(['admin', 'check', '--read-data', '--no-quarantine'], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
+    expect(report.code).toBe(7);
+    expect(report.stdout).toContain(`corrupt ${flipped}\n`);
+    expect(report.stdout).not.toContain('(quarantined)');
+    expect(existsSync(objectOf(flipped))).toBe(true);
+
     const cli = await runFerry(['admin', 'check', '--read-data'], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
     expect(cli.code).toBe(7);
     expect(cli.stdout).toContain(`corrupt ${flipped} (quarantined)`);

@@ -4,7 +4,7 @@
  * `ferry config check`; the generated docs; SIGHUP swapping a TLS certificate under a
  * live connection of the real `ferry serve` process.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,50 @@ describe('what the help says of each setting', () => {
     const r = resolveSettings({ flags: { bodyMemory: '12M' } });
     expect(r.problems.map((p) => p.message)).toEqual(['--body-memory: must be at least 16M (16777216 bytes), not "12M"']);
     expect(resolveSettings({ flags: { bodyMemory: '16M' } }).problems).toEqual([]);
+  });
+
+  it('publicUrl must be an http(s) base a share link can start with; a host without a scheme is refused, naming the setting', () => {
+    const problems = (v: string) => resolveSettings({ flags: { publicUrl: v } }).problems.map((p) => p.message);
+    expect(problems('files.example.com:443')).toEqual(['--public-url: must be an https:// or http:// address with a host, not "files.example.com:443" (examples: https://files.example.com, https://nas.lan:7373)']);
+    expect(problems('files.example.com')).toEqual(['--public-url: not an address: "files.example.com" (examples: https://files.example.com, https://nas.lan:7373)']);
+    expect(problems('javascript:alert(1)')[0]).toMatch(/^--public-url: must be an https:\/\/ or http:\/\/ address/);
+    expect(problems('https://files.example.com/?x=1')[0]).toMatch(/^--public-url: is the base of share links: no user:password@, \?query or #fragment/);
+    expect(resolveSettings({ env: { FERRY_PUBLIC_URL: 'ftp://files.example.com' } }).problems.map((p) => p.message)[0]).toMatch(/^FERRY_PUBLIC_URL: must be an https:\/\/ or http:\/\//);
+    expect(resolveSettings({ file: fileOf('publicUrl: files.example.com:443\n') }).problems.map((p) => p.message)[0]).toMatch(/^publicUrl: must be an https:\/\//);
+    for (const ok of ['https://files.example.com', 'http://nas.lan:7373', 'https://example.com/ferry/']) expect(problems(ok)).toEqual([]);
+  });
+
+  it('uploadTtl under a minute is refused, naming the setting (0 expired every upload session before its first chunk)', () => {
+    const why = 'an upload whose next request comes later loses its session: 0 made every upload fail';
+    expect(resolveSettings({ flags: { uploadTtl: '0' } }).problems.map((p) => p.message)).toEqual([`--upload-ttl: must be 60s or more (${why}), not "0"`]);
+    expect(resolveSettings({ env: { FERRY_UPLOAD_TTL: '30s' } }).problems.map((p) => p.message)).toEqual([`FERRY_UPLOAD_TTL: must be 60s or more (${why}), not "30s"`]);
+    expect(resolveSettings({ file: fileOf('uploadTtl: 0\n') }).problems.map((p) => p.message)).toEqual([`uploadTtl: must be 60s or more (${why}), not number 0`]);
+    const atFloor = resolveSettings({ flags: { uploadTtl: '1m' } });
+    expect(atFloor.problems).toEqual([]);
+    const config = defaultConfig();
+    applySettings(config, atFloor.resolved);
+    expect(config.uploadTtlMs).toBe(60_000);
+  });
+
+  it('webhookTimeout, webhookRetryDelay and a hook\'s timeout under 1 s are refused, naming the setting (a timeout of 0 failed every delivery)', () => {
+    const r = resolveSettings({ flags: { webhookTimeout: '0' }, env: { FERRY_WEBHOOK_RETRY_DELAY: '0' } });
+    expect(r.problems.map((p) => p.message).sort()).toEqual([
+      '--webhook-timeout: must be 1s or more (0 failed every delivery before it was sent), not "0"',
+      'FERRY_WEBHOOK_RETRY_DELAY: must be 1s or more (0 spent every attempt at once, before a receiver had a moment to come back), not "0"',
+    ]);
+    expect(resolveSettings({ file: fileOf('webhookTimeout: 0.5\n') }).problems.map((p) => p.message)).toEqual(['webhookTimeout: must be 1s or more (0 failed every delivery before it was sent), not number 0.5']);
+    const atFloor = resolveSettings({ flags: { webhookTimeout: '1s', webhookRetryDelay: '1s' } });
+    expect(atFloor.problems).toEqual([]);
+    const config = defaultConfig();
+    applySettings(config, atFloor.resolved);
+    expect([config.webhookTimeoutMs, config.webhookRetryDelayMs]).toEqual([1000, 1000]);
+    // A hook's timeout of 0 killed it at once: a pre-upload hook then rejected every upload.
+    const hooks = resolveSettings({ env: { FERRY_PRE_UPLOAD_HOOK: '{command: [scan], timeout: 0}', FERRY_HOOKS: '[{events: [upload], command: [x], timeout: 500ms}]' } });
+    expect(hooks.problems.map((p) => p.message).sort()).toEqual([
+      'FERRY_HOOKS: 0.timeout: must be 1s or more (the program is killed once it has run this long), not string "500ms"',
+      'FERRY_PRE_UPLOAD_HOOK: timeout: must be 1s or more (the program is killed once it has run this long), not number 0',
+    ]);
+    expect(resolveSettings({ env: { FERRY_PRE_UPLOAD_HOOK: '{command: [scan], timeout: 1s}' } }).problems).toEqual([]);
   });
 
   it('gcMinAge under 10 s and tusClaim under 3 s are refused, saying why; at their floors they land in the config', () => {
@@ -356,6 +400,68 @@ describe('ferry serve --config (a real process)', () => {
     expect((await caps(b)).maxFileSize).not.toBe(1024 * 1024);
     await b.stop();
   });
+
+  it('SIGHUP applies publicUrl, metricsToken, versions, trashDays, hooks and preUploadHook to the running server (README: "yes" under SIGHUP)', async () => {
+    const dir = tmp();
+    const cfg = join(dir, 'ferry.yaml');
+    writeFileSync(cfg, 'trashDays: 0\n');
+    const hookOut = join(dir, 'hook.out');
+    writeFileSync(join(dir, 'hook.sh'), `#!/bin/sh\ncat >> '${hookOut}'\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'scan.sh'), '#!/bin/sh\nif grep -q BAD; then echo "found BAD"; exit 1; fi\n', { mode: 0o755 });
+    const metricsToken = randomBytes(24).toString('hex');
+    const s = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--config', cfg] });
+    try {
+      await hupAppliesSettings(s, cfg, dir, hookOut, metricsToken);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  async function hupAppliesSettings(s: RunningServer, cfg: string, dir: string, hookOut: string, metricsToken: string): Promise<void> {
+    const api = (path: string, init: RequestInit = {}) => fetch(`${s.url}${path}`, { ...init, headers: { authorization: `Bearer ${s.adminToken}`, ...(init.headers ?? {}) } });
+    const put = (path: string, body: string) => api(`/api/v1/files${path}`, { method: 'PUT', body });
+    const shareUrl = async () => ((await (await api('/api/v1/shares', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/a.txt' }) })).json()) as { url: string }).url;
+    const versionsOf = async () => (await (await api('/api/v1/versions/a.txt')).json()) as { versions: unknown[]; policy: { enabled: boolean; keep: number } };
+    const metrics = () => fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+
+    // Before: none of them is set.
+    expect((await put('/a.txt', 'one')).ok).toBe(true);
+    expect((await put('/a.txt', 'two')).ok).toBe(true);
+    expect(await shareUrl()).toMatch(new RegExp(`^${s.url}/s/`));
+    expect((await versionsOf()).policy.enabled).toBe(false);
+    expect((await metrics()).status).toBe(401);
+    expect((await put('/bad-before.txt', 'BAD')).ok).toBe(true);
+
+    writeFileSync(cfg, [
+      'trashDays: 7',
+      'versions: { keep: 5, days: 0 }',
+      'publicUrl: https://files.example.com',
+      `metricsToken: ${metricsToken}`,
+      `hooks: [{ events: [delete], command: [${join(dir, 'hook.sh')}] }]`,
+      `preUploadHook: { command: [${join(dir, 'scan.sh')}] }`,
+      '',
+    ].join('\n'));
+    const before = s.output().length;
+    s.process.kill('SIGHUP');
+    for (let i = 0; i < 400 && !s.output().slice(before).includes('ferry: configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    const said = s.output().slice(before);
+    for (const key of ['publicUrl', 'metricsToken', 'versions', 'trashDays', 'hooks', 'preUploadHook']) expect(said).toMatch(new RegExp(`applied: [^;\\n]*\\b${key}\\b`));
+
+    expect(await shareUrl()).toMatch(/^https:\/\/files\.example\.com\/s\//);
+    expect((await metrics()).status).toBe(200);
+    expect((await put('/a.txt', 'three')).ok).toBe(true);
+    const v = await versionsOf();
+    expect(v.policy).toMatchObject({ enabled: true, keep: 5 });
+    expect(v.versions).toHaveLength(1);
+    const rejected = await put('/bad-after.txt', 'BAD');
+    expect(rejected.status).toBe(422);
+    expect(((await rejected.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_UPLOAD_REJECTED');
+    expect((await api('/api/v1/files/a.txt', { method: 'DELETE' })).status).toBe(204);
+    const trash = (await (await api('/api/v1/trash')).json()) as { entries: { path: string }[] };
+    expect(trash.entries.map((e) => e.path)).toEqual(['/a.txt']);
+    for (let i = 0; i < 200 && !(existsSync(hookOut) && readFileSync(hookOut, 'utf8').includes('file.delete')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(JSON.parse(readFileSync(hookOut, 'utf8'))).toMatchObject({ event: 'delete', path: '/a.txt' });
+  }
 
   it('SIGHUP swaps the TLS certificate under a live connection, applies limits, and names what needs a restart', async () => {
     const dir = tmp();

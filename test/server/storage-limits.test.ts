@@ -156,6 +156,11 @@ describe('file size and session limits', () => {
     expect(await errorOf(await open())).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { limit: 'sessions', max: 3 } });
     // Another user is not affected.
     expect((await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/x' } })).status).toBe(201);
+    // 0: no limit (the settings table says so), applied live as a SIGHUP does.
+    expect(await t.server.reload({ ...t.server.ctx.config, maxUploadSessions: 0 }, ['maxUploadSessions'])).toEqual([]);
+    for (let i = 0; i < 3; i++) expect((await open()).status).toBe(201);
+    expect(await t.server.reload({ ...t.server.ctx.config, maxUploadSessions: 3 }, ['maxUploadSessions'])).toEqual([]);
+    expect((await open()).status).toBe(413);
   });
 });
 

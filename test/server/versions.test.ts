@@ -59,6 +59,22 @@ describe('versions', () => {
       await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/doc.txt', version: v[0].id } });
       return get('/doc.txt');
     })()).toBe('two');
+    // README: "Restores are audited as `file.restore`".
+    const audit = (await (await t.api('/api/v1/admin/audit?event=file.restore')).json()) as { entries: { path: string; details: { version?: number } }[] };
+    expect(audit.entries.filter((e) => e.path === '/doc.txt')).toHaveLength(2);
+    expect(audit.entries.every((e) => typeof e.details.version === 'number')).toBe(true);
+  });
+
+  it('versions belong to a path: a moved file leaves its old versions at the old path (README)', async () => {
+    await put('/walk/a.txt', 'first');
+    await put('/walk/a.txt', 'second');
+    expect((await versionsOf('/walk/a.txt')).map((x) => x.size)).toEqual([5]);
+    expect((await t.api('/api/v1/move', { method: 'POST', json: { from: '/walk/a.txt', to: '/walk/b.txt' } })).status).toBe(200);
+    expect(await versionsOf('/walk/b.txt')).toEqual([]);
+    const left = await versionsOf('/walk/a.txt');
+    expect(left.map((x) => x.size)).toEqual([5]);
+    // Still readable there, by the old path and the id.
+    expect(Buffer.from(await (await t.api(`/api/v1/files/walk/a.txt?version=${left[0].id}`)).arrayBuffer()).toString()).toBe('first');
   });
 
   it('a WebDAV MOVE or COPY over a file keeps the replaced content as a version, as mv over it does', async () => {

@@ -242,6 +242,11 @@ describe('webhooks', () => {
 
   it('ferry admin webhook add, ls, log and rm', async () => {
     const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token, HOME: work };
+    // A short --secret is refused by its name, before the server's schema would say "body/secret".
+    const short = await runFerry(['admin', 'webhook', 'add', rx.url, '--events', 'delete', '--secret', 'short'], { env });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain("option '--secret <secret>' argument 'short' is invalid. the signing secret must be 16 characters or more, not 5");
+    expect(short.stderr).not.toContain('body/secret');
     const add = await runFerry(['admin', 'webhook', 'add', rx.url, '--events', 'delete', '--secret', 'a-secret-of-enough-length'], { env });
     expect(add.code).toBe(0);
     const id = add.stdout.trim();
@@ -350,6 +355,34 @@ describe('webhooks on several nodes sharing one database', () => {
     b.kick();
     await new Promise((r) => setTimeout(r, 300));
     expect(rx.got.length).toBe(before);
+  });
+
+  it('waits webhookRetryDelay, then twice as long each time, and marks the delivery failed after webhookMaxAttempts (README)', async () => {
+    // A clock of the test's own: the waits are read from the queue, never timed.
+    let clock = 5_000_000;
+    const meta = await MetaStore.openSqlite(join(work, 'backoff.db'));
+    stores.push(meta);
+    const store = new WebhookStore(meta.db);
+    const d = new WebhookDispatcher(store, { webhookRetryDelayMs: 1000, webhookMaxAttempts: 4, webhookTimeoutMs: 5000 }, pino({ enabled: false }), () => clock);
+    dispatchers.push(d);
+    const hook = await d.add(rx.url, ['upload']);
+    rx.failPath.set('/always-500.txt', 100);
+    const failuresBefore = rx.failures;
+    await d.enqueue(upload('/always-500.txt'));
+    const row = async () => (await store.log({ webhookId: hook.id, limit: 1 }))[0];
+    const waits: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await until(`attempt ${attempt}`, async () => (await row()).attempts === attempt);
+      const r = await row();
+      expect(r.status).toBe('pending');
+      waits.push(r.nextAt - clock);
+      clock = r.nextAt;
+      d.kick();
+    }
+    expect(waits).toEqual([1000, 2000, 4000]);
+    await until('the last attempt', async () => (await row()).status === 'failed');
+    expect(await row()).toMatchObject({ status: 'failed', attempts: 4, lastStatus: 500 });
+    expect(rx.failures - failuresBefore).toBe(4);
   });
 
   it('a delivery both nodes find due is sent once', async () => {

@@ -21,7 +21,11 @@ export function registerWebhook(admin: Command): void {
     .argument('<url>', 'http(s) URL that receives the events')
     .description('add a webhook; prints its id and signing secret (shown once)')
     .requiredOption('--events <list>', `comma-separated: ${EVENTS}`, (v: string) => v.split(',').map((e) => e.trim()).filter(Boolean))
-    .option('--secret <secret>', 'signing secret (16+ characters; default: generated)')
+    .option('--secret <secret>', 'signing secret (16+ characters; default: generated)', (v: string) => {
+      // The server's own refusal names its JSON field ("body/secret"), not this option.
+      if (v.length < 16) throw new InvalidArgumentError(`the signing secret must be 16 characters or more, not ${v.length} (openssl rand -hex 16 makes one)`);
+      return v;
+    })
     .option('--json', 'JSON output')
     .addHelpText(
       'after',
