@@ -3,11 +3,12 @@
  * actions on them (new folder, upload files or folders by picking or dropping, download,
  * zip, rename, move, copy, delete, share, preview) and the quota.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { listTrash, listTrashPage, restoreTrash } from '../../../src/client/versions.js';
-import { baseName, joinPath, parentPath } from '../../../src/core/path.js';
+import { baseName, isWithin, joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse, ShareInfo } from '../../../src/core/protocol.js';
@@ -22,6 +23,7 @@ import { UploadPanel } from './upload-panel.js';
 import { E2E_MARKER_NAME, isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
 import { fileInfo, findVault, keysOfVault, listVault, lockVaults, moveFolderOrVault, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
+import { lazyPart } from './lazy.js';
 import { MissingFolder } from './missing-folder.js';
 import { VaultDownload, VaultUnlock } from './vault.js';
 import { VersionsDialog } from './versions.js';
@@ -768,6 +770,21 @@ async function refuseMissingFolder(api: FerryApi, dir: string): Promise<void> {
   if (found.type !== 'dir') throw new Error(`${dir} is a file, not a folder.`);
 }
 
+/** Move's and Copy's folder picker: its own chunk, fetched when one of them opens. */
+const FolderPicker = lazyPart(async () => (await import('./folder-picker.js')).FolderPicker);
+
+/**
+ * Targets refused before any request, each with what to do: a folder into itself (or below
+ * it), and a move into the folder the entry is in already (the server's "source and
+ * destination are the same" said neither which nor what to do).
+ */
+function refuseTarget(kind: 'move' | 'copy', entries: Entry[], dir: string): void {
+  for (const e of entries) {
+    if (e.type === 'dir' && isWithin(dir, e.path)) throw new Error(`${e.name} cannot go into itself (${dir} is ${dir === e.path ? 'that folder' : 'inside it'}): choose a folder outside it.`);
+    if (kind === 'move' && parentPath(e.path) === dir) throw new Error(`${e.name} is in ${dir} already: choose another folder.`);
+  }
+}
+
 /** Names tried for a copy in its own folder before giving up. */
 const COPY_NAMES = 100;
 
@@ -891,8 +908,10 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           submit={modal.kind === 'move' ? 'Move' : 'Copy'}
           initial={path}
           onClose={props.onClose}
+          below={(setValue) => <FolderPicker api={api} start={path} onGo={setValue} />}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
+            refuseTarget(modal.kind, modal.entries, dir);
             await refuseMissingFolder(api, dir);
             const copiesHere: string[] = [];
             await eachEntry(
@@ -1108,7 +1127,17 @@ function Quota(props: { account: MeResponse }) {
  * A dialog asking for one name (new folder, rename, destination). `selectStem`: the name is
  * selected without its extension, as a file manager's rename does (typing keeps ".pdf").
  */
-export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; selectStem?: boolean; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
+export function NameDialog(props: {
+  title: string;
+  label: string;
+  submit: string;
+  initial?: string;
+  selectStem?: boolean;
+  onSubmit: (value: string) => Promise<void>;
+  onClose: () => void;
+  /** Under the field: what else sets its value (Move's folder picker). */
+  below?: (setValue: (value: string) => void) => ComponentChildren;
+}) {
   const [value, setValue] = useState(props.initial ?? '');
   const [busy, error, run] = useAction();
   const id = useId('name');
@@ -1136,6 +1165,7 @@ export function NameDialog(props: { title: string; label: string; submit: string
         <label for={id}>{props.label}</label>
         <input id={id} ref={field} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id={id + 'e'} />
+        {props.below?.(setValue)}
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
             Cancel
