@@ -169,3 +169,46 @@ describe('the folder picker of Move and Copy', () => {
     await context.close();
   });
 });
+
+describe('dragging rows onto a folder', () => {
+  it('moves them (the selection with it) onto a folder row or a crumb, saying so as Move does; onto nothing else nothing happens, and files from the desktop still upload', async () => {
+    await put('/dd/one.txt', '1');
+    await put('/dd/two.txt', '2');
+    await put('/dd/three.txt', '3');
+    await mkdir('/dd/Inbox');
+    await mkdir('/dd/Inbox/Sub');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'dd', exact: true }).click();
+    const row = (name: string) => page.getByRole('row').filter({ has: page.getByRole('checkbox', { name: `Select ${name}`, exact: true }) });
+    // Two selected, dragged by one of them: both go.
+    await page.getByRole('checkbox', { name: 'Select one.txt' }).check();
+    await page.getByRole('checkbox', { name: 'Select two.txt' }).check();
+    await row('two.txt').dragTo(row('Inbox'));
+    await page.getByText('Moved 2 items to /dd/Inbox.').first().waitFor();
+    expect([await exists('/dd/Inbox/one.txt'), await exists('/dd/Inbox/two.txt'), await exists('/dd/three.txt')]).toEqual([true, true, true]);
+    // Onto a file's row: nothing moves.
+    await row('three.txt').dragTo(row('three.txt'));
+    expect(await exists('/dd/three.txt')).toBe(true);
+    // An unselected row goes alone, onto a crumb (the home folder).
+    await row('three.txt').dragTo(page.getByRole('navigation', { name: 'Folder path' }).getByRole('link', { name: 'My files' }));
+    await page.getByText('Moved three.txt to /.').first().waitFor();
+    expect([await exists('/dd/three.txt'), await exists('/three.txt')]).toEqual([false, true]);
+    // Into a folder where the name is taken: refused in a sentence, on the page.
+    await mkdir('/dd/Sub');
+    await page.reload();
+    await row('Sub').dragTo(row('Inbox'));
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toBe('Sub already exists in /dd/Inbox: rename one of the two first, or choose another folder.');
+    // A file from the desktop, dropped on a folder row, still uploads into the folder shown.
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      data.items.add(new File(['dropped'], 'dropped.txt', { type: 'text/plain' }));
+      const target = document.querySelector('tr[data-dir]')!;
+      target.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: data }));
+      target.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: data }));
+    });
+    await expect.poll(() => exists('/dd/dropped.txt')).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -269,10 +269,24 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     });
   // The whole window takes a drop, as the page says: a file dropped beside the listing (below
   // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
+  // Rows dragged from the listing itself go onto a folder (a folder's row, a crumb): moved,
+  // as Move would, never uploaded. Only a plain folder's rows can be dragged (Listing).
+  const dragged = useRef<Entry[]>();
+  const dropDir = (target: Element) => target.closest<HTMLElement>('[data-dir]')?.dataset.dir;
   useWindowDrop(
-    () => true,
-    (data) => void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs)),
-    setDragging,
+    (target) => {
+      const rows = dragged.current;
+      if (!rows) return true;
+      const dir = dropDir(target);
+      return dir !== undefined && dir !== path && !rows.some((e) => isWithin(dir, e.path));
+    },
+    (data, target) => {
+      const rows = dragged.current;
+      dragged.current = undefined;
+      if (!rows) return void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs));
+      void run(() => moveOrCopyInto(api, path, 'move', rows, dropDir(target)!, { onChanged: refresh, onRemaining: () => undefined, onNotice: setNotice }));
+    },
+    (on) => setDragging(on && !dragged.current),
   );
 
   const download = () =>
@@ -317,7 +331,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       <nav aria-label="Folder path" class="crumbs">
         <ol>
           <li>
-            <a href="/files" onClick={(e) => linkClick(e, '/files')} aria-current={crumbs.length === 0 ? 'page' : undefined}>
+            <a href="/files" onClick={(e) => linkClick(e, '/files')} aria-current={crumbs.length === 0 ? 'page' : undefined} data-dir={e2e ? undefined : '/'}>
               My files
             </a>
           </li>
@@ -325,7 +339,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
             const to = filesUrl('/' + crumbs.slice(0, i + 1).join('/'));
             return (
               <li key={to}>
-                <a href={to} onClick={(e) => linkClick(e, to)} aria-current={i === crumbs.length - 1 ? 'page' : undefined}>
+                <a href={to} onClick={(e) => linkClick(e, to)} aria-current={i === crumbs.length - 1 ? 'page' : undefined} data-dir={e2e ? undefined : '/' + crumbs.slice(0, i + 1).join('/')}>
                   {labels.length === crumbs.length ? labels[i] : c}
                 </a>
               </li>
@@ -415,6 +429,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         sort={sort}
         setSort={setSort}
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
+        onDrag={(rows) => (dragged.current = rows)}
       />}
 
       <UploadPanel uploads={uploads} offer={undoShown ? `Undo: the button after this notice, for ${UNDO_MS / 1000} seconds.` : undefined} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length.toLocaleString('en')} selected`) : undefined)} />
@@ -555,6 +570,8 @@ function Listing(props: {
   sort: { key: SortKey; asc: boolean };
   setSort: (s: { key: SortKey; asc: boolean }) => void;
   onOpen: (e: Entry) => void;
+  /** Rows dragged (the selection when the row is in it, else the row), or undefined when the drag ended. */
+  onDrag: (rows: Entry[] | undefined) => void;
 }) {
   const { shown, selected, setSelected, sort, setSort } = props;
   const chosen = shown.filter((e) => selected.has(e.name));
@@ -620,7 +637,17 @@ function Listing(props: {
           </tr>
         )}
         {drawn.map((e) => (
-          <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
+          <tr
+            key={e.name}
+            class={selected.has(e.name) ? 'selected' : ''}
+            data-dir={e.type === 'dir' && !props.vault ? e.path : undefined}
+            draggable={!props.vault}
+            onDragStart={(ev) => {
+              props.onDrag(selected.has(e.name) ? chosen : [e]);
+              if (ev.dataTransfer) ev.dataTransfer.effectAllowed = 'move';
+            }}
+            onDragEnd={() => props.onDrag(undefined)}
+          >
             <td class="check">
               <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onClick={(ev) => toggle(e.name, ev.shiftKey)} />
             </td>
@@ -785,6 +812,34 @@ function refuseTarget(kind: 'move' | 'copy', entries: Entry[], dir: string): voi
   }
 }
 
+/**
+ * Moves or copies `entries` (of the folder `here`) into the folder `dest`, after the refusals
+ * said in a sentence ({@link refuseTarget}, a missing folder), then says what it did: the
+ * Move and Copy dialogs, and rows dropped onto a folder.
+ */
+async function moveOrCopyInto(api: FerryApi, here: string, kind: 'move' | 'copy', entries: Entry[], dest: string, props: Pick<DialogProps, 'onChanged' | 'onRemaining' | 'onNotice'>): Promise<void> {
+  const dir = joinPath('/', dest);
+  refuseTarget(kind, entries, dir);
+  await refuseMissingFolder(api, dir);
+  const copiesHere: string[] = [];
+  await eachEntry(
+    entries,
+    async (e) => {
+      const to = joinPath(dir, e.name);
+      const taken = whenTaken(to, here, 'rename one of the two first, or choose another folder.');
+      if (kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
+      else if (kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
+      else if (parentPath(e.path) === dir) {
+        const copy = await copyName(api, e);
+        await api.copy(e.path, copy, { overwrite: false });
+        copiesHere.push(baseName(copy));
+      } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
+    },
+    props,
+  );
+  props.onNotice(movedOrCopied(kind, entries, dir, copiesHere));
+}
+
 /** Names tried for a copy in its own folder before giving up. */
 const COPY_NAMES = 100;
 
@@ -909,28 +964,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           initial={path}
           onClose={props.onClose}
           below={(setValue) => <FolderPicker api={api} start={path} onGo={setValue} />}
-          onSubmit={async (dest) => {
-            const dir = joinPath('/', dest);
-            refuseTarget(modal.kind, modal.entries, dir);
-            await refuseMissingFolder(api, dir);
-            const copiesHere: string[] = [];
-            await eachEntry(
-              modal.entries,
-              async (e) => {
-                const to = joinPath(dir, e.name);
-                const taken = whenTaken(to, path, 'rename one of the two first, or choose another folder.');
-                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
-                else if (modal.kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
-                else if (parentPath(e.path) === dir) {
-                  const copy = await copyName(api, e);
-                  await api.copy(e.path, copy, { overwrite: false });
-                  copiesHere.push(baseName(copy));
-                } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
-              },
-              props,
-            );
-            props.onNotice(movedOrCopied(modal.kind, modal.entries, dir, copiesHere));
-          }}
+          onSubmit={(dest) => moveOrCopyInto(api, path, modal.kind, modal.entries, dest, props)}
         />
       )}
       {modal?.kind === 'delete' && (
