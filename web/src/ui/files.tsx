@@ -269,6 +269,15 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     });
   // The whole window takes a drop, as the page says: a file dropped beside the listing (below
   // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
+  // Rows moved away: the focus goes to the row after them (else the one before), as a file
+  // manager's does, once the listing shows the folder without them; it went to the top of the page.
+  const focusAfterMove = (gone: Entry[]) => {
+    const names = new Set(gone.map((e) => e.name));
+    const at = shown.findIndex((e) => names.has(e.name));
+    const stays = (e: Entry) => !names.has(e.name);
+    focusRow.current = (shown.slice(at).find(stays) ?? shown.slice(0, Math.max(0, at)).reverse().find(stays))?.name;
+    setSelected(new Set());
+  };
   // Rows dragged from the listing itself go onto a folder (a folder's row, a crumb): moved,
   // as Move would, never uploaded. Only a plain folder's rows can be dragged (Listing).
   const dragged = useRef<Entry[]>();
@@ -284,7 +293,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       const rows = dragged.current;
       dragged.current = undefined;
       if (!rows) return void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs));
-      void run(() => moveOrCopyInto(api, path, 'move', rows, dropDir(target)!, { onChanged: refresh, onRemaining: () => undefined, onNotice: setNotice }));
+      void run(() => moveOrCopyInto(api, path, 'move', rows, dropDir(target)!, { onChanged: refresh, onRemaining: () => undefined, onNotice: setNotice, onMoved: focusAfterMove }));
     },
     (on) => setDragging(on && !dragged.current),
   );
@@ -437,7 +446,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} onUndoable={(u) => {
         setNotice(u.text);
         setUndo(u);
-      }} onRenamed={(from, to) => {
+      }} onMoved={focusAfterMove} onRenamed={(from, to) => {
         setSelected((s) => (s.has(from) ? new Set([...s].map((n) => (n === from ? to : n))) : s));
         focusRow.current = to;
       }} />}
@@ -703,6 +712,8 @@ interface DialogProps {
   onUndoable: (undo: Undoable) => void;
   /** An entry of this folder renamed: it stays selected, under its new name. */
   onRenamed: (from: string, to: string) => void;
+  /** Entries moved out of this folder: the focus goes to the row that takes their place. */
+  onMoved: (entries: Entry[]) => void;
 }
 
 /** How long a delete's Undo is offered (longer while it has the focus). */
@@ -817,7 +828,7 @@ function refuseTarget(kind: 'move' | 'copy', entries: Entry[], dir: string): voi
  * said in a sentence ({@link refuseTarget}, a missing folder), then says what it did: the
  * Move and Copy dialogs, and rows dropped onto a folder.
  */
-async function moveOrCopyInto(api: FerryApi, here: string, kind: 'move' | 'copy', entries: Entry[], dest: string, props: Pick<DialogProps, 'onChanged' | 'onRemaining' | 'onNotice'>): Promise<void> {
+async function moveOrCopyInto(api: FerryApi, here: string, kind: 'move' | 'copy', entries: Entry[], dest: string, props: Pick<DialogProps, 'onChanged' | 'onRemaining' | 'onNotice' | 'onMoved'>): Promise<void> {
   const dir = joinPath('/', dest);
   refuseTarget(kind, entries, dir);
   await refuseMissingFolder(api, dir);
@@ -837,6 +848,7 @@ async function moveOrCopyInto(api: FerryApi, here: string, kind: 'move' | 'copy'
     },
     props,
   );
+  if (kind === 'move') props.onMoved(entries);
   props.onNotice(movedOrCopied(kind, entries, dir, copiesHere));
 }
 
