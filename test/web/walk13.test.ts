@@ -2,7 +2,8 @@
  * What a new user's keyboard-only walk through the web app found (thirteenth round), on a
  * desktop (1280×800) and a phone (390×844), each seen in Chromium against a real server: links
  * to the same folder could not be told apart (on a phone, nor by their Revoke buttons' names),
- * and a move from the middle of a folder sent the focus to the top of the page.
+ * a move from the middle of a folder sent the focus to the top of the page, and a password
+ * link's page left the focus nowhere (Tab first, then type).
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +93,25 @@ describe('moving a row away with the keyboard', () => {
     await moveAway('c.txt');
     await expect.poll(() => focused(page)).toBe('input Select a.txt');
     expect(await page.getByRole('checkbox', { name: 'Select a.txt' }).isChecked()).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("a share link's password page", () => {
+  it('puts the focus in its password field, as the sign-in form does: the visitor types the password and presses Enter, no Tab first', async () => {
+    await put('/secret.txt', 'the secret');
+    const link = await share(t, token, { path: '/secret.txt', password: 'open sesame' });
+    const { context, page, errors } = await freshContext(browser, { width: 390, height: 844 });
+    await page.goto(link.url);
+    await page.getByRole('heading', { name: 'This link is protected by a password' }).waitFor();
+    await expect.poll(() => focused(page)).toBe('input Password');
+    await page.keyboard.type('guess');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('Wrong password for this link.');
+    await page.locator('#share-password').fill('open sesame');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'secret.txt' }).waitFor();
     expect(errors).toEqual([]);
     await context.close();
   });

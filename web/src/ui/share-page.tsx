@@ -156,7 +156,8 @@ function PasswordForm(props: { shareKey: string; onUnlocked: (token: string) => 
         }}
       >
         <label for="share-password">Password</label>
-        <input id="share-password" type="password" autoComplete="off" required value={password} {...fieldError(error, 'share-password-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        {/* The page's one field takes the focus, as the sign-in form's does: the visitor types at once. */}
+        <input id="share-password" type="password" autoComplete="off" required autoFocus value={password} {...fieldError(error, 'share-password-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id="share-password-error" />
         <button type="submit" class="primary" disabled={busy}>
           Open
