@@ -32,10 +32,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** The accessible name of the focused element (its aria-label, else its label's text, else its own). */
 function focused(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const e = document.activeElement as HTMLInputElement | null;
-    return e?.getAttribute('aria-label') ?? e?.labels?.[0]?.textContent ?? e?.textContent?.trim() ?? '';
-  });
+  return page.evaluate(`(() => { const e = document.activeElement; return e === null ? '' : e.getAttribute('aria-label') ?? e.labels?.[0]?.textContent ?? e.textContent.trim(); })()`);
 }
 
 beforeAll(async () => {
@@ -200,13 +197,13 @@ describe('dragging rows onto a folder', () => {
     await row('Sub').dragTo(row('Inbox'));
     await expect.poll(() => page.getByRole('alert').first().textContent()).toBe('Sub already exists in /dd/Inbox: rename one of the two first, or choose another folder.');
     // A file from the desktop, dropped on a folder row, still uploads into the folder shown.
-    await page.evaluate(() => {
+    await page.evaluate(`(() => {
       const data = new DataTransfer();
       data.items.add(new File(['dropped'], 'dropped.txt', { type: 'text/plain' }));
-      const target = document.querySelector('tr[data-dir]')!;
+      const target = document.querySelector('tr[data-dir]');
       target.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: data }));
       target.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: data }));
-    });
+    })()`);
     await expect.poll(() => exists('/dd/dropped.txt')).toBe(true);
     expect(errors).toEqual([]);
     await context.close();

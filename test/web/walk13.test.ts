@@ -25,10 +25,7 @@ async function put(path: string, body: string): Promise<void> {
 
 /** The focused element: its tag and accessible name (aria-label, else its label's text, else its own). */
 function focused(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const e = document.activeElement as HTMLInputElement | null;
-    return `${e?.tagName.toLowerCase()} ${e?.getAttribute('aria-label') ?? e?.labels?.[0]?.textContent ?? e?.textContent?.trim() ?? ''}`;
-  });
+  return page.evaluate(`(() => { const e = document.activeElement; return e === null ? '' : e.tagName.toLowerCase() + ' ' + (e.getAttribute('aria-label') ?? e.labels?.[0]?.textContent ?? e.textContent.trim()); })()`);
 }
 
 beforeAll(async () => {

@@ -77,7 +77,6 @@ const PLAIN: Partial<Record<FerryErrorCode, string>> = {
   FERRY_ERR_FORBIDDEN: 'You do not have permission to do that.',
   FERRY_ERR_VALIDATION: 'The server did not accept the request: reload the page and try again.',
   FERRY_ERR_RATE_LIMITED: 'Too many requests at once: wait a moment, then try again.',
-  FERRY_ERR_QUOTA_EXCEEDED: 'Your account is full: delete files you no longer need, or ask your admin for more room.',
 };
 
 /** What each permission lets a person do, for "You cannot … : you do not have permission". */
