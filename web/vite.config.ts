@@ -39,7 +39,7 @@ export default defineConfig({
         // The pages web/src/ui/lazy.tsx loads on demand are chunks of their own; everything
         // else is one chunk, the first page's: split into the shared pieces Rolldown would
         // make by itself, it compressed ~3 KiB worse (brotli does best on one file).
-        codeSplitting: { groups: [{ name: 'app', test: (id: string) => !/\/web\/src\/ui\/(account|admin|shares|share-page|ssh-keys|tokens|trash)\.tsx$/.test(id) }] },
+        codeSplitting: { groups: [{ name: 'app', test: (id: string) => !/\/web\/src\/ui\/(account|admin|folder-picker|shares|share-page|ssh-keys|tokens|trash)\.tsx$/.test(id) }] },
       },
     },
   },

@@ -80,7 +80,7 @@ describe('web app', () => {
     await page.getByLabel('User name').fill('alice');
     await page.getByLabel('Password').fill('not-her-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong user name or password');
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Wrong user name or password');
     // An API token (as the admin token the first start prints) pasted as the password: said so, with what to do
     await page.getByLabel('Password').fill((await tokenFor(t, 'alice')).token);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -331,7 +331,7 @@ describe('web app', () => {
     await page.getByLabel('New password', { exact: true }).fill('alice-password-2');
     await page.getByLabel('New password again').fill('alice-password-2');
     await page.getByRole('button', { name: 'Change password' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong user name or password');
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Wrong user name or password');
     await page.getByLabel('Current password').fill('alice-password-1');
     await page.getByRole('button', { name: 'Change password' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();

@@ -623,7 +623,7 @@ describe('a session ended elsewhere', () => {
     await page.getByLabel('New password', { exact: true }).fill('another-password-2');
     await page.getByLabel('New password again').fill('another-password-2');
     await page.getByRole('button', { name: 'Change password' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/wrong/);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^Wrong user name or password\./);
     expect(refused.length, 'the wrong password was a 401').toBeGreaterThan(0);
     // The refresh that 401 asked for went through: still signed in.
     await page.getByRole('link', { name: 'Files' }).click();

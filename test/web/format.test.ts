@@ -1,6 +1,7 @@
 /** The web app's sizes, rates and times for people (web/src/format.ts). */
 import { describe, expect, it } from 'vitest';
-import { PACE_AFTER_MS, formatCount, formatEta, formatRate, formatSize, overallPace } from '../../web/src/format.js';
+import { ferryErrorOf, ProtocolError } from '../../src/core/errors.js';
+import { PACE_AFTER_MS, errorText, formatCount, formatEta, formatRate, formatSize, overallPace } from '../../web/src/format.js';
 
 describe('web format', () => {
   it('counts: one is singular, digits grouped by thousands', () => {
@@ -34,5 +35,26 @@ describe('web format', () => {
     expect(overallPace(2_000_000, 1000, PACE_AFTER_MS - 1)).toBeUndefined();
     expect(overallPace(4_000_000, 1_000_000, 10_000)).toEqual({ rate: 100_000, etaSeconds: 40 });
     expect(overallPace(-5, 1000, PACE_AFTER_MS)).toEqual({ rate: 200, etaSeconds: 0 });
+  });
+
+  it("errors: the server's words as sentences (a capital, a period), never a code or a request field's name; the app's own words and names as they are", () => {
+    expect(errorText(ferryErrorOf('FERRY_ERR_GONE', 'this link was revoked'))).toBe('This link was revoked.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_ALREADY_EXISTS', 'user ivy exists'))).toBe('User ivy exists.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_ALREADY_EXISTS', '/docs/a.txt: already exists'))).toBe('/docs/a.txt already exists.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_NOT_FOUND', '/docs: no such directory'))).toBe('/docs is not there (moved or deleted meanwhile?): reload to see the folder as it is now.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_NOT_FOUND'))).toBe('It is not there any more (moved or deleted meanwhile?): reload to see the folder as it is now.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_FORBIDDEN'))).toBe('You do not have permission to do that.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_FORBIDDEN', "no 'delete' permission on /ro/x", { details: { path: '/ro/x', permission: 'delete' } }))).toBe(
+      'You cannot delete or move things out of /ro/x: you do not have permission there.',
+    );
+    // A request field the server's schema refused: the page sent it, the person cannot fix it.
+    expect(errorText(ferryErrorOf('FERRY_ERR_VALIDATION', 'body/grants/0/permissions must be array'))).toBe('The server did not accept the request: reload the page and try again.');
+    // A proxy's bare answer, and a code inside a message.
+    expect(errorText(new ProtocolError('POST /api/v1/move: HTTP 418 (unexpected answer)'))).toBe('The server answered HTTP 418 (it, or a proxy in front of it, failed): try again in a moment.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_SERVER', 'POST /api/v1/move: HTTP 502'))).toBe('The server answered HTTP 502 (it, or a proxy in front of it, failed): try again in a moment.');
+    expect(errorText(ferryErrorOf('FERRY_ERR_VALIDATION', 'FERRY_ERR_PATH_INVALID: the path is not valid'))).toBe('The path is not valid.');
+    // Names keep their case; the app's own sentences are shown as written.
+    expect(errorText(ferryErrorOf('FERRY_ERR_ALREADY_EXISTS', 'photo.jpg is there already'))).toBe('photo.jpg is there already.');
+    expect(errorText(new Error('report.pdf has 100 copies in this folder already: copy it into another folder.'))).toBe('report.pdf has 100 copies in this folder already: copy it into another folder.');
   });
 });

@@ -232,7 +232,7 @@ describe("an upload refused by the account's limits", () => {
       const second = page.locator('li.upload', { hasText: '/second.bin' });
       await second.and(page.locator('[data-state=failed]')).waitFor();
       expect(await second.getByRole('alert').textContent()).toMatch(
-        /^quota exceeded: .*\. Make room, then Retry: delete files you no longer need \(the trash does not count against your quota\), or ask your admin for a larger quota\.$/,
+        /^Quota exceeded: .*\. Make room, then Retry: delete files you no longer need \(the trash does not count against your quota\), or ask your admin for a larger quota\.$/,
       );
       await page.getByTestId('upload-files').setInputFiles(`${dir.path}/huge.bin`);
       const huge = page.locator('li.upload', { hasText: '/huge.bin' });

@@ -115,7 +115,7 @@ describe('share pages', () => {
     await expectAccessible(page, 'password page');
     await page.getByRole('textbox', { name: 'Password' }).fill('guess');
     await page.getByRole('button', { name: 'Open' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong password for this link');
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('Wrong password for this link.');
     await page.getByRole('textbox', { name: 'Password' }).fill('open sesame');
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByRole('heading', { name: 'report.txt' }).waitFor();
@@ -321,7 +321,7 @@ describe('share pages', () => {
     clock += 3601_000;
     await page.getByTestId('drop-files').setInputFiles(join(files, 'late.txt'));
     await expect.poll(() => failed.count(), { timeout: 60_000 }).toBe(3);
-    expect(await row('late.txt').innerText()).toMatch(/this link has expired\. This link takes no more files: ask whoever sent it to you for a new one\./);
+    expect(await row('late.txt').innerText()).toMatch(/This link has expired\. This link takes no more files: ask whoever sent it to you for a new one\./);
     expect(await retry('late.txt').count()).toBe(0);
     // Coming back online retries what may go through, not these: a retried one is queued or
     // running at once (its request cannot have answered before the page's next task).

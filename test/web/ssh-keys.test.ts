@@ -49,14 +49,14 @@ describe('SSH keys on the Account page', () => {
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/at least 2048 bits/);
     await field.fill('ssh-ed25519 not-base64!! me@laptop');
     await page.getByRole('button', { name: 'Add key' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/the ssh-ed25519 key's data is not base64/);
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe("The ssh-ed25519 key's data is not base64.");
     expect(((await (await s.t.api('/api/v1/users/sam/keys')).json()) as unknown[]).length).toBe(0);
     // The private key pasted by mistake: refused in the browser, never sent to the server.
     const posted: string[] = [];
     page.on('request', (r) => void (r.method() === 'POST' && r.url().includes('/keys') && posted.push(r.url())));
     await field.fill(await readFile(key, 'utf8'));
     await page.getByRole('button', { name: 'Add key' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/this is a private key, which stays on this machine \(nothing was sent\): give the public one/);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^This is a private key, which stays on this machine \(nothing was sent\): give the public one/);
     expect(posted).toEqual([]);
 
     await field.fill(publicKey + '\n');

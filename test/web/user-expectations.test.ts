@@ -500,7 +500,7 @@ describe('sizes typed in the Admin page', () => {
     await field.fill('10 gigs');
     await page.getByRole('dialog').getByText('not a size').waitFor();
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/not a size/);
+    await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/^Not a size: "10 gigs" \(examples: /);
     expect(await quotaOf('gina')).toBe(10_000_000_000);
     await field.fill('10 GiB');
     await page.getByRole('dialog').getByText('10 GiB (10,737,418,240 bytes)').waitFor();

@@ -1,5 +1,5 @@
 /** Sizes, rates, dates and errors for people. */
-import { isFerryError } from '../../src/core/errors.js';
+import { ERROR_CODES, isFerryError, type FerryError, type FerryErrorCode } from '../../src/core/errors.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -56,8 +56,51 @@ export function formatDate(ms: number | null | undefined): string {
 }
 
 /**
- * The message of an error for the person: the API's own message (it says what to fix); for a
- * request that never reached the server (it is down, or the network is), what that means,
+ * "this link has expired" as "This link has expired.": the server's words are a clause;
+ * shown alone, a sentence. Only a first word of lowercase letters takes a capital: one that
+ * is a name ("photo.jpg", "/docs") is left as it is written.
+ */
+export function asSentence(text: string): string {
+  const t = text.trim();
+  if (t === '') return t;
+  const s = /^[a-z]+(?=[ ,:'])/.test(t) ? t.charAt(0).toUpperCase() + t.slice(1) : t;
+  return /[.!?]$/.test(s) ? s : s + '.';
+}
+
+/**
+ * A code's own words where the server gave no more than its default message ("not found",
+ * "permission denied"): they say neither what nor what to do.
+ */
+const PLAIN: Partial<Record<FerryErrorCode, string>> = {
+  FERRY_ERR_NOT_FOUND: 'It is not there any more (moved or deleted meanwhile?): reload to see the folder as it is now.',
+  FERRY_ERR_ALREADY_EXISTS: 'Something of that name is already there: choose another name.',
+  FERRY_ERR_FORBIDDEN: 'You do not have permission to do that.',
+  FERRY_ERR_VALIDATION: 'The server did not accept the request: reload the page and try again.',
+  FERRY_ERR_RATE_LIMITED: 'Too many requests at once: wait a moment, then try again.',
+};
+
+/** What each permission lets a person do, for "You cannot … : you do not have permission". */
+const MAY: Record<string, string> = { read: 'read', list: 'see into', write: 'change or add to', delete: 'delete or move things out of', mkdir: 'make folders in', share: 'share' };
+
+/** The server's words for a person: a refusal of a permission said with the place, a bare HTTP status explained, codes and request field names never shown. */
+function serverText(err: FerryError, message: string): string {
+  const bare = /^\S+ \S+: HTTP (\d{3})(?: \(unexpected answer\))?$/.exec(message);
+  if (bare) return `The server answered HTTP ${bare[1]} (it, or a proxy in front of it, failed): try again in a moment.`;
+  const { permission, path } = err.details ?? {};
+  if (err.code === 'FERRY_ERR_FORBIDDEN' && typeof permission === 'string' && typeof path === 'string' && MAY[permission]) {
+    return `You cannot ${MAY[permission]} ${path}: you do not have permission there.`;
+  }
+  const where = /^(.+): (already exists|no such (?:file or directory|file|directory))$/.exec(message);
+  if (where) return where[2] === 'already exists' ? `${where[1]} already exists.` : `${where[1]} is not there (moved or deleted meanwhile?): reload to see the folder as it is now.`;
+  // A request field checked by the server's schema ("body/limit must be <= 10000"): the page sent it, not the person.
+  if (/^(body|querystring|params|headers)\b\S* must/.test(message) || message === ERROR_CODES[err.code].message) return PLAIN[err.code] ?? asSentence(message);
+  return asSentence(message);
+}
+
+/**
+ * The message of an error for the person, as a sentence (a capital, a period, no code): the
+ * API's own message (it says what to fix), or a code's plain words where it said no more; for
+ * a request that never reached the server (it is down, or the network is), what that means,
  * with the browser's own words ("Failed to fetch") kept after it.
  */
 export function errorText(err: unknown): string {
@@ -66,7 +109,9 @@ export function errorText(err: unknown): string {
   }
   if (err instanceof Error) {
     const m = /: HTTP \d+ FERRY_ERR_\w+: (.*)$/s.exec(err.message);
-    return m ? m[1] : err.message;
+    const message = (m ? m[1] : err.message).replace(/\s*\bFERRY_ERR_[A-Z0-9_]+:?/g, '').trim();
+    // The app's own messages are sentences already, some starting with a name ("photo.jpg has…").
+    return isFerryError(err) ? serverText(err, message) : message;
   }
   return String(err);
 }

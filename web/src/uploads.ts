@@ -500,7 +500,7 @@ export class UploadManager {
       : it.conflict
         ? `${it.name} already exists here: replace it, or cancel this upload.`
         : advice
-          ? `${errorText(err)}. ${advice.text}`
+          ? `${errorText(err)} ${advice.text}`
           : errorText(err);
   }
 

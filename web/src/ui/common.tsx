@@ -9,7 +9,7 @@ import { errorText } from '../format.js';
  * dropped file in place of the page (cutting its uploads). A field keeps the browser's own
  * handling (a key file input takes a drop); an open dialog takes none.
  */
-export function useWindowDrop(where: (target: Element) => boolean, onDrop: (data: DataTransfer) => void, setDragging: (on: boolean) => void): void {
+export function useWindowDrop(where: (target: Element) => boolean, onDrop: (data: DataTransfer, target: Element) => void, setDragging: (on: boolean) => void): void {
   const latest = useRef({ where, onDrop });
   latest.current = { where, onDrop };
   useEffect(() => {
@@ -30,7 +30,7 @@ export function useWindowDrop(where: (target: Element) => boolean, onDrop: (data
       if (inField(e)) return;
       e.preventDefault();
       setDragging(false);
-      if (ours(e) && e.dataTransfer) latest.current.onDrop(e.dataTransfer);
+      if (ours(e) && e.dataTransfer) latest.current.onDrop(e.dataTransfer, targetOf(e));
     };
     window.addEventListener('dragover', over);
     window.addEventListener('dragleave', leave);

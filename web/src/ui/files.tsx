@@ -3,11 +3,12 @@
  * actions on them (new folder, upload files or folders by picking or dropping, download,
  * zip, rename, move, copy, delete, share, preview) and the quota.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { listTrash, listTrashPage, restoreTrash } from '../../../src/client/versions.js';
-import { baseName, joinPath, parentPath } from '../../../src/core/path.js';
+import { baseName, isWithin, joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
 import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse, ShareInfo } from '../../../src/core/protocol.js';
@@ -22,6 +23,7 @@ import { UploadPanel } from './upload-panel.js';
 import { E2E_MARKER_NAME, isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
 import { fileInfo, findVault, keysOfVault, listVault, lockVaults, moveFolderOrVault, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
+import { lazyPart } from './lazy.js';
 import { MissingFolder } from './missing-folder.js';
 import { VaultDownload, VaultUnlock } from './vault.js';
 import { VersionsDialog } from './versions.js';
@@ -267,10 +269,33 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     });
   // The whole window takes a drop, as the page says: a file dropped beside the listing (below
   // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
+  // Rows moved away: the focus goes to the row after them (else the one before), as a file
+  // manager's does, once the listing shows the folder without them; it went to the top of the page.
+  const focusAfterMove = (gone: Entry[]) => {
+    const names = new Set(gone.map((e) => e.name));
+    const at = shown.findIndex((e) => names.has(e.name));
+    const stays = (e: Entry) => !names.has(e.name);
+    focusRow.current = (shown.slice(at).find(stays) ?? shown.slice(0, Math.max(0, at)).reverse().find(stays))?.name;
+    setSelected(new Set());
+  };
+  // Rows dragged from the listing itself go onto a folder (a folder's row, a crumb): moved,
+  // as Move would, never uploaded. Only a plain folder's rows can be dragged (Listing).
+  const dragged = useRef<Entry[]>();
+  const dropDir = (target: Element) => target.closest<HTMLElement>('[data-dir]')?.dataset.dir;
   useWindowDrop(
-    () => true,
-    (data) => void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs)),
-    setDragging,
+    (target) => {
+      const rows = dragged.current;
+      if (!rows) return true;
+      const dir = dropDir(target);
+      return dir !== undefined && dir !== path && !rows.some((e) => isWithin(dir, e.path));
+    },
+    (data, target) => {
+      const rows = dragged.current;
+      dragged.current = undefined;
+      if (!rows) return void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs));
+      void run(() => moveOrCopyInto(api, path, 'move', rows, dropDir(target)!, { onChanged: refresh, onRemaining: () => undefined, onNotice: setNotice, onMoved: focusAfterMove }));
+    },
+    (on) => setDragging(on && !dragged.current),
   );
 
   const download = () =>
@@ -315,7 +340,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       <nav aria-label="Folder path" class="crumbs">
         <ol>
           <li>
-            <a href="/files" onClick={(e) => linkClick(e, '/files')} aria-current={crumbs.length === 0 ? 'page' : undefined}>
+            <a href="/files" onClick={(e) => linkClick(e, '/files')} aria-current={crumbs.length === 0 ? 'page' : undefined} data-dir={e2e ? undefined : '/'}>
               My files
             </a>
           </li>
@@ -323,7 +348,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
             const to = filesUrl('/' + crumbs.slice(0, i + 1).join('/'));
             return (
               <li key={to}>
-                <a href={to} onClick={(e) => linkClick(e, to)} aria-current={i === crumbs.length - 1 ? 'page' : undefined}>
+                <a href={to} onClick={(e) => linkClick(e, to)} aria-current={i === crumbs.length - 1 ? 'page' : undefined} data-dir={e2e ? undefined : '/' + crumbs.slice(0, i + 1).join('/')}>
                   {labels.length === crumbs.length ? labels[i] : c}
                 </a>
               </li>
@@ -413,6 +438,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         sort={sort}
         setSort={setSort}
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
+        onDrag={(rows) => (dragged.current = rows)}
       />}
 
       <UploadPanel uploads={uploads} offer={undoShown ? `Undo: the button after this notice, for ${UNDO_MS / 1000} seconds.` : undefined} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length.toLocaleString('en')} selected`) : undefined)} />
@@ -420,7 +446,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} onUndoable={(u) => {
         setNotice(u.text);
         setUndo(u);
-      }} onRenamed={(from, to) => {
+      }} onMoved={focusAfterMove} onRenamed={(from, to) => {
         setSelected((s) => (s.has(from) ? new Set([...s].map((n) => (n === from ? to : n))) : s));
         focusRow.current = to;
       }} />}
@@ -553,6 +579,8 @@ function Listing(props: {
   sort: { key: SortKey; asc: boolean };
   setSort: (s: { key: SortKey; asc: boolean }) => void;
   onOpen: (e: Entry) => void;
+  /** Rows dragged (the selection when the row is in it, else the row), or undefined when the drag ended. */
+  onDrag: (rows: Entry[] | undefined) => void;
 }) {
   const { shown, selected, setSelected, sort, setSort } = props;
   const chosen = shown.filter((e) => selected.has(e.name));
@@ -618,7 +646,17 @@ function Listing(props: {
           </tr>
         )}
         {drawn.map((e) => (
-          <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
+          <tr
+            key={e.name}
+            class={selected.has(e.name) ? 'selected' : ''}
+            data-dir={e.type === 'dir' && !props.vault ? e.path : undefined}
+            draggable={!props.vault}
+            onDragStart={(ev) => {
+              props.onDrag(selected.has(e.name) ? chosen : [e]);
+              if (ev.dataTransfer) ev.dataTransfer.effectAllowed = 'move';
+            }}
+            onDragEnd={() => props.onDrag(undefined)}
+          >
             <td class="check">
               <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onClick={(ev) => toggle(e.name, ev.shiftKey)} />
             </td>
@@ -674,6 +712,8 @@ interface DialogProps {
   onUndoable: (undo: Undoable) => void;
   /** An entry of this folder renamed: it stays selected, under its new name. */
   onRenamed: (from: string, to: string) => void;
+  /** Entries moved out of this folder: the focus goes to the row that takes their place. */
+  onMoved: (entries: Entry[]) => void;
 }
 
 /** How long a delete's Undo is offered (longer while it has the focus). */
@@ -766,6 +806,50 @@ async function refuseMissingFolder(api: FerryApi, dir: string): Promise<void> {
   });
   if (found === undefined) throw new Error(`There is no folder ${dir}: check its name, or make it first with New folder.`);
   if (found.type !== 'dir') throw new Error(`${dir} is a file, not a folder.`);
+}
+
+/** Move's and Copy's folder picker: its own chunk, fetched when one of them opens. */
+const FolderPicker = lazyPart(async () => (await import('./folder-picker.js')).FolderPicker);
+
+/**
+ * Targets refused before any request, each with what to do: a folder into itself (or below
+ * it), and a move into the folder the entry is in already (the server's "source and
+ * destination are the same" said neither which nor what to do).
+ */
+function refuseTarget(kind: 'move' | 'copy', entries: Entry[], dir: string): void {
+  for (const e of entries) {
+    if (e.type === 'dir' && isWithin(dir, e.path)) throw new Error(`${e.name} cannot go into itself (${dir} is ${dir === e.path ? 'that folder' : 'inside it'}): choose a folder outside it.`);
+    if (kind === 'move' && parentPath(e.path) === dir) throw new Error(`${e.name} is in ${dir} already: choose another folder.`);
+  }
+}
+
+/**
+ * Moves or copies `entries` (of the folder `here`) into the folder `dest`, after the refusals
+ * said in a sentence ({@link refuseTarget}, a missing folder), then says what it did: the
+ * Move and Copy dialogs, and rows dropped onto a folder.
+ */
+async function moveOrCopyInto(api: FerryApi, here: string, kind: 'move' | 'copy', entries: Entry[], dest: string, props: Pick<DialogProps, 'onChanged' | 'onRemaining' | 'onNotice' | 'onMoved'>): Promise<void> {
+  const dir = joinPath('/', dest);
+  refuseTarget(kind, entries, dir);
+  await refuseMissingFolder(api, dir);
+  const copiesHere: string[] = [];
+  await eachEntry(
+    entries,
+    async (e) => {
+      const to = joinPath(dir, e.name);
+      const taken = whenTaken(to, here, 'rename one of the two first, or choose another folder.');
+      if (kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
+      else if (kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
+      else if (parentPath(e.path) === dir) {
+        const copy = await copyName(api, e);
+        await api.copy(e.path, copy, { overwrite: false });
+        copiesHere.push(baseName(copy));
+      } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
+    },
+    props,
+  );
+  if (kind === 'move') props.onMoved(entries);
+  props.onNotice(movedOrCopied(kind, entries, dir, copiesHere));
 }
 
 /** Names tried for a copy in its own folder before giving up. */
@@ -891,27 +975,8 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           submit={modal.kind === 'move' ? 'Move' : 'Copy'}
           initial={path}
           onClose={props.onClose}
-          onSubmit={async (dest) => {
-            const dir = joinPath('/', dest);
-            await refuseMissingFolder(api, dir);
-            const copiesHere: string[] = [];
-            await eachEntry(
-              modal.entries,
-              async (e) => {
-                const to = joinPath(dir, e.name);
-                const taken = whenTaken(to, path, 'rename one of the two first, or choose another folder.');
-                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, to).catch(taken);
-                else if (modal.kind === 'move') await api.move(e.path, to, { overwrite: false }).catch(taken);
-                else if (parentPath(e.path) === dir) {
-                  const copy = await copyName(api, e);
-                  await api.copy(e.path, copy, { overwrite: false });
-                  copiesHere.push(baseName(copy));
-                } else await api.copy(e.path, to, { overwrite: false }).catch(taken);
-              },
-              props,
-            );
-            props.onNotice(movedOrCopied(modal.kind, modal.entries, dir, copiesHere));
-          }}
+          below={(setValue) => <FolderPicker api={api} start={path} onGo={setValue} />}
+          onSubmit={(dest) => moveOrCopyInto(api, path, modal.kind, modal.entries, dest, props)}
         />
       )}
       {modal?.kind === 'delete' && (
@@ -1108,7 +1173,17 @@ function Quota(props: { account: MeResponse }) {
  * A dialog asking for one name (new folder, rename, destination). `selectStem`: the name is
  * selected without its extension, as a file manager's rename does (typing keeps ".pdf").
  */
-export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; selectStem?: boolean; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
+export function NameDialog(props: {
+  title: string;
+  label: string;
+  submit: string;
+  initial?: string;
+  selectStem?: boolean;
+  onSubmit: (value: string) => Promise<void>;
+  onClose: () => void;
+  /** Under the field: what else sets its value (Move's folder picker). */
+  below?: (setValue: (value: string) => void) => ComponentChildren;
+}) {
   const [value, setValue] = useState(props.initial ?? '');
   const [busy, error, run] = useAction();
   const id = useId('name');
@@ -1136,6 +1211,7 @@ export function NameDialog(props: { title: string; label: string; submit: string
         <label for={id}>{props.label}</label>
         <input id={id} ref={field} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id={id + 'e'} />
+        {props.below?.(setValue)}
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
             Cancel

@@ -25,3 +25,27 @@ export function lazyPage<P extends object>(load: () => Promise<ComponentType<P>>
     return <main id="main">{failed ? <p role="alert">This page did not load (is the server reachable?): reload to try again.</p> : <p class="loading">Loading…</p>}</main>;
   };
 }
+
+/**
+ * A part of a page (a dialog's folder picker) fetched as its own chunk when first shown:
+ * nothing until it is there, and a line saying so if it could not load (the rest of the
+ * dialog still works).
+ */
+export function lazyPart<P extends object>(load: () => Promise<ComponentType<P>>): ComponentType<P> {
+  let loading: Promise<ComponentType<P>> | undefined;
+  return function LazyPart(props: P) {
+    const [part, setPart] = useState<{ C: ComponentType<P> } | 'failed'>();
+    useEffect(() => {
+      loading ??= load();
+      loading.then(
+        (C) => setPart({ C }),
+        () => {
+          loading = undefined;
+          setPart('failed');
+        },
+      );
+    }, []);
+    if (part === 'failed') return <p class="hint">The folder list did not load: type the folder's path.</p>;
+    return part ? <part.C {...props} /> : null;
+  };
+}

@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { isFerryError } from '../../../src/core/errors.js';
 import type { PreviewKind } from '../../../src/core/media-types.js';
-import { errorText, formatDate, formatSize } from '../format.js';
+import { formatDate, formatSize } from '../format.js';
 import { linkClick, usePath } from '../router.js';
 import { makeApi } from '../session.js';
 import { UploadManager } from '../uploads.js';
@@ -118,12 +118,6 @@ export function SharePage() {
   );
 }
 
-/** "this link has expired" as "This link has expired." */
-function asSentence(text: string): string {
-  const t = text.charAt(0).toUpperCase() + text.slice(1);
-  return /[.!?]$/.test(t) ? t : t + '.';
-}
-
 function Unavailable(props: { error: unknown; usedUpHere: boolean }) {
   const gone = isFerryError(props.error, 'FERRY_ERR_GONE');
   const missing = isFerryError(props.error, 'FERRY_ERR_NOT_FOUND');
@@ -138,7 +132,7 @@ function Unavailable(props: { error: unknown; usedUpHere: boolean }) {
       ) : (
         <>
           {/* The server's reason ("this link was revoked") as a sentence: it is all the visitor reads. */}
-          <Message error={gone ? asSentence(errorText(props.error)) : props.error} />
+          <Message error={props.error} />
           {gone && <p>Ask the person who sent it for a new one.</p>}
         </>
       )}
@@ -162,7 +156,8 @@ function PasswordForm(props: { shareKey: string; onUnlocked: (token: string) => 
         }}
       >
         <label for="share-password">Password</label>
-        <input id="share-password" type="password" autoComplete="off" required value={password} {...fieldError(error, 'share-password-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        {/* The page's one field takes the focus, as the sign-in form's does: the visitor types at once. */}
+        <input id="share-password" type="password" autoComplete="off" required autoFocus value={password} {...fieldError(error, 'share-password-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id="share-password-error" />
         <button type="submit" class="primary" disabled={busy}>
           Open

@@ -15,6 +15,14 @@ function status(s: ShareInfo): string {
   return 'active';
 }
 
+/**
+ * A link's kind in the words of its dialog; with when it was made, what tells apart links to
+ * the same file (their Revoke buttons were all "Revoke link Notes (/Notes)").
+ */
+function kindOf(s: ShareInfo): string {
+  return s.kind === 'upload' ? 'drop box' : 'download link';
+}
+
 /** What made the link; revoking that token revokes the link. "-": not recorded (an older link). */
 function madeWith(s: ShareInfo): string {
   const m = s.madeWith;
@@ -48,6 +56,10 @@ export function SharesPage(props: { api: FerryApi }) {
                   <span class="tag">password</span>
                 </>
               )}
+              {/* A phone shows no Path or Kind column: four links to one folder read "Notes" four times. */}
+              <span class="phone-only hint">
+                {kindOf(s)}, created {formatDate(s.createdAt)}
+              </span>
             </td>
             <td class="long">
               <Breakable text={s.path} />
@@ -66,7 +78,7 @@ export function SharesPage(props: { api: FerryApi }) {
             <td class="long">{madeWith(s)}</td>
             <td class="actions">
               {status(s) !== 'revoked' && (
-                <button type="button" class="danger" onClick={() => setRevoking({ link: s, row: shares.filter((o) => status(o) !== 'revoked').indexOf(s) })} aria-label={`Revoke link ${escapeControls(s.name)} (${s.path})`}>
+                <button type="button" class="danger" onClick={() => setRevoking({ link: s, row: shares.filter((o) => status(o) !== 'revoked').indexOf(s) })} aria-label={`Revoke link ${escapeControls(s.name)} (${s.path}): ${kindOf(s)}, created ${formatDate(s.createdAt)}`}>
                   Revoke
                 </button>
               )}
