@@ -350,17 +350,28 @@ async function writeOne(ctx: CopyContext, f: BatchFile, data: Buffer): Promise<O
 export class ReadTurns {
   private last: Promise<unknown> = Promise.resolve();
   private files = 0;
+  private breath: Promise<void> | undefined;
 
   constructor(private readonly inTurn: boolean) {}
 
   /**
-   * Called after each file read: every FILES_PER_BREATH files, a turn of the event loop. Blocking
-   * reads settle their promises at once, so a group's reads are one chain of microtasks, and
-   * the requests of the groups read before (their session, packs, commit) would wait for the
-   * whole group otherwise.
+   * Called by each reader after each file: every FILES_PER_BREATH files, a turn of the event
+   * loop, which every reader waits for. Blocking reads settle their promises at once, so a
+   * group's reads are one chain of microtasks, and the requests of the groups read before
+   * (their session, packs, commit) would wait for the whole group otherwise; a pause of the
+   * one reader that counted the 32nd file would leave the other readers going.
    */
-  async breathe(): Promise<void> {
-    if (this.inTurn && ++this.files % FILES_PER_BREATH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  breathe(): Promise<void> | undefined {
+    if (!this.inTurn) return undefined;
+    if (this.breath) return this.breath;
+    if (++this.files % FILES_PER_BREATH !== 0) return undefined;
+    this.breath = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.breath = undefined;
+        resolve();
+      }),
+    );
+    return this.breath;
   }
 
   /** Runs `read` once the reads started before it settled (at once when not in turn). */
