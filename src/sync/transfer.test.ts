@@ -158,7 +158,7 @@ describe('copyBatch into a writer with room before each file', () => {
 
 /** A local source that counts the files it has read, and may say it is behind a network. */
 class CountingSource extends LocalBackend {
-  read = 0;
+  filesRead = 0;
 
   constructor(
     root: string,
@@ -173,7 +173,7 @@ class CountingSource extends LocalBackend {
 
   override async readRange(key: string, offset: number, length: number, options: RangeReadOptions = {}): Promise<Buffer> {
     const data = await super.readRange(key, offset, length, options);
-    this.read++;
+    this.filesRead++;
     return data;
   }
 }
@@ -191,9 +191,9 @@ class WatchingWriter extends RoomyWriter {
   }
 
   override async writeBatch(items: readonly BatchWriteItem[], options: OpOptions = {}): Promise<ObjectInfo[]> {
-    this.readAtBatch.push(this.source.read);
+    this.readAtBatch.push(this.source.filesRead);
     await new Promise<void>((resolve) => setImmediate(resolve));
-    this.readAfterTurn.push(this.source.read);
+    this.readAfterTurn.push(this.source.filesRead);
     return super.writeBatch(items, options);
   }
 }
