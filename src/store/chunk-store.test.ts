@@ -465,3 +465,33 @@ describe('ChunkStore.put, deferred on a local store: directories fsynced in grou
     await vi.waitFor(async () => expect((await meta.chunkLocations([sha(second)])).size).toBe(1), { timeout: 15_000, interval: 100 });
   });
 });
+
+describe('ChunkStore.putPack: the frames reach the backend as they were made', () => {
+  /** The memory backend, noting the size of each piece of a body it is given to write. */
+  class PieceCountingBackend extends MemoryBackend {
+    readonly pieces: number[] = [];
+
+    override async write(key: string, body: Parameters<MemoryBackend['write']>[1], options?: Parameters<MemoryBackend['write']>[2]): ReturnType<MemoryBackend['write']> {
+      const parts: Buffer[] = [];
+      for await (const piece of body as AsyncIterable<Buffer>) {
+        this.pieces.push(piece.length);
+        parts.push(Buffer.from(piece));
+      }
+      return super.write(key, Buffer.concat(parts), options);
+    }
+  }
+
+  it('each frame header and each frame body is a piece of its own, not joined with others into a new buffer', async () => {
+    const counting = new PieceCountingBackend();
+    const packs = new ChunkStore({ backend: counting, meta, maxChunkSize: 1024 * 1024 });
+    // Random bytes: zstd does not pay, so each chunk is stored as a header and its bytes.
+    const chunks = Array.from({ length: 50 }, () => randomBytes(100));
+    const result = await packs.putPack(Readable.from([packBody(chunks)]), 64 * 1024 * 1024);
+    expect(result.bytes).toBe(5000);
+    // A readable side of bytes joined whatever was pushed before the writer's next pull
+    // (here all 50 frames: one piece of 5,800 bytes), a copy of every pack on the event loop.
+    expect(Math.max(...counting.pieces)).toBeLessThanOrEqual(100);
+    expect(counting.pieces.reduce((a, n) => a + n, 0)).toBeGreaterThanOrEqual(5000);
+    for (const c of chunks) expect((await packs.read(sha(c))).equals(c)).toBe(true);
+  });
+});

@@ -159,7 +159,11 @@ class PackParser extends Transform {
     private readonly maxChunkSize: number,
     private readonly maxBytes: number,
   ) {
-    super();
+    // The frames' pieces go to the writer one by one: a readable side of bytes joined all
+    // that was pushed since the writer's last pull into a new buffer (Readable's fromList),
+    // which the writer then copied again into its staging buffer: the 333 MB of a 10,000-file
+    // sync copied once more on the event loop (issue 15, branch speed17).
+    super({ readableObjectMode: true });
   }
 
   override _transform(buf: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
