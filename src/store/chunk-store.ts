@@ -164,8 +164,8 @@ class PackParser extends Transform {
     // which the writer then copied again into its staging buffer: the 333 MB of a 10,000-file
     // sync copied once more on the event loop (issue 15, branch speed17). Two pieces (a
     // frame's header and bytes) wait for the writer before the body is read on: with
-    // sixteen (object mode's default) a slow disk let the body run 16 frames ahead; a byte
-    // side's 16 KiB held about one frame.
+    // sixteen (object mode's default) a slow disk let the body run 2.2 MB ahead, against
+    // 0.13 MB with a byte side of 16 KiB and 0.39 MB with two (chunk-store.test.ts).
     super({ readableObjectMode: true, readableHighWaterMark: 2 });
   }
 
