@@ -8,10 +8,10 @@ import { LocalBackend } from '../backends/local/index.js';
 import { MemoryBackend } from '../backends/memory/index.js';
 import { ProgressTracker } from '../core/progress.js';
 import type { BatchWriteItem, BatchWriteLimits } from '../core/storage-bulk.js';
-import type { ObjectInfo, OpOptions } from '../core/storage.js';
+import type { BackendFeatures, ObjectInfo, OpOptions, RangeReadOptions } from '../core/storage.js';
 import { retryPolicy } from './decorated.js';
 import { makeRemote } from './remote.js';
-import { copyBatch, GroupSlabs, slabLayout, type BatchFile } from './transfer.js';
+import { copyBatch, GroupSlabs, ReadTurns, slabLayout, type BatchFile } from './transfer.js';
 
 const scratch = await mkdtemp(path.join(tmpdir(), 'ferry-batch-'));
 afterAll(() => rm(scratch, { recursive: true, force: true }));
@@ -58,12 +58,13 @@ class RoomyWriter extends MemoryBackend {
   constructor(
     private readonly room: number,
     private readonly fail = false,
+    private readonly maxObjects = 3,
   ) {
     super();
   }
 
   async batchWriteLimits(): Promise<BatchWriteLimits> {
-    return { maxObjectSize: 1 << 20, maxObjects: 3, maxBytes: 1 << 20, ...(this.room > 0 ? { headroom: this.room } : {}) };
+    return { maxObjectSize: 1 << 20, maxObjects: this.maxObjects, maxBytes: 1 << 20, ...(this.room > 0 ? { headroom: this.room } : {}) };
   }
 
   async writeBatch(items: readonly BatchWriteItem[], options: OpOptions = {}): Promise<ObjectInfo[]> {
@@ -91,10 +92,10 @@ async function sourceOf(sizes: number[]): Promise<{ dir: string; contents: Buffe
   return { dir, contents };
 }
 
-async function copyAll(dir: string, dst: RoomyWriter, batch: BatchFile[]) {
+async function copyAll(dir: string, dst: RoomyWriter, batch: BatchFile[], src = new LocalBackend({ root: dir })) {
   const outcomes = new Map<string, unknown>();
   const ctx = {
-    src: makeRemote(new LocalBackend({ root: dir }), '', dir),
+    src: makeRemote(src, '', dir),
     dst: makeRemote(dst, '', 'roomy'),
     progress: new ProgressTracker(),
     retry: retryPolicy(0),
@@ -152,5 +153,121 @@ describe('copyBatch into a writer with room before each file', () => {
     const outcomes = await copyAll(dir, dst, files(sizes));
     expect([...outcomes.values()]).toEqual(sizes.map(() => undefined));
     for (let i = 0; i < sizes.length; i++) expect((await dst.readRange(`f${i}`, 0, 1 << 20)).equals(contents[i]), `f${i}`).toBe(true);
+  });
+});
+
+/** A local source that counts the files it has read, and may say it is behind a network. */
+class CountingSource extends LocalBackend {
+  filesRead = 0;
+
+  constructor(
+    root: string,
+    private readonly network = false,
+  ) {
+    super({ root });
+  }
+
+  override features(): BackendFeatures {
+    return { ...super.features(), network: this.network };
+  }
+
+  override async readRange(key: string, offset: number, length: number, options: RangeReadOptions = {}): Promise<Buffer> {
+    const data = await super.readRange(key, offset, length, options);
+    this.filesRead++;
+    return data;
+  }
+}
+
+/** A batch writer that notes how many files the source had read when each batch came, and, like a request, waits for a turn of the event loop. */
+class WatchingWriter extends RoomyWriter {
+  readonly readAtBatch: number[] = [];
+  readonly readAfterTurn: number[] = [];
+
+  constructor(
+    private readonly source: CountingSource,
+    maxObjects: number,
+  ) {
+    super(0, false, maxObjects);
+  }
+
+  override async writeBatch(items: readonly BatchWriteItem[], options: OpOptions = {}): Promise<ObjectInfo[]> {
+    this.readAtBatch.push(this.source.filesRead);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.readAfterTurn.push(this.source.filesRead);
+    return super.writeBatch(items, options);
+  }
+}
+
+describe('copyBatch reading a local source in turns', () => {
+  it('hands the first group to the writer once its own files are read, not the groups after it', async () => {
+    const sizes = Array.from({ length: 11 }, (_, i) => 100 + i);
+    const { dir, contents } = await sourceOf(sizes);
+    const src = new CountingSource(dir);
+    const dst = new WatchingWriter(src, 3);
+    const outcomes = await copyAll(dir, dst, files(sizes), src);
+    expect([...outcomes.values()]).toEqual(sizes.map(() => undefined));
+    // Groups of 3, 3 in flight: read together, the first batch came after 9 reads.
+    expect(dst.readAtBatch[0]).toBe(3);
+    for (let i = 0; i < sizes.length; i++) expect((await dst.readRange(`f${i}`, 0, 1 << 20)).equals(contents[i]), `f${i}`).toBe(true);
+  });
+
+  it('gives the event loop a turn while the next group is read, so that the first batch is not held until it is', async () => {
+    const sizes = Array.from({ length: 300 }, (_, i) => 10 + (i % 50));
+    const { dir } = await sourceOf(sizes);
+    const src = new CountingSource(dir);
+    const dst = new WatchingWriter(src, 100);
+    const outcomes = await copyAll(dir, dst, files(sizes), src);
+    expect([...outcomes.values()].every((e) => e === undefined)).toBe(true);
+    expect(dst.readAtBatch[0]).toBe(100);
+    // Blocking reads settle at once: without a turn that every reader waits for, the second
+    // group (100 files) was read whole first. With it: 32 files, and the 16 readers' files under way.
+    expect(dst.readAfterTurn[0]).toBeLessThanOrEqual(100 + 32 + 16);
+  });
+
+  it('lets a network source read its groups at once', async () => {
+    const sizes = Array.from({ length: 11 }, (_, i) => 100 + i);
+    const { dir } = await sourceOf(sizes);
+    const src = new CountingSource(dir, true);
+    const dst = new WatchingWriter(src, 3);
+    await copyAll(dir, dst, files(sizes), src);
+    expect(dst.readAtBatch[0]).toBeGreaterThan(3);
+  });
+});
+
+describe('ReadTurns', () => {
+  it('in turn: a read starts once the one before it settled, failed or not', async () => {
+    const turns = new ReadTurns(true);
+    const started: string[] = [];
+    let release!: () => void;
+    const first = turns.run(async () => {
+      started.push('a');
+      await new Promise<void>((resolve) => (release = resolve));
+      throw new Error('a failed');
+    });
+    const second = turns.run(async () => {
+      started.push('b');
+      return 'b';
+    });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['a']);
+    release();
+    await expect(first).rejects.toThrow('a failed');
+    await expect(second).resolves.toBe('b');
+    expect(started).toEqual(['a', 'b']);
+  });
+
+  it('not in turn: reads start at once', async () => {
+    const turns = new ReadTurns(false);
+    const started: string[] = [];
+    const never = new Promise<void>(() => {});
+    void turns.run(async () => {
+      started.push('a');
+      await never;
+    });
+    void turns.run(async () => {
+      started.push('b');
+    });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['a', 'b']);
   });
 });

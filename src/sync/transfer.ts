@@ -135,6 +135,8 @@ export async function copyFile(ctx: CopyContext, rel: string, listed: FileEntry,
 const BATCHES_IN_FLIGHT = 3;
 /** Files read at once for a batch. */
 const READERS_PER_BATCH = 16;
+/** Files a local source's reads go through between two turns of the event loop (ReadTurns). */
+const FILES_PER_BREATH = 32;
 /** Bytes per batch at most: small enough that the pipeline starts soon, large enough to amortize a session. */
 const GROUP_BYTES = 32 * 1024 * 1024;
 
@@ -202,6 +204,7 @@ export async function copyBatch(
   // are given (the memory backend does), so their files keep buffers of their own.
   const room = limits.headroom ?? 0;
   const slabs = canWriteBatch(b) && !canReadBatch(ctx.src.backend) ? new GroupSlabs(BATCHES_IN_FLIGHT, Math.min(limits.maxBytes, GROUP_BYTES) + limits.maxObjects * Math.max(room, 1) + 1) : undefined;
+  const reads = new ReadTurns(!ctx.src.backend.features().network);
   // Groups overlap: while one group's session uploads, the next group is read.
   await forEachConcurrent(
     groups,
@@ -210,7 +213,7 @@ export async function copyBatch(
     async (group) => {
       const layout = slabs && slabLayout(group, room);
       const slab = layout && slabs!.take(layout.bytes);
-      const items = await readGroup(ctx, group, onDone, slab && { slab, at: layout!.at, room });
+      const items = await reads.run(() => readGroup(ctx, group, onDone, slab && { slab, at: layout!.at, room }, reads));
       const ready = group.filter((_, i) => items[i] !== undefined);
       const batch = items.filter((x): x is BatchWriteItem => x !== undefined);
       if (batch.length === 0) {
@@ -280,6 +283,7 @@ async function readGroup(
   group: BatchFile[],
   onDone: (f: BatchFile, err?: unknown) => void,
   into?: { slab: Buffer; at: readonly number[]; room: number },
+  turns?: ReadTurns,
 ): Promise<Array<BatchWriteItem | undefined>> {
   const items: Array<BatchWriteItem | undefined> = new Array(group.length);
   const item = (f: BatchFile, data: Buffer): BatchWriteItem => {
@@ -310,6 +314,7 @@ async function readGroup(
       try {
         const place = into && into.slab.subarray(into.at[i], into.at[i] + f.entry.size + 1);
         items[i] = item(f, await readAll(ctx.src, f.rel, f.entry.size, ctx.signal, place));
+        await turns?.breathe();
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
         onDone(f, err);
@@ -330,6 +335,52 @@ async function writeOne(ctx: CopyContext, f: BatchFile, data: Buffer): Promise<O
     await fixMtime(ctx, f.rel, f.entry, info);
     return info;
   }, copyRetry(ctx, f.rel));
+}
+
+/**
+ * The groups' reads, one after another when `inTurn`. A local source's small files are read
+ * with blocking calls on this thread (readAll): groups in flight that read at once share the
+ * thread, so each group's files were all read only when every group's were, and the server
+ * waited for the first session until three groups had been read and hashed (0.4 s of a
+ * 3 s first sync of 10,000 files: benchmarks/results/issue-15-speed.md, branch speed17).
+ * Read in turn, the first group goes to the server after a third of that, and the next
+ * groups are read while it uploads. A network source's reads wait on the network, not on
+ * this thread: they overlap (`inTurn` false).
+ */
+export class ReadTurns {
+  private last: Promise<unknown> = Promise.resolve();
+  private files = 0;
+  private breath: Promise<void> | undefined;
+
+  constructor(private readonly inTurn: boolean) {}
+
+  /**
+   * Called by each reader after each file: every FILES_PER_BREATH files, a turn of the event
+   * loop, which every reader waits for. Blocking reads settle their promises at once, so a
+   * group's reads are one chain of microtasks, and the requests of the groups read before
+   * (their session, packs, commit) would wait for the whole group otherwise; a pause of the
+   * one reader that counted the 32nd file would leave the other readers going.
+   */
+  breathe(): Promise<void> | undefined {
+    if (!this.inTurn) return undefined;
+    if (this.breath) return this.breath;
+    if (++this.files % FILES_PER_BREATH !== 0) return undefined;
+    this.breath = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.breath = undefined;
+        resolve();
+      }),
+    );
+    return this.breath;
+  }
+
+  /** Runs `read` once the reads started before it settled (at once when not in turn). */
+  run<T>(read: () => Promise<T>): Promise<T> {
+    if (!this.inTurn) return read();
+    const mine = this.last.then(read);
+    this.last = mine.catch(() => undefined);
+    return mine;
+  }
 }
 
 /**
