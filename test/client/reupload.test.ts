@@ -13,7 +13,7 @@ import { fileHashOfFile } from '../../src/algo/file-hash.js';
 import { FerryClient } from '../../src/client/client.js';
 import type { ChunkingParams } from '../../src/core/manifest.js';
 import { xorshiftBytes as bytes } from '../helpers/cdc-reference.js';
-import { sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { sha256, startTestServer, uploadBuffer, metricSum, type TestServer } from '../helpers/in-process-server.js';
 
 /** Small chunks (64 KiB on average) so that a few MiB make a file of many chunks. */
 const CHUNKING: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024, normalization: 0 };
@@ -33,13 +33,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Chunk bytes the server received, as they travelled (whole, compressed, deltas, packs). */
-async function received(): Promise<number> {
-  const text = await (await t.api('/metrics')).text();
-  let sum = 0;
-  for (const m of text.matchAll(/^ferry_chunk_wire_bytes_received_total(?:\{[^}]*\})? (\S+)$/gm)) sum += Number(m[1]);
-  return sum;
-}
+const received = () => metricSum(t, 'ferry_chunk_wire_bytes_received_total');
 
 /** Uploads `data` from a local file to `remote`; what travelled, and the remote entry. */
 async function put(data: Buffer, remote: string, mtime = new Date()): Promise<{ wire: number; sent: number; reused: number; local: string }> {

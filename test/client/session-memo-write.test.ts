@@ -13,7 +13,7 @@ import { FerryClient } from '../../src/client/client.js';
 import { SessionKeeper, type SavedSession, type SessionMemo } from '../../src/client/resume-session.js';
 import type { ChunkingParams } from '../../src/core/manifest.js';
 import { xorshiftBytes as bytes } from '../helpers/cdc-reference.js';
-import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { startTestServer, metricSum, type TestServer } from '../helpers/in-process-server.js';
 
 /** Small chunks: 4 MiB is a file of many, past the size whose whole chunk list goes with the session's creation. */
 const CHUNKING: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024, normalization: 0 };
@@ -51,13 +51,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Chunk bytes the server has received so far. */
-async function received(): Promise<number> {
-  const text = await (await t.api('/metrics')).text();
-  let sum = 0;
-  for (const m of text.matchAll(/^ferry_chunk_wire_bytes_received_total(?:\{[^}]*\})? (\S+)$/gm)) sum += Number(m[1]);
-  return sum;
-}
+const received = () => metricSum(t, 'ferry_chunk_wire_bytes_received_total');
 
 function localFile(name: string, size: number, seed: number): string {
   const path = join(dir, name);

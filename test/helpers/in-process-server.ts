@@ -106,6 +106,15 @@ export function pieces(buf: Buffer, size: number): { refs: ChunkRef[]; parts: Bu
   return { parts, refs: parts.map((p) => ({ hash: sha256(p), size: p.length })) };
 }
 
+/** The sum of a metric's samples in the server's `/metrics` (every label set), e.g. the chunk bytes received so far. */
+export async function metricSum(t: TestServer, name: string): Promise<number> {
+  const text = await (await t.api('/metrics')).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
+    .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+}
+
 /** Uploads `buf` to `path` through the protocol, as a client would (with the admin token unless told). */
 export async function uploadBuffer(t: TestServer, path: string, buf: Buffer, pieceSize = 64 * 1024, options: { token?: string; ttlSeconds?: number } = {}): Promise<Response> {
   const { refs, parts } = pieces(buf, pieceSize);

@@ -18,7 +18,7 @@ import { FerryClient } from '../../src/client/client.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import type { Capabilities } from '../../src/core/protocol.js';
 import { CHUNK_HEADER_BYTES, parseChunkHeader } from '../../src/store/chunk-codec.js';
-import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { pieces, sha256, startTestServer, uploadBuffer, metricSum, type TestServer } from '../helpers/in-process-server.js';
 
 let t: TestServer;
 let dir: string;
@@ -43,13 +43,7 @@ function textLike(bytes: number, seed = 0): Buffer {
   return Buffer.from(lines.join('')).subarray(0, bytes);
 }
 
-async function metric(name: string): Promise<number> {
-  const text = await (await t.api('/metrics')).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
-    .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-}
+const metric = (name: string) => metricSum(t, name);
 
 /** The chunk objects on disk: path, header (undefined: none) and size. */
 function chunkObjects(): Map<string, { file: string; bytes: number; codec?: number }> {

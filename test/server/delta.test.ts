@@ -16,7 +16,7 @@ import type { TransferResult } from '../../src/client/transfer.js';
 import { DEFAULT_CHUNKING } from '../../src/core/chunk-refs.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { changedChunks, seededBytes } from '../helpers/files.js';
-import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { pieces, sha256, startTestServer, uploadBuffer, metricSum, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
@@ -30,13 +30,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function metric(name: string): Promise<number> {
-  const text = await (await t.api('/metrics')).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
-    .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-}
+const metric = (name: string) => metricSum(t, name);
 
 /** `data` with `count` small edits spread over it (overwrites, an insertion, a deletion). */
 function scatterEdits(data: Buffer, count: number, edit: (i: number) => Buffer = () => randomBytes(16)): Buffer {
