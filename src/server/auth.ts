@@ -16,8 +16,9 @@
  * `ferryr_<sid>_<secret>` (stored hashed, single use). A refresh returns a new pair and
  * retires the old refresh token; presenting a retired one again means it was copied, and
  * the whole session is revoked (refresh-token reuse detection), unless it comes within
- * seconds of its retirement (a page reloaded before the answer arrived: refreshSession). Access tokens are checked
- * against their session row too, so a logout or a disabled user cuts them off at once.
+ * seconds of its retirement (a page reloaded before the answer arrived: refreshSession).
+ * Access tokens are checked against their session row too, so a logout or a disabled user
+ * cuts them off at once.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';

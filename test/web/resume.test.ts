@@ -336,7 +336,7 @@ describe('resumable browser uploads', () => {
     const wrong = join(dir.path, 'other.bin');
     await writeRandomFile(wrong, 100);
     await page.getByTestId('resume-other.bin').setInputFiles(wrong);
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('this is not the file that was being uploaded');
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe(`This is not the file that was being uploaded (other.bin, 12345 bytes): pick that one.`);
     expect(await page.locator('li.upload[data-state="needs-file"]').count()).toBe(1);
     await page.getByRole('button', { name: 'Cancel other.bin' }).click();
     await expect.poll(() => page.locator('li.upload[data-state="needs-file"]').count()).toBe(0);

@@ -255,9 +255,9 @@ export class UploadManager {
   /** The file again, after a reload: it must be the same one (name, size, modification time). */
   provideFile(id: string, file: File): string | undefined {
     const it = this.find(id);
-    if (!it) return 'no such upload';
+    if (!it) return 'This upload is no longer in the list.';
     if (file.name !== it.name || file.size !== it.size || file.lastModified !== it.lastModified) {
-      return `this is not the file that was being uploaded (${it.name}, ${it.size} bytes): pick that one`;
+      return `This is not the file that was being uploaded (${it.name}, ${it.size} bytes): pick that one.`;
     }
     it.file = file;
     it.state = 'queued';

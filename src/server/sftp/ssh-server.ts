@@ -189,7 +189,6 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
   };
 }
 
-/** Why a new connection from `ip` is refused, or undefined when it may go on. */
 /**
  * The server's global allow and deny lists as they are now: a reload (SIGHUP) replaces the
  * arrays in the shared config, and the policy is made again only when they changed.
@@ -208,6 +207,7 @@ function liveIpPolicy(ctx: ServerContext): () => IpPolicy {
   };
 }
 
+/** Why a new connection from `ip` is refused, or undefined when it may go on. */
 async function admit(ctx: ServerContext, globalIps: IpPolicy, ip: string): Promise<string | undefined> {
   if (!globalIps.permits(ip)) return `this server does not accept connections from ${ip}`;
   const ban = ctx.defender.checkBanned(ip);
